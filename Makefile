@@ -1,0 +1,62 @@
+# The commands the README names. Everything runs from a project-local virtualenv and node_modules.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+
+# Toolchain traps (DESIGN.md): jsii's Node EOL banner, the CDK CLI writing to ~/.cdk, telemetry.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export CDK_HOME := $(CURDIR)/.cdk-home
+export CDK_DISABLE_CLI_TELEMETRY := true
+export AWS_DEFAULT_REGION ?= us-east-1
+export PYTHONDONTWRITEBYTECODE := 1
+CDK := npx --no-install cdk
+
+.PHONY: install test lint typecheck unit infra integration synth demo bench e2e clean constraints
+
+install: $(VENV)/.stamp-installed node_modules/.stamp-installed
+
+$(VENV)/.stamp-installed: requirements.txt requirements-dev.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+node_modules/.stamp-installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+## test: lint, type-check and run every test suite (the README's test command)
+test: lint typecheck
+	$(BIN)/pytest -n 2 -m "not e2e"
+
+unit: install
+	$(BIN)/pytest tests/unit tests/handlers
+
+infra: install
+	$(BIN)/pytest tests/infra
+
+integration: install
+	$(BIN)/pytest -m integration
+
+## synth: synthesize the CloudFormation template offline (no AWS credentials needed)
+synth: install
+	$(CDK) synth --quiet
+	@echo "template: cdk.out/$$(ls cdk.out | grep -m1 '.template.json$$')"
+
+e2e: install
+	$(BIN)/pytest tests/e2e -m e2e
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .cdk-home .pytest_cache .mypy_cache .ruff_cache
+
+constraints: install
+	$(PY) -m pip freeze --exclude-editable | grep -v -E '^(pip|setuptools|wheel)==' > constraints.txt
