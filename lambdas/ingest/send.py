@@ -1,0 +1,174 @@
+"""Step 4, send: one call per chunk; isolate poison records by bisection; retry what may pass later.
+
+Personalize answers a Put* call as a whole: one bad record fails all ten, and the error does not say which
+(PERSONALIZE.md §1). ``bisect_invalid`` splits a rejected chunk until every bad record stands alone, so only
+those go to the dead-letter queue and the rest are written. Throttling, 5xx and connection errors are retried
+with capped, jittered exponential backoff while the invocation has time.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ingest.errors import CallFailure, Disposition, classify
+from ingest.model import ApiModel
+from ingest.plan import Call
+from ingest.telemetry import Telemetry
+from ingest.validate import ValidRecord
+
+# Backoff: throttling windows are one second long, so waits between 0.1 s and a few seconds are the useful range.
+BACKOFF_BASE_S = 0.1
+BACKOFF_CAP_S = 4.0
+
+
+class RecordSink(Protocol):
+    """Where records go: the personalize-events client behind a one-method adapter."""
+
+    def put(self, api: ApiModel, target: str, call_fields: dict[str, Any], records: list[dict[str, Any]]) -> None:
+        """Write ``records`` with ``api``'s operation; raise the client's exception on failure."""
+
+
+class PersonalizeEventsSink:
+    """The real ``RecordSink``: a boto3 ``personalize-events`` client."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def put(self, api: ApiModel, target: str, call_fields: dict[str, Any], records: list[dict[str, Any]]) -> None:
+        """Call the kind's Put* operation with ``records``."""
+        kind = api.kind
+        getattr(self._client, api.method)(**{kind.target_field: target, **call_fields, kind.list_field: records})
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """Personalize accepted the record."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Personalize rejected the record alone (InvalidInputException): it belongs in the DLQ."""
+
+    failure: CallFailure
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The record was not written and may be later: retryable, throttled past the budget, or a setup error."""
+
+    failure: CallFailure
+
+
+Outcome = Accepted | Rejected | Failed
+ACCEPTED = Accepted()
+
+
+class Pacer:
+    """Spaces calls of one API so that this execution environment stays under its share of a quota.
+
+    PutItems/PutUsers/PutActions allow 10 calls/s per dataset group (PERSONALIZE.md §2), shared by every
+    concurrent Lambda environment; pacing each at quota / maximum concurrency drains a backlog at the
+    ceiling instead of in throttle storms. It lives as long as the environment, across invocations.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self._clock = clock
+        self._sleep = sleep
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, api: str, calls_per_second: float | None) -> None:
+        """Block until a call of ``api`` fits the rate; no-op without a rate."""
+        if not calls_per_second:
+            return
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next.get(api, now))
+            self._next[api] = start + 1.0 / calls_per_second
+        if start > now:
+            self._sleep(start - now)
+
+
+class Sender:
+    """Sends planned calls and returns an outcome per record."""
+
+    def __init__(
+        self,
+        *,
+        sink: RecordSink,
+        apis: dict[str, ApiModel],
+        telemetry: Telemetry,
+        deadline: float,
+        pacer: Pacer,
+        calls_per_second: Callable[[ApiModel], float | None] = lambda _api: None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._sink = sink
+        self._apis = apis
+        self._telemetry = telemetry
+        self._deadline = deadline
+        self._pacer = pacer
+        self._calls_per_second = calls_per_second
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not cryptography
+
+    def send(self, call: Call) -> dict[str, Outcome]:
+        """Send one planned call; the result maps each record's SQS message id to its outcome."""
+        api = self._apis[call.kind.name]
+        return self.bisect_invalid(api, call, list(call.records))
+
+    def bisect_invalid(self, api: ApiModel, call: Call, records: Sequence[ValidRecord]) -> dict[str, Outcome]:
+        """Send ``records``; on InvalidInputException split them in halves until the bad ones stand alone."""
+        result = self._send_with_retries(api, call, records)
+        if not isinstance(result, CallFailure):
+            return dict.fromkeys((_key(record) for record in records), ACCEPTED)
+        if result.disposition is Disposition.POISON:
+            if len(records) == 1:
+                return {_key(records[0]): Rejected(result)}
+            self._telemetry.count("Bisections", 1, Api=api.kind.api)
+            middle = len(records) // 2
+            outcomes = self.bisect_invalid(api, call, records[:middle])
+            outcomes.update(self.bisect_invalid(api, call, records[middle:]))
+            return outcomes
+        return {_key(record): Failed(result) for record in records}
+
+    def _send_with_retries(self, api: ApiModel, call: Call, records: Sequence[ValidRecord]) -> CallFailure | None:
+        attempt = 0
+        if self._clock() >= self._deadline:
+            return _OUT_OF_TIME
+        while True:
+            self._pacer.wait(api.kind.api, self._calls_per_second(api))
+            started = self._clock()
+            try:
+                self._sink.put(api, call.target, dict(call.call_fields), [record.record for record in records])
+            except Exception as exc:
+                failure = classify(exc)
+                self._telemetry.call(api.kind.api, self._clock() - started, failure.error_code)
+            else:
+                self._telemetry.call(api.kind.api, self._clock() - started, None)
+                return None
+            if failure.disposition in {Disposition.POISON, Disposition.SETUP}:
+                return failure
+            if failure.disposition is Disposition.THROTTLED:
+                self._telemetry.count("ThrottledCalls", 1, Api=api.kind.api)
+            delay = self._rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))
+            if self._clock() + delay >= self._deadline:
+                return failure
+            self._telemetry.count("Retries", 1, Api=api.kind.api)
+            self._sleep(delay)
+            attempt += 1
+
+
+_OUT_OF_TIME = CallFailure(Disposition.RETRYABLE, "OutOfTime", "the invocation ran out of time before this call")
+
+
+def _key(record: ValidRecord) -> str:
+    return record.change.message.message_id

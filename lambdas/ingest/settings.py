@@ -1,0 +1,86 @@
+"""The ingest Lambda's environment (DESIGN.md Contract 2), read and validated once per cold start."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ingest.errors import ConfigurationError
+from ingest.kinds import KINDS, Kind
+
+DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"
+MAX_RECEIVE_COUNT = "MAX_RECEIVE_COUNT"
+MAX_CONCURRENCY = "MAX_CONCURRENCY"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where each configured kind goes, and the queue facts the handler needs.
+
+    Attributes
+    ----------
+    datasets:
+        Kind name → dataset ARN whose schema validates that kind (configured kinds only).
+    targets:
+        Kind name → the ARN or tracking id its API writes to. Absent for an Action interactions dataset whose
+        tracking id is not in the environment: it is then read from DescribeDataset.
+    dead_letter_queue_url:
+        Where poison records go.
+    max_receive_count:
+        The ingest queue's redrive limit, so a record on its last delivery is dead-lettered as RetriesExhausted.
+    max_concurrency:
+        The event source's maximum concurrency: each environment paces quota-bound APIs at quota / this.
+    """
+
+    datasets: dict[str, str]
+    targets: dict[str, str]
+    dead_letter_queue_url: str
+    max_receive_count: int | None = None
+    max_concurrency: int | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read Contract 2 from ``env``.
+
+        Raises
+        ------
+        ConfigurationError
+            The DLQ URL is missing, or a number is not a positive integer.
+        """
+        queue_url = env.get(DEAD_LETTER_QUEUE_URL, "").strip()
+        if not queue_url:
+            raise ConfigurationError(f"{DEAD_LETTER_QUEUE_URL} is required")
+        datasets: dict[str, str] = {}
+        targets: dict[str, str] = {}
+        for kind in KINDS.values():
+            dataset = env.get(kind.dataset_env, "").strip()
+            if not dataset:
+                continue
+            datasets[kind.name] = dataset
+            target = env.get(kind.target_env, "").strip()
+            if target:
+                targets[kind.name] = target
+        return cls(
+            datasets=datasets,
+            targets=targets,
+            dead_letter_queue_url=queue_url,
+            max_receive_count=_positive(env, MAX_RECEIVE_COUNT),
+            max_concurrency=_positive(env, MAX_CONCURRENCY),
+        )
+
+    def is_configured(self, kind: Kind) -> bool:
+        """Whether records of ``kind`` have somewhere to go."""
+        return kind.name in self.datasets
+
+
+def _positive(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise ConfigurationError(f"{name} must be a positive integer, got {raw!r}")
+    return value

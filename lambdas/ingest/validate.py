@@ -1,0 +1,101 @@
+"""Step 2, validate: a change → the exact API record, or a rejection with its dead-letter code.
+
+Two sources of truth: botocore's model for the API's own limits (ingest.model) and the dataset's Avro schema
+for ``properties`` (ingest.schema). Nothing that would fail on the service for a reason we can see reaches it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ingest.decode import Change
+from ingest.errors import ErrorCode, RejectedRecord
+from ingest.model import PROPERTIES, ApiModel, FieldError, coerce_members, coerce_structure
+from ingest.schema import DatasetSchema
+
+# PERSONALIZE.md §2: one event or action interaction is at most 10 KB.
+MAX_EVENT_BYTES = 10 * 1024
+EVENT_ID = "eventId"
+
+
+@dataclass(frozen=True, slots=True)
+class ValidRecord:
+    """A change that fits its API and its schema, in wire form.
+
+    ``call_fields`` are the request members outside the record list (PutEvents' sessionId and userId): records
+    can share a call only when these are equal. ``collapse_key`` is the record id of upsert kinds.
+    """
+
+    change: Change
+    record: dict[str, Any]
+    call_fields: tuple[tuple[str, Any], ...]
+    collapse_key: str | None
+
+
+def validate(change: Change, api: ApiModel, schema: DatasetSchema) -> ValidRecord:
+    """Check ``change`` against its API's model and dataset schema.
+
+    Raises
+    ------
+    RejectedRecord
+        ``MalformedMessage`` for a missing, unknown, mistyped or oversized field; ``SchemaViolation`` for
+        properties that do not fit the dataset's schema.
+    """
+    kind = change.kind
+    fields = dict(change.fields)
+    if kind.derive_event_id and fields.get(EVENT_ID) is None:
+        # A deterministic id makes redelivery idempotent: Personalize ignores repeated eventIds in training.
+        fields[EVENT_ID] = change.message.deduplication_id or change.message.message_id
+    call_values = {name: fields.pop(name) for name in api.call_fields if name in fields}
+    try:
+        call_fields = coerce_members(api.call_fields, api.call_required, call_values, "")
+        record = coerce_structure(api.record_shape, fields, "", skip=frozenset({PROPERTIES}))
+    except FieldError as exc:
+        raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, str(exc)) from None
+    properties = _normalized_properties(record.pop(PROPERTIES, None), api, schema)
+    if properties is not None:
+        record[PROPERTIES] = properties
+    if kind.derive_event_id:
+        size = len(json.dumps({**call_fields, **record}, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > MAX_EVENT_BYTES:
+            raise RejectedRecord(
+                ErrorCode.MALFORMED_MESSAGE, f"{kind.name}: {size} bytes, the limit is {MAX_EVENT_BYTES}"
+            )
+    collapse_key = str(record[kind.id_field]) if kind.id_field else None
+    return ValidRecord(
+        change=change, record=record, call_fields=tuple(sorted(call_fields.items())), collapse_key=collapse_key
+    )
+
+
+def _normalized_properties(raw: Any, api: ApiModel, schema: DatasetSchema) -> str | None:
+    kind = api.kind
+    if raw is None:
+        values: dict[str, Any] = {}
+    elif isinstance(raw, dict):
+        values = raw
+    elif isinstance(raw, str):
+        try:
+            values = json.loads(raw)
+        except ValueError:
+            raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, "properties: a string must hold a JSON object") from None
+        if not isinstance(values, dict):
+            raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, "properties: must be a JSON object")
+    else:
+        raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, "properties: must be a JSON object")
+    forbidden = sorted(key for key in values if key.replace("_", "").lower() in kind.forbidden_property_keys)
+    if forbidden:
+        raise RejectedRecord(
+            ErrorCode.SCHEMA_VIOLATION, f"properties.{forbidden[0]}: reserved; send it as a field of the {kind.name}"
+        )
+    normalized = schema.normalize(values)
+    if not normalized:
+        return None
+    text = json.dumps(normalized, separators=(",", ":"), ensure_ascii=False)
+    if api.properties_max is not None and len(text) > api.properties_max:
+        raise RejectedRecord(
+            ErrorCode.MALFORMED_MESSAGE,
+            f"properties: {len(text)} characters, the limit for {api.kind.api} is {api.properties_max}",
+        )
+    return text

@@ -1,0 +1,117 @@
+"""Handler tests: realistic SQS events through ``lambda_handler``; moto for SQS, in-memory fakes for Personalize."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from ingest import handler
+from ingest.catalog import DatasetCatalog
+from ingest.dead_letter import DeadLetterQueue
+from ingest.pipeline import Runtime
+from ingest.send import Pacer, PersonalizeEventsSink
+from ingest.settings import Settings
+from tests.support.fakes import DATASETS, FakeClock, FakePersonalizeControl, FakePersonalizeEvents, LambdaContextStub
+
+
+@dataclass
+class Harness:
+    """One handler under test, its fakes, and its dead-letter queue on moto."""
+
+    events: FakePersonalizeEvents
+    control: FakePersonalizeControl
+    clock: FakeClock
+    sqs: Any
+    dlq_url: str
+    runtime: Runtime
+
+    def invoke(self, event: dict[str, Any], remaining_ms: int = 60_000) -> dict[str, Any]:
+        return handler.lambda_handler(event, LambdaContextStub(remaining_ms))  # type: ignore[arg-type]
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        letters = []
+        while True:
+            response = self.sqs.receive_message(
+                QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+            )
+            batch = response.get("Messages", [])
+            if not batch:
+                return letters
+            for message in batch:
+                attributes = {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
+                letters.append({"body": message["Body"], **attributes})
+                self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def sent_ids(self, api: str = "PutItems") -> list[str]:
+        id_field = {"PutItems": "itemId", "PutActions": "actionId", "PutUsers": "userId"}.get(api, "eventId")
+        list_field = {"PutItems": "items", "PutActions": "actions", "PutUsers": "users", "PutEvents": "eventList"}[api]
+        return [
+            record[id_field] for called, kwargs in self.events.calls if called == api for record in kwargs[list_field]
+        ]
+
+    def accepted_properties(self, record_id: str) -> dict[str, Any]:
+        for record in self.events.accepted:
+            if record.get("itemId", record.get("actionId")) == record_id:
+                return dict(json.loads(record["properties"]))
+        raise AssertionError(f"{record_id} was not accepted")
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_METRICS_NAMESPACE": "PersonalizeIngest",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield
+
+
+def make_harness(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    without: tuple[str, ...] = (),
+    dead_letter_queue_url: str | None = None,
+    **events_kwargs: Any,
+) -> Harness:
+    """A handler wired to fakes. ``without`` drops Contract 2 variables; a DLQ URL may point nowhere."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq_url = sqs.create_queue(QueueName=f"dlq-{random.randrange(10**9)}")["QueueUrl"]
+    env = {
+        "ITEMS_DATASET_ARN": DATASETS["ITEMS"],
+        "ACTIONS_DATASET_ARN": DATASETS["ACTIONS"],
+        "USERS_DATASET_ARN": DATASETS["USERS"],
+        "INTERACTIONS_DATASET_ARN": DATASETS["INTERACTIONS"],
+        "EVENT_TRACKING_ID": "event-tracker-1",
+        "ACTION_INTERACTIONS_DATASET_ARN": DATASETS["ACTION_INTERACTIONS"],
+        "DEAD_LETTER_QUEUE_URL": dead_letter_queue_url or dlq_url,
+        "MAX_RECEIVE_COUNT": "5",
+    }
+    settings = Settings.from_env({name: value for name, value in env.items() if name not in without})
+    events, control, clock = FakePersonalizeEvents(**events_kwargs), FakePersonalizeControl(), FakeClock()
+    runtime = Runtime(
+        settings=settings,
+        catalog=DatasetCatalog(client=control, clock=clock),
+        sink=PersonalizeEventsSink(events),
+        dead_letters=DeadLetterQueue(client=sqs, queue_url=settings.dead_letter_queue_url),
+        pacer=Pacer(clock=clock, sleep=clock.sleep),
+        clock=clock,
+        sleep=clock.sleep,
+        rng=random.Random(3),
+    )
+    monkeypatch.setattr(handler, "_runtime", runtime)
+    return Harness(events=events, control=control, clock=clock, sqs=sqs, dlq_url=dlq_url, runtime=runtime)
+
+
+@pytest.fixture
+def harness(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    return make_harness(monkeypatch)

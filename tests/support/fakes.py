@@ -1,0 +1,152 @@
+"""In-memory fakes of the boto3 clients the ingest Lambda uses (unit and handler tests only).
+
+The fake Personalize rejects records *through their data*, as the service does: a record whose id is in
+``poison_ids`` fails the whole call with InvalidInputException, like a record the service refuses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+ACCOUNT = "123456789012"
+GROUP = f"arn:aws:personalize:us-east-1:{ACCOUNT}:dataset-group/shop"
+DATASETS = {
+    "ITEMS": f"arn:aws:personalize:us-east-1:{ACCOUNT}:dataset/shop/ITEMS",
+    "ACTIONS": f"arn:aws:personalize:us-east-1:{ACCOUNT}:dataset/shop/ACTIONS",
+    "USERS": f"arn:aws:personalize:us-east-1:{ACCOUNT}:dataset/shop/USERS",
+    "INTERACTIONS": f"arn:aws:personalize:us-east-1:{ACCOUNT}:dataset/shop/INTERACTIONS",
+    "ACTION_INTERACTIONS": f"arn:aws:personalize:us-east-1:{ACCOUNT}:dataset/shop/ACTION_INTERACTIONS",
+}
+SCHEMA_FILES = {
+    "ITEMS": "items.json",
+    "ACTIONS": "actions.json",
+    "USERS": "users.json",
+    "INTERACTIONS": "interactions.json",
+    "ACTION_INTERACTIONS": "action_interactions.json",
+}
+ACTION_INTERACTIONS_TRACKING_ID = "ai-tracking-0001"
+
+
+def client_error(code: str, status: int, message: str = "", operation: str = "PutItems") -> ClientError:
+    """A ClientError as botocore builds it from a service response."""
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
+    )
+
+
+@dataclass
+class FakePersonalizeControl:
+    """``personalize`` client: DescribeDataset and DescribeSchema over the repo's schema files."""
+
+    failures: list[ClientError] = field(default_factory=list)
+    calls: int = 0
+
+    def describe_dataset(self, *, datasetArn: str) -> dict[str, Any]:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        dataset_type = datasetArn.rsplit("/", 1)[-1]
+        if dataset_type not in SCHEMA_FILES:
+            raise client_error("ResourceNotFoundException", 400, "no such dataset", "DescribeDataset")
+        dataset: dict[str, Any] = {
+            "datasetArn": datasetArn,
+            "datasetType": dataset_type,
+            "schemaArn": f"arn:aws:personalize:us-east-1:{ACCOUNT}:schema/{dataset_type.lower()}",
+            "status": "ACTIVE",
+        }
+        if dataset_type == "ACTION_INTERACTIONS":
+            dataset["trackingId"] = ACTION_INTERACTIONS_TRACKING_ID
+        return {"dataset": dataset}
+
+    def describe_schema(self, *, schemaArn: str) -> dict[str, Any]:
+        name = schemaArn.rsplit("/", 1)[-1].upper()
+        return {"schema": {"schemaArn": schemaArn, "schema": (SCHEMAS / SCHEMA_FILES[name]).read_text()}}
+
+
+@dataclass
+class FakePersonalizeEvents:
+    """``personalize-events`` client: records every call; programmable failures.
+
+    ``script`` holds exceptions to raise on the next calls, in order (``None`` lets a call through).
+    """
+
+    poison_ids: set[str] = field(default_factory=set)
+    script: list[Exception | None] = field(default_factory=list)
+    on_call: Callable[[], None] | None = None
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+
+    def _call(self, api: str, list_field: str, id_field: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append((api, kwargs))
+        if self.on_call is not None:
+            self.on_call()
+        if self.script:
+            failure = self.script.pop(0)
+            if failure is not None:
+                raise failure
+        records = kwargs[list_field]
+        for index, record in enumerate(records):
+            assert isinstance(record.get("properties", "{}"), str), "properties must be sent as a JSON string"
+            json.loads(record.get("properties", "{}"))
+            if id_field and record[id_field] in self.poison_ids:
+                raise client_error("InvalidInputException", 400, f"{list_field}[{index}] is invalid", api)
+        self.accepted.extend(records)
+        return {"ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    def put_items(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("PutItems", "items", "itemId", kwargs)
+
+    def put_actions(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("PutActions", "actions", "actionId", kwargs)
+
+    def put_users(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("PutUsers", "users", "userId", kwargs)
+
+    def put_events(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("PutEvents", "eventList", "itemId", kwargs)
+
+    def put_action_interactions(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("PutActionInteractions", "actionInteractions", "actionId", kwargs)
+
+    def apis(self) -> list[str]:
+        return [api for api, _ in self.calls]
+
+
+class FakeClock:
+    """A monotonic clock that only moves when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class LambdaContextStub:
+    """The attributes of the Lambda context the handler and Powertools read."""
+
+    function_name = "personalize-ingest"
+    function_version = "$LATEST"
+    invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:personalize-ingest"
+    memory_limit_in_mb = 512
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    log_group_name = "/aws/lambda/personalize-ingest"
+    log_stream_name = "2026/11/22/[$LATEST]abcdef"
+
+    def __init__(self, remaining_ms: int = 60_000) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms

@@ -1,0 +1,94 @@
+"""Step 1, decode: bodies → changes, envelopes unwrapped, malformed bodies rejected with MalformedMessage."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ingest.decode import Message, decode
+from ingest.errors import ErrorCode, RejectedRecord
+from tests.support.sqs_events import item, sqs_record
+
+
+def message(body: object, **kwargs: object) -> Message:
+    return Message.from_record(sqs_record(body if isinstance(body, str) else json.dumps(body), **kwargs), 0)  # type: ignore[arg-type]
+
+
+def test_decode_item_message_returns_item_change_without_type() -> None:
+    change = decode(message(item("sku-1", genres=["Horror"])))
+
+    assert change.kind.name == "item"
+    assert change.kind.api == "PutItems"
+    assert change.fields == {"itemId": "sku-1", "properties": {"price": 9.99, "genres": ["Horror"]}}
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "JSON object"),
+        ('"just a string"', "JSON object"),
+        ('{"itemId": "x"}', "type is missing"),
+        ('{"type": "product", "itemId": "x"}', "type must be one of item, action, user, event, actionInteraction"),
+        ('{"type": 7, "itemId": "x"}', "type must be one of"),
+    ],
+)
+def test_decode_malformed_body_rejected_as_malformed_message(body: str, expected: str) -> None:
+    with pytest.raises(RejectedRecord) as caught:
+        decode(message(body))
+
+    assert caught.value.code is ErrorCode.MALFORMED_MESSAGE
+    assert expected in caught.value.message
+
+
+def test_decode_sns_notification_unwraps_message() -> None:
+    envelope = {
+        "Type": "Notification",
+        "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:changes",
+        "Message": json.dumps(item("sku-2")),
+        "Timestamp": "2026-11-22T10:00:00.000Z",
+    }
+
+    change = decode(message(envelope))
+
+    assert change.kind.name == "item"
+    assert change.fields["itemId"] == "sku-2"
+
+
+@pytest.mark.parametrize("detail_as_string", [False, True])
+def test_decode_eventbridge_event_unwraps_detail(detail_as_string: bool) -> None:
+    change_body = item("sku-3")
+    envelope = {
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "ItemChanged",
+        "source": "com.example.catalog",
+        "detail": json.dumps(change_body) if detail_as_string else change_body,
+    }
+
+    change = decode(message(envelope))
+
+    assert change.fields["itemId"] == "sku-3"
+
+
+def test_decode_sns_envelope_with_broken_message_rejected() -> None:
+    envelope = {"Type": "Notification", "TopicArn": "arn:aws:sns:us-east-1:1:t", "Message": "{broken"}
+
+    with pytest.raises(RejectedRecord) as caught:
+        decode(message(envelope))
+
+    assert caught.value.code is ErrorCode.MALFORMED_MESSAGE
+
+
+def test_message_from_record_reads_lambda_attributes() -> None:
+    record = sqs_record(item("sku-4"), receive_count=3, sent_timestamp=1234, group_id="item#sku-4")
+
+    parsed = Message.from_record(record, 7)  # type: ignore[arg-type]
+
+    assert parsed.receive_count == 3
+    assert parsed.sent_timestamp == 1234
+    assert parsed.position == 7
+    assert parsed.group_id == "item#sku-4"
+    assert parsed.deduplication_id

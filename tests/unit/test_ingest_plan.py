@@ -1,0 +1,102 @@
+"""Step 3, plan: collapse upserts to the newest change per id, group by call, chunk at the API maximum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ingest.decode import Message, decode
+from ingest.model import api_models
+from ingest.plan import plan_calls
+from ingest.validate import ValidRecord, validate
+from tests.support.sqs_events import action, event, item, sqs_record
+from tests.unit.test_ingest_validate import schema_for
+
+TARGETS = {
+    "item": "arn:aws:personalize:us-east-1:1:dataset/g/ITEMS",
+    "action": "arn:aws:personalize:us-east-1:1:dataset/g/ACTIONS",
+    "event": "tracking-1",
+}
+MAX = {name: api.max_records for name, api in api_models().items()}
+
+
+def valid(bodies: list[dict[str, Any]], sent: list[int] | None = None, **kwargs: Any) -> list[ValidRecord]:
+    records = []
+    for position, body in enumerate(bodies):
+        raw = sqs_record(body, sent_timestamp=sent[position] if sent else 1000 + position, **kwargs)
+        change = decode(Message.from_record(raw, position))  # type: ignore[arg-type]
+        records.append(validate(change, api_models()[change.kind.name], schema_for(change.kind.name)))
+    return records
+
+
+def test_plan_ten_items_is_one_call() -> None:
+    plan = plan_calls(valid([item(f"sku-{i}") for i in range(10)]), targets=TARGETS, max_records=MAX)
+
+    assert [len(call.records) for call in plan.calls] == [10]
+    assert plan.calls[0].target == TARGETS["item"]
+
+
+def test_plan_25_items_is_three_calls_in_batch_order() -> None:
+    plan = plan_calls(valid([item(f"sku-{i}") for i in range(25)]), targets=TARGETS, max_records=MAX)
+
+    assert [len(call.records) for call in plan.calls] == [10, 10, 5]
+    sent = [record.record["itemId"] for call in plan.calls for record in call.records]
+    assert sent == [f"sku-{i}" for i in range(25)]
+
+
+def test_plan_six_items_and_four_actions_is_two_calls() -> None:
+    bodies = [item(f"sku-{i}") for i in range(6)] + [action(f"a-{i}") for i in range(4)]
+
+    plan = plan_calls(valid(bodies), targets=TARGETS, max_records=MAX)
+
+    assert sorted((call.kind.api, len(call.records)) for call in plan.calls) == [("PutActions", 4), ("PutItems", 6)]
+
+
+def test_plan_duplicate_ids_collapse_to_newest_by_sent_timestamp() -> None:
+    bodies = [item("sku-1", price=3), item("sku-1", price=1), item("sku-1", price=2)]
+
+    plan = plan_calls(valid(bodies, sent=[300, 100, 200]), targets=TARGETS, max_records=MAX)
+
+    [call] = plan.calls
+    [winner] = call.records
+    assert winner.change.fields["properties"]["price"] == 3
+    riders = plan.superseded[winner.change.message.message_id]
+    assert sorted(rider.change.fields["properties"]["price"] for rider in riders) == [1, 2]
+
+
+def test_plan_duplicate_ids_with_equal_timestamps_keep_the_later_position() -> None:
+    plan = plan_calls(
+        valid([item("sku-1", price=1), item("sku-1", price=2)], sent=[5, 5]), targets=TARGETS, max_records=MAX
+    )
+
+    assert plan.calls[0].records[0].change.fields["properties"]["price"] == 2
+
+
+def test_plan_same_id_of_different_kinds_does_not_collapse() -> None:
+    plan = plan_calls(valid([item("x"), action("x")]), targets=TARGETS, max_records=MAX)
+
+    assert len(plan.calls) == 2
+    assert plan.superseded == {}
+
+
+def test_plan_without_collapse_keeps_every_change_in_order() -> None:
+    records = valid([item("sku-1", price=1), item("sku-1", price=2)])
+
+    plan = plan_calls(records, targets=TARGETS, max_records=MAX, collapse=False)
+
+    assert [r.change.fields["properties"]["price"] for r in plan.calls[0].records] == [1, 2]
+
+
+def test_plan_events_are_grouped_by_session_and_user() -> None:
+    bodies = [
+        event("s-1", "u-1", "i-1"),
+        event("s-2", "u-1", "i-2"),
+        event("s-1", "u-1", "i-3"),
+        event("s-1", "u-2", "i-4"),
+    ]
+
+    plan = plan_calls(valid(bodies), targets=TARGETS, max_records=MAX)
+
+    grouped = {
+        tuple(dict(call.call_fields).values()): [r.record["itemId"] for r in call.records] for call in plan.calls
+    }
+    assert grouped == {("s-1", "u-1"): ["i-1", "i-3"], ("s-2", "u-1"): ["i-2"], ("s-1", "u-2"): ["i-4"]}

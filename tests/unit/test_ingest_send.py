@@ -1,0 +1,160 @@
+"""Step 4, send: bisection isolates poison records; retryable errors back off within the deadline."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from ingest.errors import Disposition
+from ingest.model import api_models
+from ingest.plan import Call, plan_calls
+from ingest.send import Accepted, Failed, Pacer, PersonalizeEventsSink, Rejected, Sender
+from ingest.telemetry import Telemetry
+from tests.support.fakes import FakeClock, FakePersonalizeEvents, client_error
+from tests.support.sqs_events import item
+from tests.unit.test_ingest_plan import MAX, TARGETS, valid
+
+
+def ten_items_call() -> Call:
+    [call] = plan_calls(valid([item(f"sku-{i}") for i in range(10)]), targets=TARGETS, max_records=MAX).calls
+    return call
+
+
+def sender(
+    fake: FakePersonalizeEvents, clock: FakeClock, *, budget: float = 30.0, telemetry: Telemetry | None = None
+) -> Sender:
+    return Sender(
+        sink=PersonalizeEventsSink(fake),
+        apis=api_models(),
+        telemetry=telemetry or Telemetry(),
+        deadline=clock() + budget,
+        pacer=Pacer(clock=clock, sleep=clock.sleep),
+        clock=clock,
+        sleep=clock.sleep,
+        rng=random.Random(7),
+    )
+
+
+def outcome_by_item(call: Call, outcomes: dict[str, object]) -> dict[str, object]:
+    return {record.record["itemId"]: outcomes[record.change.message.message_id] for record in call.records}
+
+
+def test_send_clean_chunk_is_one_call_all_accepted() -> None:
+    fake, clock, call = FakePersonalizeEvents(), FakeClock(), ten_items_call()
+
+    outcomes = sender(fake, clock).send(call)
+
+    assert fake.apis() == ["PutItems"]
+    assert all(isinstance(outcome, Accepted) for outcome in outcomes.values())
+    assert fake.calls[0][1]["datasetArn"] == TARGETS["item"]
+
+
+@pytest.mark.parametrize("position", range(10))
+def test_send_one_poison_record_at_any_position_is_isolated_and_the_other_nine_sent(position: int) -> None:
+    fake, clock, call = FakePersonalizeEvents(poison_ids={f"sku-{position}"}), FakeClock(), ten_items_call()
+
+    outcomes = outcome_by_item(call, sender(fake, clock).send(call))
+
+    rejected = [item_id for item_id, outcome in outcomes.items() if isinstance(outcome, Rejected)]
+    assert rejected == [f"sku-{position}"]
+    assert sorted(record["itemId"] for record in fake.accepted) == sorted(
+        f"sku-{i}" for i in range(10) if i != position
+    )
+    assert len(fake.calls) <= 1 + 2 * 4  # bisection: at most two calls per level of a 10-record split
+
+
+def test_send_two_poison_records_both_isolated() -> None:
+    fake, clock, call = FakePersonalizeEvents(poison_ids={"sku-2", "sku-7"}), FakeClock(), ten_items_call()
+
+    outcomes = outcome_by_item(call, sender(fake, clock).send(call))
+
+    assert sorted(i for i, o in outcomes.items() if isinstance(o, Rejected)) == ["sku-2", "sku-7"]
+    assert len(fake.accepted) == 8
+
+
+def test_send_rejection_keeps_the_service_message() -> None:
+    fake, clock, call = FakePersonalizeEvents(poison_ids={"sku-0"}), FakeClock(), ten_items_call()
+
+    outcome = outcome_by_item(call, sender(fake, clock).send(call))["sku-0"]
+
+    assert isinstance(outcome, Rejected)
+    assert outcome.failure.error_code == "InvalidInputException"
+    assert "is invalid" in outcome.failure.message
+
+
+def test_send_throttled_then_success_retries_with_backoff() -> None:
+    throttle = client_error("ThrottlingException", 400, "Rate exceeded")
+    fake, clock, call, telemetry = (
+        FakePersonalizeEvents(script=[throttle, throttle]),
+        FakeClock(),
+        ten_items_call(),
+        Telemetry(),
+    )
+
+    outcomes = sender(fake, clock, telemetry=telemetry).send(call)
+
+    assert all(isinstance(outcome, Accepted) for outcome in outcomes.values())
+    assert len(fake.calls) == 3
+    assert len(clock.sleeps) == 2
+    assert telemetry.get("ThrottledCalls", Api="PutItems") == 2
+    assert telemetry.get("Retries", Api="PutItems") == 2
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        client_error("ServiceUnavailable", 503),
+        client_error("InternalFailure", 500),
+        client_error("TooManyRequestsException", 429),
+        client_error("ResourceInUseException", 409),
+    ],
+)
+def test_send_retryable_error_past_the_deadline_fails_every_record_without_rejecting(error: Exception) -> None:
+    fake, clock, call = FakePersonalizeEvents(script=[error] * 1000), FakeClock(), ten_items_call()
+
+    outcomes = sender(fake, clock, budget=5.0).send(call)
+
+    assert all(isinstance(outcome, Failed) for outcome in outcomes.values())
+    assert clock.now <= 1000.0 + 5.0  # never sleeps past the deadline
+    assert len(fake.calls) > 1
+    assert fake.accepted == []
+
+
+@pytest.mark.parametrize("code", ["ResourceNotFoundException", "AccessDeniedException"])
+def test_send_setup_error_is_not_retried_and_not_rejected(code: str) -> None:
+    fake, clock, call = FakePersonalizeEvents(script=[client_error(code, 404)]), FakeClock(), ten_items_call()
+
+    outcomes = list(sender(fake, clock).send(call).values())
+
+    assert len(fake.calls) == 1
+    assert all(isinstance(o, Failed) and o.failure.disposition is Disposition.SETUP for o in outcomes)
+
+
+def test_send_after_the_deadline_makes_no_call() -> None:
+    fake, clock, call = FakePersonalizeEvents(), FakeClock(), ten_items_call()
+
+    outcomes = sender(fake, clock, budget=0.0).send(call)
+
+    assert fake.calls == []
+    assert {o.failure.error_code for o in outcomes.values() if isinstance(o, Failed)} == {"OutOfTime"}
+
+
+def test_pacer_spaces_calls_of_one_api_at_the_rate() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+
+    for _ in range(6):
+        pacer.wait("PutItems", 5.0)
+
+    assert clock.now == pytest.approx(1000.0 + 5 * 0.2)
+
+
+def test_pacer_without_rate_never_waits() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+
+    for _ in range(6):
+        pacer.wait("PutItems", None)
+
+    assert clock.sleeps == []
