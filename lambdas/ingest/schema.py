@@ -175,13 +175,12 @@ class DatasetSchema:
                 raise FieldError(
                     f"{path}: a categorical value may have at most {MAX_CATEGORICAL_VALUE} characters, got {longest}"
                 )
-            return CATEGORICAL_SEPARATOR.join(values)
-        # Textual fields may be longer: the service truncates them at 20,000 (PERSONALIZE.md §2).
-        if self.string_limit is not None and not schema_field.textual and len(value) > self.string_limit:
-            raise FieldError(
-                f"{path}: a string value may have at most {self.string_limit} characters, got {len(value)}"
-            )
-        return str(value)
+        text = CATEGORICAL_SEPARATOR.join(values)
+        # Textual fields may be longer: the service truncates them at 20,000 (PERSONALIZE.md §2). Where a
+        # dataset caps string values (Items), the cap is on the whole value, joined categorical lists included.
+        if self.string_limit is not None and not schema_field.textual and len(text) > self.string_limit:
+            raise FieldError(f"{path}: a string value may have at most {self.string_limit} characters, got {len(text)}")
+        return text
 
 
 def _parse_field(raw: dict[str, Any]) -> SchemaField:

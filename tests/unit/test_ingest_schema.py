@@ -116,6 +116,12 @@ def test_normalize_categorical_value_of_1000_chars_is_accepted() -> None:
     assert items_schema().normalize({"price": 1, "genres": "x" * 1000})["genres"] == "x" * 1000
 
 
+def test_normalize_items_joined_categorical_list_over_1000_chars_is_schema_violation() -> None:
+    assert "a string value may have at most 1000 characters, got 1201" in violation(
+        items_schema(), {"price": 1, "genres": ["g" * 600, "h" * 600]}
+    )
+
+
 def test_normalize_textual_field_may_exceed_the_string_limit() -> None:
     text = "word " * 2000
     assert items_schema().normalize({"price": 1, "description": text})["description"] == text
