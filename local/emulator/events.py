@@ -1,0 +1,257 @@
+"""The data plane (``personalize-events``): PutItems, PutUsers, PutActions, PutEvents, PutActionInteractions.
+
+The five APIs are one table of :class:`RecordKind` and one function, :func:`put_records`. A call is
+all-or-nothing: every record is checked before any is stored, and the error names each offending record by
+its index and id (``items[3] (itemId=sku-9): unknown field "colour"``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from local.emulator import errors
+from local.emulator.avro import DATASET_TYPES, AvroSchema, check_properties
+from local.emulator.errors import ServiceError
+from local.emulator.lifecycle import ACTIVE
+from local.emulator.model import Labeler, Path
+from local.emulator.state import Dataset, OpContext, StoredEvent
+
+# Keys an event's properties may not use, in any case: they are request fields
+# (PutEvents / PutActionInteractions API reference, "properties").
+FORBIDDEN_EVENT_KEYS = frozenset({"userid", "sessionid", "eventtype", "timestamp", "recommendationid", "impression"})
+# "One event or action interaction: at most 10 KB" (quotas page).
+MAX_EVENT_BYTES = 10 * 1024
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """One Put* API: where its records are, what identifies them, which dataset type they go to.
+
+    Parameters
+    ----------
+    api : str
+        The operation name.
+    list_field : str
+        The request member holding the records.
+    id_field : str or None
+        The record id for upserts (items, users, actions); ``None`` for event streams, which keep every record.
+    dataset_type : str
+        The dataset type the records belong to.
+    by_tracker : bool
+        Whether the call names a trackingId instead of a datasetArn.
+    label_fields : tuple[str, ...]
+        Record members that identify a record in error messages, first present wins.
+    """
+
+    api: str
+    list_field: str
+    id_field: str | None
+    dataset_type: str
+    by_tracker: bool
+    label_fields: tuple[str, ...]
+
+    def label(self, body: Mapping[str, Any], index: int) -> str:
+        """Return how errors name record ``index`` of ``body``: ``items[3] (itemId=sku-9)``."""
+        records = body.get(self.list_field)
+        record = records[index] if isinstance(records, list) and index < len(records) else None
+        text = f"{self.list_field}[{index}]"
+        if isinstance(record, dict):
+            for name in self.label_fields:
+                value = record.get(name)
+                if isinstance(value, str):
+                    # Cut, so an over-long id does not flood the message it is named in.
+                    shown = value if len(value) <= 64 else value[:61] + "..."
+                    return f"{text} ({name}={shown})"
+        return text
+
+    def path_labeler(self, body: Mapping[str, Any]) -> Labeler:
+        """Return a function naming a violation's path, with the record's label for paths inside a record."""
+
+        def label(path: Path) -> str:
+            if len(path) >= 2 and path[0] == self.list_field and isinstance(path[1], int):
+                rest = ".".join(str(p) for p in path[2:])
+                return self.label(body, path[1]) + (f".{rest}" if rest else "")
+            return ".".join(str(p) for p in path) or "request"
+
+        return label
+
+
+KINDS: Mapping[str, RecordKind] = {
+    k.api: k
+    for k in (
+        RecordKind("PutItems", "items", "itemId", "ITEMS", False, ("itemId",)),
+        RecordKind("PutUsers", "users", "userId", "USERS", False, ("userId",)),
+        RecordKind("PutActions", "actions", "actionId", "ACTIONS", False, ("actionId",)),
+        RecordKind("PutEvents", "eventList", None, "INTERACTIONS", True, ("eventId", "itemId")),
+        RecordKind(
+            "PutActionInteractions", "actionInteractions", None, "ACTION_INTERACTIONS", True, ("eventId", "actionId")
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a Put* call writes: the dataset (whose schema checks the records) and its group."""
+
+    dataset: Dataset
+    group_arn: str
+
+
+def find_group(ctx: OpContext, kind: RecordKind, body: Mapping[str, Any]) -> str | None:
+    """Return the dataset group a call addresses, if it resolves, for the per-group quota; never raises."""
+    if kind.by_tracker:
+        tracking_id = body.get("trackingId")
+        for tracker in ctx.state.event_trackers.values():
+            if tracker.tracking_id == tracking_id:
+                return tracker.group_arn
+        for dataset in ctx.state.datasets.values():
+            if dataset.tracking_id == tracking_id:
+                return dataset.group_arn
+        return None
+    arn = body.get("datasetArn")
+    named = ctx.state.datasets.get(arn) if isinstance(arn, str) else None
+    return named.group_arn if named else None
+
+
+def resolve(ctx: OpContext, kind: RecordKind, params: Mapping[str, Any]) -> Target:
+    """Return the target of a checked request, or raise the error the service answers with.
+
+    PutItems/PutUsers/PutActions: unknown dataset → ResourceNotFound (404), wrong type → InvalidInput,
+    not ACTIVE → ResourceInUse (409). PutActionInteractions: unknown trackingId → ResourceNotFound, dataset
+    not ACTIVE → ResourceInUse. PutEvents models only InvalidInput, so every problem is InvalidInput.
+    """
+    if kind.api == "PutEvents":
+        return _resolve_event_tracker(ctx, params["trackingId"])
+    if kind.by_tracker:
+        found = [
+            d for d in ctx.state.datasets.values() if d.tracking_id == params["trackingId"] and d.region == ctx.region
+        ]
+        if not found:
+            raise errors.not_found(f"No Action interactions dataset has trackingId {params['trackingId']}.")
+        dataset = found[0]
+    else:
+        named = ctx.state.datasets.get(params["datasetArn"])
+        if named is None or named.region != ctx.region:
+            raise errors.not_found(f"Dataset {params['datasetArn']} does not exist.")
+        dataset = named
+        if dataset.dataset_type != kind.dataset_type:
+            raise errors.invalid_input(
+                f"{kind.api} writes to an {kind.dataset_type} dataset; {dataset.arn} is {dataset.dataset_type}."
+            )
+    status = dataset.timeline.status(ctx.now)
+    if status != ACTIVE:
+        raise errors.in_use(f"Dataset {dataset.arn} is in status {status}; it must be ACTIVE.")
+    return Target(dataset, dataset.group_arn)
+
+
+def _resolve_event_tracker(ctx: OpContext, tracking_id: str) -> Target:
+    """Return the target of PutEvents: an ACTIVE tracker whose group has an ACTIVE Interactions dataset."""
+    tracker = next(
+        (t for t in ctx.state.event_trackers.values() if t.tracking_id == tracking_id and t.region == ctx.region),
+        None,
+    )
+    if tracker is None:
+        raise errors.invalid_input(f"No event tracker has trackingId {tracking_id}.")
+    status = tracker.timeline.status(ctx.now)
+    if status != ACTIVE:
+        raise errors.invalid_input(f"Event tracker {tracker.arn} is in status {status}; it must be ACTIVE.")
+    interactions = [
+        d
+        for d in ctx.state.datasets.values()
+        if d.group_arn == tracker.group_arn
+        and d.dataset_type == "INTERACTIONS"
+        and d.timeline.status(ctx.now) == ACTIVE
+    ]
+    if not interactions:
+        raise errors.invalid_input(f"Dataset group {tracker.group_arn} has no ACTIVE Interactions dataset.")
+    return Target(interactions[0], tracker.group_arn)
+
+
+def put_records(ctx: OpContext, kind: RecordKind, params: Mapping[str, Any], raw: Mapping[str, Any]) -> int:
+    """Check every record of a checked request, then store them all; return how many were stored.
+
+    Parameters
+    ----------
+    ctx : OpContext
+        The operation's context (the state's lock is held).
+    kind : RecordKind
+        The API.
+    params : Mapping[str, Any]
+        The request after model validation (timestamps as epoch seconds).
+    raw : Mapping[str, Any]
+        The request as sent, to name records in error messages.
+
+    Raises
+    ------
+    ServiceError
+        If the target is unusable or any record is invalid; nothing is stored then.
+    """
+    target = resolve(ctx, kind, params)
+    schema = ctx.state.schemas[target.dataset.schema_arn_at(ctx.now)].parsed
+    records = params[kind.list_field]
+    prepared: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for index, record in enumerate(records):
+        stored, found = _check_record(kind, schema, record, raw[kind.list_field][index])
+        if found:
+            problems.append(f"{kind.label(raw, index)}: {', '.join(found)}")
+        prepared.append(stored)
+    if problems:
+        raise errors.invalid_input("; ".join(problems[:10]))
+    for record in prepared:
+        _store(ctx, kind, target, params, record)
+    return len(prepared)
+
+
+def _check_record(
+    kind: RecordKind, schema: AvroSchema, record: Mapping[str, Any], raw: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """Check one record; return it as stored (properties parsed) and its problems."""
+    stored = dict(record)
+    problems: list[str] = []
+    if kind.by_tracker and len(json.dumps(raw).encode()) > MAX_EVENT_BYTES:
+        problems.append(f"an event holds at most {MAX_EVENT_BYTES} bytes")
+    if "properties" not in record:
+        properties: dict[str, Any] = {}
+    else:
+        try:
+            properties = json.loads(record["properties"])
+        except ValueError:
+            return stored, ["Error parsing properties json"]
+        if not isinstance(properties, dict):
+            return stored, ["properties must be a JSON object"]
+    if kind.by_tracker:
+        problems.extend(
+            f'properties may not contain "{key}" (it is a request field)'
+            for key in properties
+            if key.lower() in FORBIDDEN_EVENT_KEYS
+        )
+        properties = {k: v for k, v in properties.items() if k.lower() not in FORBIDDEN_EVENT_KEYS}
+    checked, found = check_properties(
+        schema, properties, request_fields=DATASET_TYPES[kind.dataset_type].request_fields
+    )
+    problems.extend(found)
+    if "properties" in record:
+        stored["properties"] = checked
+    return stored, problems
+
+
+def _store(ctx: OpContext, kind: RecordKind, target: Target, params: Mapping[str, Any], record: dict[str, Any]) -> None:
+    """Store one checked record: upsert by id, or append to the event stream."""
+    if kind.id_field is not None:
+        ctx.state.upsert(target.dataset.arn, record[kind.id_field], {**record, "receivedAt": ctx.now})
+        return
+    # PutEvents carries the session and user once per call; each stored event gets them, as the service
+    # stores one interaction per event.
+    shared = {name: params[name] for name in ("sessionId", "userId") if name in params and kind.api == "PutEvents"}
+    event = {"trackingId": params["trackingId"], **shared, **record, "receivedAt": ctx.now}
+    ctx.state.append_event(StoredEvent(kind.api, target.group_arn, event))
+
+
+def bad_body(message: str) -> ServiceError:
+    """Return the error for a body that is not a JSON object."""
+    return ServiceError(errors.SERIALIZATION, message)
