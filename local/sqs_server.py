@@ -1,0 +1,247 @@
+"""Run moto's SQS server on loopback, in-process or standalone, and create queues on it.
+
+The local pipeline gets SQS from moto's server (``moto.server.ThreadedMotoServer``) rather than from
+``mock_aws``: the handler, the event-source runner and the publisher then talk HTTP to it exactly as they
+would to AWS, through ordinary boto3 clients pointed at ``endpoint_url``.
+
+Two things worth knowing about moto's server:
+
+- It serves every moto service, not only SQS; we only use SQS.
+- Its state lives in module-level backends of the *process*, so two servers started in one process share
+  their queues, and ``mock_aws`` starting in that process resets them. Run it standalone
+  (``python -m local.sqs_server --port N``) when another process must not see or reset the state.
+
+Standalone::
+
+    python -m local.sqs_server --port 9324     # prints the endpoint URL on its first line, then serves
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
+
+__all__ = ["LOOPBACK", "QueuePair", "SqsServer", "create_queue_pair", "main", "make_sqs_client"]
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+
+# moto accepts any credentials. A client for a local stand-in gets fixed dummy ones, so real credentials
+# from the environment are never sent to it (and a laptop without any still works).
+_DUMMY_ACCESS_KEY_ID = "testing"
+_DUMMY_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - not a secret: moto's documented dummy value
+
+
+class SqsServer:
+    """moto's server on a loopback port, as a context manager.
+
+    Parameters
+    ----------
+    port
+        The TCP port to bind on 127.0.0.1; ``0`` lets the OS pick a free one (read it back from ``port``).
+    access_log
+        Keep werkzeug's per-request INFO log line. Off by default: a runner long-polling with several threads
+        makes it a wall of "POST / 200" lines that hides the pipeline's own logs.
+
+    Examples
+    --------
+    >>> with SqsServer(port=0) as server:
+    ...     client = make_sqs_client(server.endpoint_url)
+    """
+
+    def __init__(self, *, port: int = 0, access_log: bool = False) -> None:
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port must be within 0..65535, got {port}")
+        self._requested_port = port
+        self._access_log = access_log
+        self._server: ThreadedMotoServer | None = None
+        self._port: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (the OS's choice when the requested port was 0)."""
+        if self._port is None:
+            raise RuntimeError("the server is not running: call start() or use it as a context manager")
+        return self._port
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://127.0.0.1:<port>``, for boto3's ``endpoint_url`` or ``AWS_ENDPOINT_URL_SQS``."""
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> str:
+        """Start serving in a daemon thread and return the endpoint URL once the socket is bound."""
+        if self._server is not None:
+            raise RuntimeError("the server is already running")
+        # verbose=False: moto would otherwise print a banner on stdout, which the standalone mode reserves
+        # for the endpoint URL.
+        server = ThreadedMotoServer(ip_address=LOOPBACK, port=self._requested_port, verbose=False)
+        if not self._access_log:
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        # start() returns once werkzeug has bound the socket, so the port read back below is the real one
+        # (ThreadedMotoServer keeps the *requested* port, 0, in its own attribute).
+        server.start()
+        self._server = server
+        _host, self._port = server.get_host_and_port()
+        logger.info("moto server listening on %s", self.endpoint_url)
+        return self.endpoint_url
+
+    def stop(self) -> None:
+        """Stop serving and wait for the server thread; a no-op when not running."""
+        if self._server is None:
+            return
+        self._server.stop()
+        self._server = None
+        self._port = None
+
+    def __enter__(self) -> SqsServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def make_sqs_client(endpoint_url: str, *, region_name: str = "us-east-1", max_pool_connections: int = 10) -> SQSClient:
+    """Build a boto3 SQS client for moto's server, with dummy credentials.
+
+    Parameters
+    ----------
+    endpoint_url
+        The server's endpoint, e.g. ``SqsServer.endpoint_url``.
+    region_name
+        The region the queues live in (moto keeps one backend per region).
+    max_pool_connections
+        urllib3 pool size; give at least one connection per thread that shares the client, or concurrent
+        long polls queue up behind each other.
+    """
+    config = Config(max_pool_connections=max_pool_connections, retries={"mode": "standard"})
+    client: SQSClient = boto3.client(
+        "sqs",
+        endpoint_url=endpoint_url,
+        region_name=region_name,
+        config=config,
+        aws_access_key_id=_DUMMY_ACCESS_KEY_ID,
+        aws_secret_access_key=_DUMMY_SECRET_ACCESS_KEY,
+    )
+    return client
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePair:
+    """A source queue and its dead-letter queue, wired by the source queue's redrive policy."""
+
+    url: str
+    arn: str
+    dlq_url: str
+    dlq_arn: str
+    fifo: bool
+    visibility_timeout_s: int
+    max_receive_count: int
+
+
+def create_queue_pair(
+    client: SQSClient,
+    *,
+    name: str,
+    fifo: bool = False,
+    visibility_timeout_s: int = 30,
+    max_receive_count: int = 5,
+    content_based_deduplication: bool = False,
+) -> QueuePair:
+    """Create ``name`` and ``name-dlq`` (``.fifo`` appended for FIFO) with a redrive policy between them.
+
+    Parameters
+    ----------
+    client
+        An SQS client (``make_sqs_client`` for moto's server).
+    name
+        The source queue's name without the ``.fifo`` suffix.
+    fifo
+        Create FIFO queues; a FIFO queue's dead-letter queue must be FIFO too.
+    visibility_timeout_s
+        The source queue's visibility timeout: how long a received, undeleted message stays hidden.
+        AWS recommends 6x the function timeout for a Lambda event source; tests use 1 s to redeliver fast.
+    max_receive_count
+        The redrive policy's limit: a message received this many times without being deleted moves to the
+        dead-letter queue on the next receive.
+    content_based_deduplication
+        FIFO only: derive the deduplication id from the body. (moto then omits the SequenceNumber
+        attribute; send explicit MessageDeduplicationIds when the event must carry it.)
+    """
+    suffix = ".fifo" if fifo else ""
+    fifo_attributes: dict[QueueAttributeNameType, str] = {}
+    if fifo:
+        fifo_attributes = {
+            "FifoQueue": "true",
+            "ContentBasedDeduplication": "true" if content_based_deduplication else "false",
+        }
+    dlq_url = client.create_queue(QueueName=f"{name}-dlq{suffix}", Attributes=fifo_attributes)["QueueUrl"]
+    dlq_arn = _queue_arn(client, dlq_url)
+    redrive_policy = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+    url = client.create_queue(
+        QueueName=f"{name}{suffix}",
+        Attributes={
+            **fifo_attributes,
+            "VisibilityTimeout": str(visibility_timeout_s),
+            "RedrivePolicy": json.dumps(redrive_policy),
+        },
+    )["QueueUrl"]
+    return QueuePair(
+        url=url,
+        arn=_queue_arn(client, url),
+        dlq_url=dlq_url,
+        dlq_arn=dlq_arn,
+        fifo=fifo,
+        visibility_timeout_s=visibility_timeout_s,
+        max_receive_count=max_receive_count,
+    )
+
+
+def _queue_arn(client: SQSClient, queue_url: str) -> str:
+    return client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until SIGINT or SIGTERM; print the endpoint URL as the first line of stdout."""
+    parser = argparse.ArgumentParser(prog="python -m local.sqs_server", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one; default)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+
+    stop = threading.Event()
+    # The handlers only set the event: the main thread does the shutdown, outside the signal context.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    signal.signal(signal.SIGINT, lambda _signum, _frame: stop.set())
+    with SqsServer(port=args.port) as server:
+        # flush: a parent process reading our stdout through a pipe waits for exactly this line.
+        print(server.endpoint_url, flush=True)
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
