@@ -12,7 +12,7 @@ export CDK_HOME := $(CURDIR)/.cdk-home
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
-CDK := npx --no-install cdk
+CDK := node_modules/.bin/cdk
 
 .PHONY: install test lint typecheck unit infra integration synth demo bench e2e clean constraints
 

@@ -1,0 +1,506 @@
+"""Typed, validated configuration of the ingestion stack, built from the CDK context (cdk.json or ``-c``).
+
+``app.py`` is the only reader of the context: it passes the raw mapping to :meth:`PipelineConfig.from_context`
+and hands the frozen result to the stack. Values given on the command line (``-c batchSize=20``) arrive as
+strings, so every parser here accepts the string spelling of its type too: ``"20"`` for an integer,
+``"true"``/``"false"`` for a boolean and a JSON document for an object (``-c 'datasets={"items": {...}}'``).
+Every problem is raised as :class:`ConfigError` with the context key first in the message, so a bad value fails
+``cdk synth`` with a message that says which key to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid.
+
+    Parameters
+    ----------
+    key
+        The context key (dotted for nested values, e.g. ``datasets.items.arn``) the problem is about.
+    problem
+        What is wrong and what would be accepted, including the offending value.
+    """
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Dataset kinds: one row per dataset type the pipeline writes to. Adding a kind is adding a row here (and the
+# handler's own table in lambdas/ingest/); the stack derives the Lambda environment and the IAM policy from it.
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetKind:
+    """What the stack needs to know about one Personalize dataset type.
+
+    Parameters
+    ----------
+    name
+        The key under the ``datasets`` context object (``items``).
+    dataset_type
+        The dataset type as it ends a dataset ARN (``.../dataset/<group>/ITEMS``).
+    env_var
+        The ingest Lambda's environment variable that carries the dataset ARN (DESIGN.md, Contract 2).
+    put_action
+        The IAM action of the incremental API that writes this kind, scoped to the dataset ARN.
+    """
+
+    name: str
+    dataset_type: str
+    env_var: str
+    put_action: str
+
+
+DATASET_KINDS: Final[Mapping[str, DatasetKind]] = MappingProxyType(
+    {
+        kind.name: kind
+        for kind in (
+            DatasetKind(
+                name="items", dataset_type="ITEMS", env_var="ITEMS_DATASET_ARN", put_action="personalize:PutItems"
+            ),
+            DatasetKind(
+                name="actions",
+                dataset_type="ACTIONS",
+                env_var="ACTIONS_DATASET_ARN",
+                put_action="personalize:PutActions",
+            ),
+        )
+    }
+)
+
+# The fields a ``datasets.<kind>`` object may carry today ("bring your own dataset group" mode).
+DATASET_FIELDS: Final[tuple[str, ...]] = ("arn",)
+
+# personalize-events' datasetArn shape (botocore model: max 256 chars, this pattern). botocore does not check it
+# client-side, so a typo would only surface as a rejected PutItems call at runtime: check it at synth.
+_DATASET_ARN_API_PATTERN: Final = re.compile(r"arn:([a-z\d-]+):personalize:.*:.*:.+")
+_DATASET_ARN_MAX_LENGTH: Final = 256
+# The structure behind it: arn:PARTITION:personalize:REGION:ACCOUNT:dataset/GROUP_NAME/TYPE (PERSONALIZE.md §3;
+# group names are 1..63 chars of [a-zA-Z0-9_-] starting with a letter or digit). The stack needs the region and
+# account to scope personalize:DescribeSchema, so an ARN that hides them is rejected too.
+_DATASET_ARN_PARTS: Final = re.compile(
+    r"arn:(?P<partition>[a-z\d-]+):personalize:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):(?P<account>\d{12}):"
+    r"dataset/(?P<group>[a-zA-Z0-9][a-zA-Z0-9_-]{0,62})/(?P<type>[A-Za-z_]+)"
+)
+
+# CloudFormation stack names: a letter, then letters, digits and hyphens, at most 128 characters
+# (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cfn-using-console-create-stack-parameters.html).
+_STACK_NAME_PATTERN: Final = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
+
+# The only retention periods CloudWatch Logs accepts
+# (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html).
+LOG_RETENTION_DAYS: Final[tuple[int, ...]] = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+# Lambda rejects an SQS event source mapping with a batch size over 10 and no batching window: "When you set
+# BatchSize to a value greater than 10, you must set MaximumBatchingWindowInSeconds to at least 1"
+# (https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html).
+_UNWINDOWED_BATCH_SIZE_MAX: Final = 10
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Parsers: one per value type, each accepting the type itself or its string spelling from ``-c``.
+# --------------------------------------------------------------------------------------------------------------
+
+_INT_TEXT: Final = re.compile(r"[+-]?\d+")
+
+
+def parse_int(key: str, value: object, *, minimum: int, maximum: int | None = None) -> int:
+    """Read an integer context value within ``[minimum, maximum]``.
+
+    Parameters
+    ----------
+    key
+        The context key, for the error message.
+    value
+        An ``int`` or its decimal string (``"20"``, as ``-c batchSize=20`` passes it). Booleans are refused.
+    minimum, maximum
+        The inclusive bounds; ``maximum=None`` means unbounded.
+
+    Returns
+    -------
+    int
+        The value.
+
+    Raises
+    ------
+    ConfigError
+        The value is not an integer or is out of bounds.
+    """
+    expected = (
+        f"must be an integer between {minimum} and {maximum}"
+        if maximum is not None
+        else f"must be an integer of at least {minimum}"
+    )
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        number = int(value.strip())
+    if number is None or number < minimum or (maximum is not None and number > maximum):
+        raise ConfigError(key, f"{expected}, got {value!r}")
+    return number
+
+
+def parse_bool(key: str, value: object) -> bool:
+    """Read a boolean context value: ``True``/``False`` or the strings ``"true"``/``"false"`` (any case).
+
+    Raises
+    ------
+    ConfigError
+        Anything else (``"yes"``, ``1``, ...), which is more likely a mistake than an intent.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+        return value.strip().lower() == "true"
+    raise ConfigError(key, f"must be true or false, got {value!r}")
+
+
+def parse_str(key: str, value: object, *, pattern: re.Pattern[str], shape: str) -> str:
+    """Read a string context value that must fully match ``pattern`` (described to the user as ``shape``).
+
+    Raises
+    ------
+    ConfigError
+        The value is not a string or does not match.
+    """
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ConfigError(key, f"must be {shape}, got {value!r}")
+    return value
+
+
+def parse_object(key: str, value: object) -> Mapping[str, object]:
+    """Read an object-valued context value: a mapping, or a JSON object given as a string from ``-c``.
+
+    Raises
+    ------
+    ConfigError
+        The value is neither, or the string is not a JSON object.
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ConfigError(key, f"must be a JSON object, got {value!r} ({error.msg})") from None
+    if not isinstance(value, Mapping) or not all(isinstance(name, str) for name in value):
+        raise ConfigError(key, f"must be a JSON object, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class IntSetting:
+    """An integer context key with its default and the bounds the service behind it enforces."""
+
+    key: str
+    default: int
+    minimum: int
+    maximum: int | None = None
+
+    def read(self, context: Mapping[str, object]) -> int:
+        """Return the key's value from ``context`` (the default when absent or null), validated."""
+        value = context.get(self.key)
+        return self.check(self.default if value is None else value)
+
+    def check(self, value: object) -> int:
+        """Validate ``value`` against this setting's bounds (see :func:`parse_int`)."""
+        return parse_int(self.key, value, minimum=self.minimum, maximum=self.maximum)
+
+
+# Bounds come from the service each value configures.
+# SQS event source batch size: 1..10,000 for standard queues (API_CreateEventSourceMapping.html, BatchSize).
+BATCH_SIZE: Final = IntSetting("batchSize", default=10, minimum=1, maximum=10_000)
+# Batching window: 0..300 seconds (API_CreateEventSourceMapping.html, MaximumBatchingWindowInSeconds).
+MAX_BATCHING_WINDOW_SECONDS: Final = IntSetting("maxBatchingWindowSeconds", default=0, minimum=0, maximum=300)
+# ESM maximum concurrency: 2..1000 (https://docs.aws.amazon.com/lambda/latest/api/API_ScalingConfig.html). The
+# default is the minimum on purpose: PutItems/PutActions are capped at 10 calls/s per dataset group, not adjustable
+# (https://docs.aws.amazon.com/personalize/latest/dg/limits.html), so more pollers only buy throttling.
+MAX_CONCURRENCY: Final = IntSetting("maxConcurrency", default=2, minimum=2, maximum=1000)
+# Redrive policy maxReceiveCount: 1..1000
+# (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html).
+MAX_RECEIVE_COUNT: Final = IntSetting("maxReceiveCount", default=5, minimum=1, maximum=1000)
+# Lambda timeout 1..900 s and memory 128..10,240 MB
+# (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+FUNCTION_TIMEOUT_SECONDS: Final = IntSetting("functionTimeoutSeconds", default=60, minimum=1, maximum=900)
+FUNCTION_MEMORY_MB: Final = IntSetting("functionMemoryMb", default=512, minimum=128, maximum=10_240)
+# The version of the public Powertools for AWS Lambda (Python) v3 layer, pinned so deploys are reproducible
+# (https://docs.powertools.aws.dev/lambda/python/latest/#lambda-layer).
+POWERTOOLS_LAYER_VERSION: Final = IntSetting("powertoolsLayerVersion", default=27, minimum=1)
+
+STACK_NAME_KEY: Final = "stackName"
+STACK_NAME_DEFAULT: Final = "PersonalizeIngest"
+DATASETS_KEY: Final = "datasets"
+LOG_RETENTION_DAYS_KEY: Final = "logRetentionDays"
+LOG_RETENTION_DAYS_DEFAULT: Final = 30
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The configuration itself
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """An existing Personalize dataset the pipeline writes to ("bring your own dataset group" mode).
+
+    Parameters
+    ----------
+    kind
+        The dataset kind (its row in :data:`DATASET_KINDS`).
+    arn
+        The dataset ARN, ``arn:<partition>:personalize:<region>:<account>:dataset/<group>/<TYPE>``.
+    """
+
+    kind: DatasetKind
+    arn: str
+
+    @classmethod
+    def from_context(cls, kind_name: str, value: object) -> DatasetConfig:
+        """Build the dataset of kind ``kind_name`` from its ``datasets.<kind>`` context object.
+
+        Raises
+        ------
+        ConfigError
+            Unknown kind, unknown or missing field, or an ARN that is not a dataset ARN of that kind.
+        """
+        key = f"{DATASETS_KEY}.{kind_name}"
+        kind = DATASET_KINDS.get(kind_name)
+        if kind is None:
+            raise ConfigError(key, f"unknown dataset kind {kind_name!r}; known kinds: {', '.join(DATASET_KINDS)}")
+        fields = parse_object(key, value)
+        unknown = sorted(set(fields) - set(DATASET_FIELDS))
+        if unknown:
+            raise ConfigError(key, f"unknown field(s) {', '.join(unknown)}; known fields: {', '.join(DATASET_FIELDS)}")
+        if "arn" not in fields:
+            raise ConfigError(f"{key}.arn", "required: the ARN of an existing Personalize dataset")
+        return cls(kind=kind, arn=_parse_dataset_arn(f"{key}.arn", fields["arn"], kind))
+
+    @property
+    def _parts(self) -> re.Match[str]:
+        match = _DATASET_ARN_PARTS.fullmatch(self.arn)
+        if match is None:  # pragma: no cover - from_context and __post_init__ guarantee the shape
+            raise ConfigError(f"{DATASETS_KEY}.{self.kind.name}.arn", f"not a dataset ARN: {self.arn!r}")
+        return match
+
+    def __post_init__(self) -> None:
+        _parse_dataset_arn(f"{DATASETS_KEY}.{self.kind.name}.arn", self.arn, self.kind)
+
+    @property
+    def dataset_group_arn(self) -> str:
+        """The ARN of the dataset group this dataset belongs to."""
+        parts = self._parts
+        return (
+            f"arn:{parts['partition']}:personalize:{parts['region']}:{parts['account']}:dataset-group/{parts['group']}"
+        )
+
+    @property
+    def any_schema_arn(self) -> str:
+        """An ARN pattern matching every Personalize schema in the dataset's account and region.
+
+        In bring-your-own mode the stack does not know which schema the dataset uses (the handler reads it
+        with DescribeDataset at runtime), so DescribeSchema can only be scoped this far.
+        """
+        parts = self._parts
+        return f"arn:{parts['partition']}:personalize:{parts['region']}:{parts['account']}:schema/*"
+
+
+def _parse_dataset_arn(key: str, value: object, kind: DatasetKind) -> str:
+    if (
+        not isinstance(value, str)
+        or len(value) > _DATASET_ARN_MAX_LENGTH
+        or not _DATASET_ARN_API_PATTERN.fullmatch(value)
+    ):
+        raise ConfigError(
+            key,
+            f"must be a Personalize dataset ARN (at most {_DATASET_ARN_MAX_LENGTH} characters matching "
+            f"{_DATASET_ARN_API_PATTERN.pattern}), got {value!r}",
+        )
+    parts = _DATASET_ARN_PARTS.fullmatch(value)
+    if parts is None:
+        raise ConfigError(
+            key,
+            "must have the shape arn:<partition>:personalize:<region>:<12-digit account>:dataset/"
+            f"<dataset group name>/{kind.dataset_type}, got {value!r}",
+        )
+    if parts["type"] != kind.dataset_type:
+        raise ConfigError(
+            key, f"must be the ARN of an {kind.dataset_type} dataset (ending in /{kind.dataset_type}), got {value!r}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything the ingestion stack is configured with; build it with :meth:`from_context`.
+
+    Parameters
+    ----------
+    datasets
+        The datasets to write to, at least one, at most one per kind, all in one dataset group.
+    stack_name
+        The CloudFormation stack name (context key ``stackName``).
+    batch_size
+        Records per Lambda invocation from the SQS event source (``batchSize``).
+    max_batching_window_seconds
+        How long the event source gathers records before invoking; 0 invokes at once
+        (``maxBatchingWindowSeconds``).
+    max_concurrency
+        The event source's maximum concurrent invocations (``maxConcurrency``).
+    max_receive_count
+        Deliveries before SQS moves a message to the dead-letter queue (``maxReceiveCount``).
+    function_timeout_seconds, function_memory_mb
+        The ingest Lambda's timeout and memory (``functionTimeoutSeconds``, ``functionMemoryMb``).
+    log_retention_days
+        Retention of the ingest Lambda's log group, one of :data:`LOG_RETENTION_DAYS` (``logRetentionDays``).
+    powertools_layer_version
+        The pinned version of the public Powertools v3 layer (``powertoolsLayerVersion``).
+    """
+
+    datasets: tuple[DatasetConfig, ...]
+    stack_name: str = STACK_NAME_DEFAULT
+    batch_size: int = BATCH_SIZE.default
+    max_batching_window_seconds: int = MAX_BATCHING_WINDOW_SECONDS.default
+    max_concurrency: int = MAX_CONCURRENCY.default
+    max_receive_count: int = MAX_RECEIVE_COUNT.default
+    function_timeout_seconds: int = FUNCTION_TIMEOUT_SECONDS.default
+    function_memory_mb: int = FUNCTION_MEMORY_MB.default
+    log_retention_days: int = LOG_RETENTION_DAYS_DEFAULT
+    powertools_layer_version: int = POWERTOOLS_LAYER_VERSION.default
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, object]) -> PipelineConfig:
+        """Validate the CDK context values into a configuration.
+
+        Parameters
+        ----------
+        context
+            The context keys (from cdk.json's ``context`` and ``-c``); keys this class does not know, such as
+            feature flags, are ignored. Absent or null keys take their defaults, except ``datasets``.
+
+        Returns
+        -------
+        PipelineConfig
+            The frozen, validated configuration.
+
+        Raises
+        ------
+        ConfigError
+            The first invalid value, named by its key.
+        """
+        stack_name = context.get(STACK_NAME_KEY)
+        log_retention_days = context.get(LOG_RETENTION_DAYS_KEY)
+        return cls(
+            datasets=_parse_datasets(context.get(DATASETS_KEY)),
+            stack_name=STACK_NAME_DEFAULT if stack_name is None else _parse_stack_name(stack_name),
+            batch_size=BATCH_SIZE.read(context),
+            max_batching_window_seconds=MAX_BATCHING_WINDOW_SECONDS.read(context),
+            max_concurrency=MAX_CONCURRENCY.read(context),
+            max_receive_count=MAX_RECEIVE_COUNT.read(context),
+            function_timeout_seconds=FUNCTION_TIMEOUT_SECONDS.read(context),
+            function_memory_mb=FUNCTION_MEMORY_MB.read(context),
+            log_retention_days=(
+                LOG_RETENTION_DAYS_DEFAULT if log_retention_days is None else _parse_log_retention(log_retention_days)
+            ),
+            powertools_layer_version=POWERTOOLS_LAYER_VERSION.read(context),
+        )
+
+    def __post_init__(self) -> None:
+        # Re-check what from_context checked, so a config built directly (tests, other apps) is as safe.
+        if not self.datasets:
+            raise ConfigError(DATASETS_KEY, _no_datasets_message())
+        kinds = [dataset.kind.name for dataset in self.datasets]
+        if len(set(kinds)) != len(kinds):
+            raise ConfigError(DATASETS_KEY, f"at most one dataset per kind, got kinds {kinds}")
+        groups = sorted({dataset.dataset_group_arn for dataset in self.datasets})
+        if len(groups) > 1:
+            # The Put* request quotas are per dataset group, and maxConcurrency is sized for one group.
+            raise ConfigError(DATASETS_KEY, f"all datasets must belong to one dataset group, got {', '.join(groups)}")
+        _parse_stack_name(self.stack_name)
+        _parse_log_retention(self.log_retention_days)
+        for setting, value in (
+            (BATCH_SIZE, self.batch_size),
+            (MAX_BATCHING_WINDOW_SECONDS, self.max_batching_window_seconds),
+            (MAX_CONCURRENCY, self.max_concurrency),
+            (MAX_RECEIVE_COUNT, self.max_receive_count),
+            (FUNCTION_TIMEOUT_SECONDS, self.function_timeout_seconds),
+            (FUNCTION_MEMORY_MB, self.function_memory_mb),
+            (POWERTOOLS_LAYER_VERSION, self.powertools_layer_version),
+        ):
+            setting.check(value)
+        if self.batch_size > _UNWINDOWED_BATCH_SIZE_MAX and self.max_batching_window_seconds == 0:
+            raise ConfigError(
+                MAX_BATCHING_WINDOW_SECONDS.key,
+                f"must be at least 1 when {BATCH_SIZE.key} is above {_UNWINDOWED_BATCH_SIZE_MAX} (Lambda requires a "
+                f"batching window for larger batches), got 0 with {BATCH_SIZE.key} {self.batch_size}",
+            )
+
+    def dataset(self, kind_name: str) -> DatasetConfig | None:
+        """Return the configured dataset of kind ``kind_name`` (``"items"``), or ``None``."""
+        return next((dataset for dataset in self.datasets if dataset.kind.name == kind_name), None)
+
+
+def _no_datasets_message() -> str:
+    return (
+        'at least one dataset is required, as an object of kind -> {"arn": "<dataset ARN>"}; '
+        f"known kinds: {', '.join(DATASET_KINDS)}"
+    )
+
+
+def _parse_datasets(value: object) -> tuple[DatasetConfig, ...]:
+    if value is None:
+        raise ConfigError(DATASETS_KEY, _no_datasets_message())
+    entries = parse_object(DATASETS_KEY, value)
+    if not entries:
+        raise ConfigError(DATASETS_KEY, _no_datasets_message())
+    datasets = [DatasetConfig.from_context(kind_name, entry) for kind_name, entry in entries.items()]
+    # In table order, so the template does not depend on the order the keys were written in.
+    order = list(DATASET_KINDS)
+    return tuple(sorted(datasets, key=lambda dataset: order.index(dataset.kind.name)))
+
+
+def _parse_stack_name(value: object) -> str:
+    return parse_str(
+        STACK_NAME_KEY,
+        value,
+        pattern=_STACK_NAME_PATTERN,
+        shape="a CloudFormation stack name (a letter, then letters, digits or hyphens; at most 128 characters)",
+    )
+
+
+def _parse_log_retention(value: object) -> int:
+    allowed = ", ".join(str(day) for day in LOG_RETENTION_DAYS)
+    problem = f"must be one of CloudWatch Logs' retention periods ({allowed}), got {value!r}"
+    try:
+        days = parse_int(LOG_RETENTION_DAYS_KEY, value, minimum=1)
+    except ConfigError:
+        raise ConfigError(LOG_RETENTION_DAYS_KEY, problem) from None
+    if days not in LOG_RETENTION_DAYS:
+        raise ConfigError(LOG_RETENTION_DAYS_KEY, problem)
+    return days
+
+
+# Every context key the configuration reads; app.py reads exactly these from the CDK context.
+CONTEXT_KEYS: Final[tuple[str, ...]] = (
+    STACK_NAME_KEY,
+    DATASETS_KEY,
+    BATCH_SIZE.key,
+    MAX_BATCHING_WINDOW_SECONDS.key,
+    MAX_CONCURRENCY.key,
+    MAX_RECEIVE_COUNT.key,
+    FUNCTION_TIMEOUT_SECONDS.key,
+    FUNCTION_MEMORY_MB.key,
+    LOG_RETENTION_DAYS_KEY,
+    POWERTOOLS_LAYER_VERSION.key,
+)

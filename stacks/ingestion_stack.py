@@ -1,0 +1,108 @@
+"""The ingestion stack: composes the pipeline's constructs from the typed configuration and wires them together."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.config import PipelineConfig
+from stacks.ingest_pipeline import DatasetTarget, IngestPipeline
+
+# CloudWatch Logs retention in days -> the CDK enum naming it. config.LOG_RETENTION_DAYS lists the same days.
+RETENTION_DAYS: Final[Mapping[int, logs.RetentionDays]] = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+class IngestionStack(Stack):
+    """SQS → Lambda → Amazon Personalize ingestion, configured by a :class:`PipelineConfig`.
+
+    The stack is environment-agnostic: the region and partition are resolved at deploy time, so one synthesized
+    template deploys anywhere, and synthesis needs no AWS credentials.
+
+    Parameters
+    ----------
+    scope, construct_id
+        The usual construct parameters.
+    config
+        The validated configuration; ``config.stack_name`` names the CloudFormation stack.
+    **kwargs
+        Passed to :class:`aws_cdk.Stack` (``env``, ``synthesizer``, ...).
+
+    Attributes
+    ----------
+    pipeline
+        The ingest pipeline (queues, function, event source).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, **kwargs: Any) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=config.stack_name,
+            description="Ingests changes published to an SQS queue into Amazon Personalize datasets",
+            **kwargs,
+        )
+        # Bring-your-own datasets: the ARNs come from the configuration and the schemas are unknown until runtime.
+        datasets = [
+            DatasetTarget(kind=dataset.kind, dataset_arn=dataset.arn, schema_arn=dataset.any_schema_arn)
+            for dataset in config.datasets
+        ]
+        self.pipeline = IngestPipeline(
+            self,
+            "IngestPipeline",
+            datasets=datasets,
+            batch_size=config.batch_size,
+            max_batching_window_seconds=config.max_batching_window_seconds,
+            max_concurrency=config.max_concurrency,
+            max_receive_count=config.max_receive_count,
+            function_timeout_seconds=config.function_timeout_seconds,
+            function_memory_mb=config.function_memory_mb,
+            log_retention=RETENTION_DAYS[config.log_retention_days],
+            powertools_layer_version=config.powertools_layer_version,
+        )
+
+        CfnOutput(
+            self,
+            "IngestQueueUrl",
+            value=self.pipeline.queue.queue_url,
+            description="Publish changes here (SendMessage / SendMessageBatch)",
+        )
+        CfnOutput(self, "IngestQueueArn", value=self.pipeline.queue.queue_arn, description="The ingest queue's ARN")
+        CfnOutput(
+            self,
+            "DeadLetterQueueUrl",
+            value=self.pipeline.dead_letter_queue.queue_url,
+            description="Poison records, with ErrorCode/ErrorMessage attributes; redrive from here after a fix",
+        )
+        CfnOutput(
+            self,
+            "IngestFunctionName",
+            value=self.pipeline.function.function_name,
+            description="The ingest Lambda",
+        )

@@ -1,0 +1,1 @@
+"""Infrastructure tests: the typed configuration, the synthesized template, cdk-nag, cfn-lint and the CLI synth."""

@@ -1,0 +1,111 @@
+"""Helpers of the infrastructure tests: synthesize the app the way ``cdk synth`` does, read the template.
+
+Synthesis is slow (the first one in a process starts the jsii runtime, ~2 s), so every test module synthesizes
+once, in a module-scoped fixture built with :func:`synthesize`, and its tests only read the result.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aws_cdk.assertions import Template
+
+from app import build_app
+from stacks.config import PipelineConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The dataset ARNs of cdk.json's default configuration.
+ITEMS_ARN = "arn:aws:personalize:us-east-1:111122223333:dataset/personalize-ingest/ITEMS"
+ACTIONS_ARN = "arn:aws:personalize:us-east-1:111122223333:dataset/personalize-ingest/ACTIONS"
+
+
+def project_context(**overrides: object) -> dict[str, object]:
+    """Return cdk.json's ``context`` (configuration and feature flags) with ``overrides`` applied, like ``-c``."""
+    context: dict[str, object] = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+    return {**context, **overrides}
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    """One synthesized app: its configuration, the stack's template and the cloud assembly directory."""
+
+    config: PipelineConfig
+    template: Template
+    template_json: dict[str, Any]
+    outdir: Path
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """Logical id -> resource of ``resource_type`` (ids come from the template, never written in tests)."""
+        return {
+            logical_id: dict(resource) for logical_id, resource in self.template.find_resources(resource_type).items()
+        }
+
+    def only(self, resource_type: str) -> tuple[str, dict[str, Any]]:
+        """The one resource of ``resource_type``: its logical id and its Properties."""
+        found = self.resources(resource_type)
+        assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
+        (logical_id, resource), *_ = found.items()
+        return logical_id, resource.get("Properties", {})
+
+    def queues(self) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
+        """The ingest queue (the one with a redrive policy) and its dead-letter queue: ids and Properties."""
+        queues = self.resources("AWS::SQS::Queue")
+        ingest = [(qid, q["Properties"]) for qid, q in queues.items() if "RedrivePolicy" in q["Properties"]]
+        assert len(ingest) == 1, f"expected one queue with a redrive policy, found {len(ingest)}"
+        ingest_id, ingest_props = ingest[0]
+        dlq_id = ingest_props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        return ingest_id, ingest_props, dlq_id, queues[dlq_id]["Properties"]
+
+    def allowed(self) -> list[tuple[str, Any]]:
+        """Every (action, resource) pair an Allow statement of an IAM policy in the template grants."""
+        pairs: list[tuple[str, Any]] = []
+        documents = [policy["Properties"]["PolicyDocument"] for policy in self.resources("AWS::IAM::Policy").values()]
+        for role in self.resources("AWS::IAM::Role").values():
+            documents += [inline["PolicyDocument"] for inline in role["Properties"].get("Policies", [])]
+        for document in documents:
+            for statement in document["Statement"]:
+                assert statement["Effect"] == "Allow", f"unexpected statement {statement}"
+                assert "NotAction" not in statement, statement
+                assert "NotResource" not in statement, statement
+                for action in _as_list(statement["Action"]):
+                    pairs += [(action, resource) for resource in _as_list(statement["Resource"])]
+        return pairs
+
+    def resources_of(self, action: str) -> list[Any]:
+        """The resources ``action`` is allowed on, sorted by their JSON form."""
+        return sorted((resource for granted, resource in self.allowed() if granted == action), key=json.dumps)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def synthesize(context: Mapping[str, object], outdir: Path) -> Synthesized:
+    """Build and synthesize the app with ``context`` into ``outdir``, as ``cdk synth`` would (cdk-nag included).
+
+    The template is read from the cloud assembly rather than with ``Template.from_stack``, which would
+    synthesize a second time.
+    """
+    app = build_app(context, outdir=str(outdir))
+    assembly = app.synth()
+    (stack,) = assembly.stacks
+    template_json: dict[str, Any] = stack.template
+    return Synthesized(
+        config=PipelineConfig.from_context(context),
+        template=Template.from_json(template_json),
+        template_json=template_json,
+        outdir=outdir,
+    )
+
+
+def iter_violations(outdir: Path) -> Iterator[tuple[str, str, str]]:
+    """(rule, severity, construct path) of every finding in the assembly's policy validation report."""
+    report = json.loads((outdir / "validation-report.json").read_text())
+    for plugin in report["pluginReports"]:
+        for violation in plugin["violations"]:
+            for construct in violation["violatingConstructs"]:
+                yield violation["ruleName"], violation["severity"], construct["constructPath"]

@@ -1,0 +1,215 @@
+"""The app as a whole: cdk-nag and cfn-lint on the synthesized template, stack outputs, configuration errors, and
+``cdk synth`` through the CLI, offline and quiet, exactly as ``make synth`` runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import aws_sqs as sqs
+from cfnlint.api import lint
+from cfnlint.config import ManualArgs
+from cfnlint.helpers import REGIONS
+
+import app as cdk_app
+from stacks.config import ConfigError
+from stacks.ingestion_stack import IngestionStack
+from tests.infra.synthesis import PROJECT_ROOT, Synthesized, iter_violations, project_context, synthesize
+
+SCHEMAS_IN_DATASET_ACCOUNT = "arn:aws:personalize:us-east-1:111122223333:schema/*"
+# Words that mean the CLI printed a banner, a nag or a notice instead of staying quiet.
+ALARMING_WORDS = ("telemetry", "end-of-life", "unconfigured", "feature flag", "notices")
+
+
+@pytest.fixture(scope="module")
+def default(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """cdk.json's configuration, synthesized with the cdk-nag plugin, as ``cdk synth`` would."""
+    return synthesize(project_context(), tmp_path_factory.mktemp("app"))
+
+
+def aws_solutions_report(outdir: Path) -> dict[str, Any]:
+    report = json.loads((outdir / "validation-report.json").read_text())
+    (plugin,) = [plugin for plugin in report["pluginReports"] if plugin["pluginName"] == "AwsSolutions"]
+    result: dict[str, Any] = plugin
+    return result
+
+
+# --- cdk-nag ------------------------------------------------------------------------------------------------------
+
+
+def test_cdk_nag_default_config_no_unacknowledged_findings(default: Synthesized) -> None:
+    report = aws_solutions_report(default.outdir)
+
+    # Errors and warnings alike: any finding fails, not only those that stop the synthesis.
+    assert list(iter_violations(default.outdir)) == []
+    assert report["conclusion"] == "success"
+
+
+def test_cdk_nag_default_config_acknowledges_only_reasoned_findings(default: Synthesized) -> None:
+    suppressed = aws_solutions_report(default.outdir)["suppressedViolations"]
+
+    assert {
+        (finding["ruleName"], construct["constructPath"])
+        for finding in suppressed
+        for construct in finding["violatingConstructs"]
+    } == {
+        (
+            f"AwsSolutions-IAM5[Resource::{SCHEMAS_IN_DATASET_ACCOUNT}]",
+            "PersonalizeIngest/IngestPipeline/Role/DefaultPolicy/Resource",
+        ),
+        ("AwsSolutions-L1", "PersonalizeIngest/IngestPipeline/Function/Resource"),
+    }
+    assert all(len(finding["reason"]) > 40 for finding in suppressed)
+
+
+def test_cdk_nag_unacknowledged_finding_fails_synth(tmp_path: Path) -> None:
+    # GIVEN the app plus a queue that breaks AwsSolutions rules (no TLS-only policy, no DLQ, no encryption)
+    app = cdk_app.build_app(project_context(), outdir=str(tmp_path))
+    (stack,) = [child for child in app.node.children if isinstance(child, IngestionStack)]
+    sqs.Queue(stack, "Careless", encryption=sqs.QueueEncryption.UNENCRYPTED)
+
+    # WHEN it is synthesized THEN synthesis fails and the report names the findings
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    assert ("AwsSolutions-SQS4", "error", "PersonalizeIngest/Careless/Resource") in set(iter_violations(tmp_path))
+
+
+# --- cfn-lint -----------------------------------------------------------------------------------------------------
+
+
+def test_cfn_lint_default_config_template_has_no_matches(default: Synthesized) -> None:
+    # Every region (the template is region-agnostic), informational rules included. Experimental rules are left
+    # out: they are unstable by definition (cfn-lint 1.58's I4010 wants a non-standard "Context" metadata block).
+    config = ManualArgs(regions=REGIONS, include_checks=["I"])
+
+    matches = lint(json.dumps(default.template_json), config=config)
+
+    assert [str(match) for match in matches] == []
+
+
+# --- the stack ----------------------------------------------------------------------------------------------------
+
+
+def test_stack_default_config_named_from_config(default: Synthesized) -> None:
+    manifest = json.loads((default.outdir / "manifest.json").read_text())
+
+    assert manifest["artifacts"]["PersonalizeIngest"]["properties"].get("stackName", "PersonalizeIngest") == (
+        "PersonalizeIngest"
+    )
+
+
+def test_stack_default_config_outputs_queues_and_function(default: Synthesized) -> None:
+    ingest_id, _, dlq_id, _ = default.queues()
+    function_id, _ = default.only("AWS::Lambda::Function")
+
+    default.template.has_output("IngestQueueUrl", {"Value": {"Ref": ingest_id}})
+    default.template.has_output("IngestQueueArn", {"Value": {"Fn::GetAtt": [ingest_id, "Arn"]}})
+    default.template.has_output("DeadLetterQueueUrl", {"Value": {"Ref": dlq_id}})
+    default.template.has_output("IngestFunctionName", {"Value": {"Ref": function_id}})
+
+
+def test_stack_custom_stack_name_names_cloudformation_stack(tmp_path: Path) -> None:
+    app = cdk_app.build_app(project_context(stackName="Ingest-Test"), outdir=str(tmp_path))
+
+    (stack,) = [child for child in app.node.children if isinstance(child, IngestionStack)]
+    assert stack.stack_name == "Ingest-Test"
+
+
+# --- configuration errors -----------------------------------------------------------------------------------------
+
+
+def test_build_app_bad_context_value_raises_config_error_naming_key() -> None:
+    with pytest.raises(ConfigError, match=r"^batchSize: must be an integer between 1 and 10000, got 'x'$"):
+        cdk_app.build_app(project_context(batchSize="x"))
+
+
+def test_main_bad_cli_context_reports_one_line_and_fails(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the CLI's context with `-c batchSize=x` (the CLI passes it through the jsii runtime's environment,
+    # which is already running here, so the context is handed to the real build_app directly)
+    build_app = cdk_app.build_app
+    monkeypatch.setattr(cdk_app, "build_app", lambda: build_app(project_context(batchSize="x")))
+
+    assert cdk_app.main() == 1
+    assert capsys.readouterr().err == (
+        "Invalid configuration (cdk.json context or -c): batchSize: must be an integer between 1 and 10000, got 'x'\n"
+    )
+
+
+# --- the CLI ------------------------------------------------------------------------------------------------------
+
+
+def makefile_environment() -> dict[str, str]:
+    """The variables the Makefile exports to every recipe (``export NAME := value`` / ``?= value``)."""
+    text = (PROJECT_ROOT / "Makefile").read_text()
+    exports = re.findall(r"^export\s+(\w+)\s*[:?]?=\s*(.*?)\s*$", text, flags=re.MULTILINE)
+    assert exports, "the Makefile exports nothing?"
+    return {name: value.replace("$(CURDIR)", str(PROJECT_ROOT)) for name, value in exports}
+
+
+@pytest.fixture(scope="module")
+def cli_synth(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """`make synth`'s command with the Makefile's environment, no AWS credentials, into a temporary directory."""
+    output = tmp_path_factory.mktemp("cli") / "cdk.out"
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("AWS_", "CDK_")) and not name.startswith("JSII_")
+    }
+    environment |= makefile_environment()
+    # No credentials from anywhere: not the environment, not the config files, not instance metadata.
+    environment |= {
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    result = subprocess.run(
+        ["npx", "--no-install", "cdk", "synth", "--quiet", "--output", str(output)],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    return result, output
+
+
+def test_cli_synth_offline_without_credentials_succeeds(
+    cli_synth: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    result, output = cli_synth
+
+    assert result.returncode == 0, result.stderr
+    assert (output / "PersonalizeIngest.template.json").is_file()
+
+
+def test_cli_synth_offline_without_credentials_prints_nothing_alarming(
+    cli_synth: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    result, _ = cli_synth
+
+    stderr = result.stderr.lower()
+    assert [word for word in ALARMING_WORDS if word in stderr] == [], result.stderr
+
+
+def test_cli_synth_same_template_as_build_app(
+    cli_synth: tuple[subprocess.CompletedProcess[str], Path], default: Synthesized
+) -> None:
+    # The CLI runs app.py from the project root; build_app in-process must produce the same resources, and the
+    # asset must hash the same (no bytecode or working-directory dependence).
+    _, output = cli_synth
+    template = json.loads((output / "PersonalizeIngest.template.json").read_text())
+
+    def without_metadata(resources: dict[str, Any]) -> dict[str, Any]:
+        return {rid: {k: v for k, v in res.items() if k != "Metadata"} for rid, res in resources.items()}
+
+    assert without_metadata(template["Resources"]) == without_metadata(default.template_json["Resources"])
+    assert template["Outputs"] == default.template_json["Outputs"]

@@ -1,0 +1,236 @@
+"""The typed configuration: defaults, the string spellings ``-c`` passes, and one clear error per bad key."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stacks.config import (
+    DATASET_KINDS,
+    LOG_RETENTION_DAYS,
+    ConfigError,
+    PipelineConfig,
+    parse_bool,
+)
+from stacks.ingestion_stack import RETENTION_DAYS
+from tests.infra.synthesis import ACTIONS_ARN, ITEMS_ARN, project_context
+
+ITEMS_ONLY = {"items": {"arn": ITEMS_ARN}}
+
+
+def config_with(**values: object) -> PipelineConfig:
+    """A configuration from the bare minimum (one items dataset) plus ``values``."""
+    return PipelineConfig.from_context({"datasets": ITEMS_ONLY, **values})
+
+
+def test_config_cdk_json_context_matches_code_defaults() -> None:
+    # GIVEN cdk.json's context WHEN it is validated THEN it is the documented default configuration
+    config = PipelineConfig.from_context(project_context())
+
+    assert config == PipelineConfig(
+        datasets=config.datasets,
+        stack_name="PersonalizeIngest",
+        batch_size=10,
+        max_batching_window_seconds=0,
+        max_concurrency=2,
+        max_receive_count=5,
+        function_timeout_seconds=60,
+        function_memory_mb=512,
+        log_retention_days=30,
+        powertools_layer_version=27,
+    )
+    assert [(d.kind.name, d.arn) for d in config.datasets] == [("items", ITEMS_ARN), ("actions", ACTIONS_ARN)]
+
+
+def test_config_absent_keys_take_defaults() -> None:
+    config = config_with()
+
+    assert (config.stack_name, config.batch_size, config.max_batching_window_seconds, config.max_concurrency) == (
+        "PersonalizeIngest",
+        10,
+        0,
+        2,
+    )
+    assert (config.max_receive_count, config.function_timeout_seconds, config.function_memory_mb) == (5, 60, 512)
+    assert (config.log_retention_days, config.powertools_layer_version) == (30, 27)
+
+
+def test_config_command_line_strings_parse_to_typed_values() -> None:
+    # GIVEN every value spelled as `cdk synth -c key=value` passes it: a string
+    config = PipelineConfig.from_context(
+        {
+            "stackName": "Ingest-Prod",
+            "datasets": json.dumps({"actions": {"arn": ACTIONS_ARN}}),
+            "batchSize": "100",
+            "maxBatchingWindowSeconds": "30",
+            "maxConcurrency": "5",
+            "maxReceiveCount": "3",
+            "functionTimeoutSeconds": "120",
+            "functionMemoryMb": "1024",
+            "logRetentionDays": "7",
+            "powertoolsLayerVersion": "30",
+        }
+    )
+
+    assert config == PipelineConfig(
+        datasets=config.datasets,
+        stack_name="Ingest-Prod",
+        batch_size=100,
+        max_batching_window_seconds=30,
+        max_concurrency=5,
+        max_receive_count=3,
+        function_timeout_seconds=120,
+        function_memory_mb=1024,
+        log_retention_days=7,
+        powertools_layer_version=30,
+    )
+    assert [(d.kind.name, d.arn) for d in config.datasets] == [("actions", ACTIONS_ARN)]
+
+
+def test_config_datasets_any_key_order_kind_table_order() -> None:
+    config = config_with(datasets={"actions": {"arn": ACTIONS_ARN}, "items": {"arn": ITEMS_ARN}})
+
+    assert [dataset.kind.name for dataset in config.datasets] == ["items", "actions"]
+
+
+def test_config_dataset_kind_table_names_env_var_and_scoped_action() -> None:
+    assert {name: (kind.env_var, kind.put_action) for name, kind in DATASET_KINDS.items()} == {
+        "items": ("ITEMS_DATASET_ARN", "personalize:PutItems"),
+        "actions": ("ACTIONS_DATASET_ARN", "personalize:PutActions"),
+    }
+
+
+def test_config_dataset_schema_wildcard_in_dataset_account_and_region() -> None:
+    arn = "arn:aws-cn:personalize:cn-north-1:444455556666:dataset/shop/ITEMS"
+    (dataset,) = config_with(datasets={"items": {"arn": arn}}).datasets
+
+    assert dataset.any_schema_arn == "arn:aws-cn:personalize:cn-north-1:444455556666:schema/*"
+    assert dataset.dataset_group_arn == "arn:aws-cn:personalize:cn-north-1:444455556666:dataset-group/shop"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("batchSize", "x", "batchSize: must be an integer between 1 and 10000, got 'x'"),
+        ("batchSize", 0, "batchSize: must be an integer between 1 and 10000, got 0"),
+        ("batchSize", 10_001, "batchSize: must be an integer between 1 and 10000, got 10001"),
+        ("batchSize", True, "batchSize: must be an integer between 1 and 10000, got True"),
+        ("batchSize", 2.5, "batchSize: must be an integer between 1 and 10000, got 2.5"),
+        ("batchSize", "", "batchSize: must be an integer between 1 and 10000, got ''"),
+        ("maxBatchingWindowSeconds", -1, "maxBatchingWindowSeconds: must be an integer between 0 and 300"),
+        ("maxBatchingWindowSeconds", "301", "maxBatchingWindowSeconds: must be an integer between 0 and 300"),
+        ("maxConcurrency", 1, "maxConcurrency: must be an integer between 2 and 1000, got 1"),
+        ("maxConcurrency", "1001", "maxConcurrency: must be an integer between 2 and 1000"),
+        ("maxReceiveCount", 0, "maxReceiveCount: must be an integer between 1 and 1000"),
+        ("maxReceiveCount", 1001, "maxReceiveCount: must be an integer between 1 and 1000"),
+        ("functionTimeoutSeconds", 0, "functionTimeoutSeconds: must be an integer between 1 and 900"),
+        ("functionTimeoutSeconds", "901", "functionTimeoutSeconds: must be an integer between 1 and 900"),
+        ("functionMemoryMb", 127, "functionMemoryMb: must be an integer between 128 and 10240"),
+        ("functionMemoryMb", 10_241, "functionMemoryMb: must be an integer between 128 and 10240"),
+        ("logRetentionDays", 2, "logRetentionDays: must be one of CloudWatch Logs' retention periods (1, 3, 5,"),
+        ("logRetentionDays", "a month", "logRetentionDays: must be one of CloudWatch Logs' retention periods"),
+        ("powertoolsLayerVersion", 0, "powertoolsLayerVersion: must be an integer of at least 1, got 0"),
+        ("powertoolsLayerVersion", "latest", "powertoolsLayerVersion: must be an integer of at least 1"),
+        ("stackName", "1-ingest", "stackName: must be a CloudFormation stack name"),
+        ("stackName", "ingest prod", "stackName: must be a CloudFormation stack name"),
+        ("stackName", "", "stackName: must be a CloudFormation stack name"),
+        ("stackName", "x" * 129, "stackName: must be a CloudFormation stack name"),
+    ],
+)
+def test_config_bad_value_raises_config_error_naming_key(key: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        config_with(**{key: value})
+
+    assert raised.value.key == key
+    assert str(raised.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("datasets", "key", "message"),
+    [
+        (None, "datasets", "at least one dataset is required"),
+        ({}, "datasets", "at least one dataset is required"),
+        ("{}", "datasets", "at least one dataset is required"),
+        ("items", "datasets", "must be a JSON object, got 'items'"),
+        ('{"items": ', "datasets", "must be a JSON object"),
+        ([ITEMS_ARN], "datasets", "must be a JSON object"),
+        ({"users": {"arn": ITEMS_ARN}}, "datasets.users", "unknown dataset kind 'users'; known kinds: items, actions"),
+        ({"items": ITEMS_ARN}, "datasets.items", "must be a JSON object"),
+        ({"items": {}}, "datasets.items.arn", "required"),
+        ({"items": {"arn": ITEMS_ARN, "schema": "x.json"}}, "datasets.items", "unknown field(s) schema; known fields"),
+        ({"items": {"arn": "not-an-arn"}}, "datasets.items.arn", "must be a Personalize dataset ARN"),
+        ({"items": {"arn": 42}}, "datasets.items.arn", "must be a Personalize dataset ARN"),
+        (
+            {"items": {"arn": "arn:aws:s3:us-east-1:111122223333:dataset/g/ITEMS"}},
+            "datasets.items.arn",
+            "must be a Personalize dataset ARN",
+        ),
+        (
+            {"items": {"arn": ITEMS_ARN + "x" * 200}},
+            "datasets.items.arn",
+            "must be a Personalize dataset ARN (at most 256 characters",
+        ),
+        (
+            {"items": {"arn": "arn:aws:personalize:us-east-1:111122223333:dataset-group/personalize-ingest"}},
+            "datasets.items.arn",
+            "must have the shape arn:<partition>:personalize:<region>:<12-digit account>:dataset/",
+        ),
+        (
+            {"items": {"arn": "arn:aws:personalize:::dataset/personalize-ingest/ITEMS"}},
+            "datasets.items.arn",
+            "must have the shape",
+        ),
+        ({"items": {"arn": ACTIONS_ARN}}, "datasets.items.arn", "must be the ARN of an ITEMS dataset (ending in"),
+        ({"actions": {"arn": ITEMS_ARN}}, "datasets.actions.arn", "must be the ARN of an ACTIONS dataset"),
+        (
+            {
+                "items": {"arn": ITEMS_ARN},
+                "actions": {"arn": "arn:aws:personalize:us-east-1:111122223333:dataset/other-group/ACTIONS"},
+            },
+            "datasets",
+            "all datasets must belong to one dataset group",
+        ),
+    ],
+)
+def test_config_bad_datasets_raise_config_error_naming_key(datasets: object, key: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        PipelineConfig.from_context({"datasets": datasets})
+
+    assert raised.value.key == key
+    assert str(raised.value).startswith(f"{key}: {message}")
+
+
+def test_config_large_batch_without_window_raises_config_error_naming_window() -> None:
+    # Lambda refuses an SQS batch size above 10 without a batching window.
+    with pytest.raises(ConfigError, match=r"^maxBatchingWindowSeconds: must be at least 1 when batchSize is above 10"):
+        config_with(batchSize="11")
+
+    assert config_with(batchSize=10).batch_size == 10
+    assert config_with(batchSize=11, maxBatchingWindowSeconds=1).batch_size == 11
+
+
+def test_config_direct_construction_validated_like_context() -> None:
+    (dataset,) = config_with().datasets
+
+    with pytest.raises(ConfigError, match=r"^maxConcurrency: "):
+        PipelineConfig(datasets=(dataset,), max_concurrency=1)
+    with pytest.raises(ConfigError, match=r"^datasets: at most one dataset per kind"):
+        PipelineConfig(datasets=(dataset, dataset))
+    with pytest.raises(ConfigError, match=r"^datasets: at least one dataset is required"):
+        PipelineConfig(datasets=())
+
+
+@pytest.mark.parametrize(("value", "expected"), [(True, True), (False, False), ("true", True), (" FALSE ", False)])
+def test_config_parse_bool_accepts_bool_and_its_spelling(value: object, expected: bool) -> None:
+    assert parse_bool("retain", value) is expected
+
+
+@pytest.mark.parametrize("value", ["yes", 1, "", None])
+def test_config_parse_bool_other_value_raises_config_error_naming_key(value: object) -> None:
+    with pytest.raises(ConfigError, match=r"^retain: must be true or false"):
+        parse_bool("retain", value)
+
+
+def test_config_every_log_retention_period_maps_to_cdk_retention() -> None:
+    assert sorted(RETENTION_DAYS) == sorted(LOG_RETENTION_DAYS)

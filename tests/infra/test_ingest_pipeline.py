@@ -1,0 +1,332 @@
+"""The ingest pipeline's resources, asserted by property on the synthesized template.
+
+Two configurations are synthesized once each: cdk.json's default, and a non-default one given the way
+``cdk synth -c key=value`` gives it (strings, datasets as a JSON string).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import FileSystem
+from aws_cdk.assertions import Match
+
+from stacks.ingest_pipeline import ASSET_EXCLUDES, LAMBDAS_ROOT
+from tests.infra.synthesis import ACTIONS_ARN, ITEMS_ARN, Synthesized, project_context, synthesize
+
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+SCHEMAS_IN_DATASET_ACCOUNT = "arn:aws:personalize:us-east-1:111122223333:schema/*"
+
+
+@pytest.fixture(scope="module")
+def default(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """cdk.json's configuration, synthesized."""
+    return synthesize(project_context(), tmp_path_factory.mktemp("default"))
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """Large windowed batches, more pollers and other non-defaults, items only; all given as ``-c`` strings."""
+    context = project_context(
+        datasets=json.dumps({"items": {"arn": ITEMS_ARN}}),
+        batchSize="100",
+        maxBatchingWindowSeconds="30",
+        maxConcurrency="5",
+        maxReceiveCount="3",
+        functionTimeoutSeconds="120",
+        functionMemoryMb="1024",
+        logRetentionDays="7",
+        powertoolsLayerVersion="30",
+    )
+    return synthesize(context, tmp_path_factory.mktemp("tuned"))
+
+
+def get_att_arn(logical_id: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+# --- queues ---------------------------------------------------------------------------------------------------
+
+
+def test_queues_default_config_encrypted_with_sqs_managed_keys(default: Synthesized) -> None:
+    queues = default.resources("AWS::SQS::Queue")
+
+    assert len(queues) == 2
+    assert all(queue["Properties"].get("SqsManagedSseEnabled") is True for queue in queues.values())
+
+
+def test_queues_default_config_deny_requests_without_tls(default: Synthesized) -> None:
+    ingest_id, _, dlq_id, _ = default.queues()
+
+    for queue_id in (ingest_id, dlq_id):
+        default.template.has_resource_properties(
+            "AWS::SQS::QueuePolicy",
+            {
+                "Queues": [{"Ref": queue_id}],
+                "PolicyDocument": {
+                    "Statement": Match.array_with(
+                        [
+                            {
+                                "Effect": "Deny",
+                                "Principal": {"AWS": "*"},
+                                "Action": "sqs:*",
+                                "Resource": get_att_arn(queue_id),
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        ]
+                    )
+                },
+            },
+        )
+
+
+def test_ingest_queue_default_config_redrives_to_dead_letter_queue_after_max_receive_count(
+    default: Synthesized,
+) -> None:
+    _, ingest, dlq_id, dlq = default.queues()
+
+    assert ingest["RedrivePolicy"] == {"deadLetterTargetArn": get_att_arn(dlq_id), "maxReceiveCount": 5}
+    assert "RedrivePolicy" not in dlq
+
+
+def test_dead_letter_queue_default_config_keeps_messages_fourteen_days(default: Synthesized) -> None:
+    _, ingest, _, dlq = default.queues()
+
+    assert dlq["MessageRetentionPeriod"] == 1_209_600
+    # A redriven message expires by its first enqueue time: the DLQ must outlive the ingest queue's retention.
+    assert ingest["MessageRetentionPeriod"] < dlq["MessageRetentionPeriod"]
+
+
+@pytest.mark.parametrize("name", ["default", "tuned"])
+def test_ingest_queue_any_config_visibility_timeout_covers_six_function_timeouts_and_window(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    synthesized: Synthesized = request.getfixturevalue(name)
+    config = synthesized.config
+    _, ingest, _, _ = synthesized.queues()
+    _, function = synthesized.only("AWS::Lambda::Function")
+    _, mapping = synthesized.only("AWS::Lambda::EventSourceMapping")
+
+    # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html: at least 6x the function timeout
+    # (plus the batching window).
+    required = 6 * config.function_timeout_seconds + config.max_batching_window_seconds
+    assert function["Timeout"] == config.function_timeout_seconds
+    assert mapping.get("MaximumBatchingWindowInSeconds", 0) == config.max_batching_window_seconds
+    assert ingest["VisibilityTimeout"] >= required
+
+
+def test_ingest_queue_tuned_config_visibility_timeout_follows_timeout_and_window(tuned: Synthesized) -> None:
+    _, ingest, _, _ = tuned.queues()
+
+    assert ingest["VisibilityTimeout"] == 6 * 120 + 30
+    assert ingest["RedrivePolicy"]["maxReceiveCount"] == 3
+
+
+# --- function ---------------------------------------------------------------------------------------------------
+
+
+def test_function_default_config_runs_ingest_handler_on_python313_arm64(default: Synthesized) -> None:
+    default.template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Runtime": "python3.13",
+            "Architectures": ["arm64"],
+            "Handler": "ingest.handler.lambda_handler",
+            "Timeout": 60,
+            "MemorySize": 512,
+        },
+    )
+
+
+@pytest.mark.parametrize(("name", "version"), [("default", 27), ("tuned", 30)])
+def test_function_any_config_uses_pinned_powertools_layer_of_deploying_region(
+    name: str, version: int, request: pytest.FixtureRequest
+) -> None:
+    synthesized: Synthesized = request.getfixturevalue(name)
+
+    synthesized.template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Layers": [
+                {
+                    "Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:"
+                    f"{POWERTOOLS_LAYER_ACCOUNT}:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:{version}"
+                }
+            ]
+        },
+    )
+
+
+def test_function_default_config_environment_is_contract_two(default: Synthesized) -> None:
+    _, _, dlq_id, _ = default.queues()
+    _, function = default.only("AWS::Lambda::Function")
+
+    assert function["Environment"]["Variables"] == {
+        "ITEMS_DATASET_ARN": ITEMS_ARN,
+        "ACTIONS_DATASET_ARN": ACTIONS_ARN,
+        "DEAD_LETTER_QUEUE_URL": {"Ref": dlq_id},
+        "MAX_RECEIVE_COUNT": "5",
+        "MAX_CONCURRENCY": "2",
+        "POWERTOOLS_SERVICE_NAME": "personalize-ingest",
+        "POWERTOOLS_METRICS_NAMESPACE": "PersonalizeIngest",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+def test_function_tuned_config_environment_names_configured_kinds_only(tuned: Synthesized) -> None:
+    _, function = tuned.only("AWS::Lambda::Function")
+    variables = function["Environment"]["Variables"]
+
+    assert variables["ITEMS_DATASET_ARN"] == ITEMS_ARN
+    assert "ACTIONS_DATASET_ARN" not in variables
+    assert variables["MAX_RECEIVE_COUNT"] == "3"
+    assert variables["MAX_CONCURRENCY"] == "5"
+    assert (function["Timeout"], function["MemorySize"]) == (120, 1024)
+
+
+@pytest.mark.parametrize(("name", "days"), [("default", 30), ("tuned", 7)])
+def test_function_any_config_logs_to_own_log_group_with_configured_retention(
+    name: str, days: int, request: pytest.FixtureRequest
+) -> None:
+    synthesized: Synthesized = request.getfixturevalue(name)
+    log_group_id, log_group = synthesized.only("AWS::Logs::LogGroup")
+
+    assert log_group["RetentionInDays"] == days
+    synthesized.template.has_resource_properties(
+        "AWS::Lambda::Function", {"LoggingConfig": {"LogGroup": {"Ref": log_group_id}}}
+    )
+    # Not the deprecated log_retention: it would add a custom resource (a second Lambda) to set the retention.
+    assert synthesized.resources("Custom::LogRetention") == {}
+    assert len(synthesized.resources("AWS::Lambda::Function")) == 1
+
+
+def test_function_asset_excludes_bytecode_so_hash_is_stable(tmp_path: Path) -> None:
+    # GIVEN a copy of the asset root, and the same copy after Python left bytecode caches in it
+    clean = tmp_path / "clean"
+    shutil.copytree(LAMBDAS_ROOT, clean, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    dirty = tmp_path / "dirty"
+    shutil.copytree(clean, dirty)
+    (dirty / "__pycache__").mkdir()
+    (dirty / "__pycache__" / "app.cpython-313.pyc").write_bytes(b"\x00bytecode")
+    (dirty / "stray.pyc").write_bytes(b"\x00bytecode")
+
+    # WHEN both are fingerprinted the way Code.from_asset does, THEN the hashes agree
+    assert FileSystem.fingerprint(str(dirty), exclude=list(ASSET_EXCLUDES)) == FileSystem.fingerprint(
+        str(clean), exclude=list(ASSET_EXCLUDES)
+    )
+
+
+def test_function_repeated_synth_same_asset_hash(default: Synthesized, tmp_path: Path) -> None:
+    again = synthesize(project_context(), tmp_path)
+
+    _, first = default.only("AWS::Lambda::Function")
+    _, second = again.only("AWS::Lambda::Function")
+    assert first["Code"]["S3Key"] == second["Code"]["S3Key"]
+
+
+# --- event source mapping -----------------------------------------------------------------------------------------
+
+
+def test_event_source_default_config_reports_item_failures_at_minimum_concurrency(default: Synthesized) -> None:
+    ingest_id, _, _, _ = default.queues()
+    function_id, _ = default.only("AWS::Lambda::Function")
+
+    default.template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": get_att_arn(ingest_id),
+            "FunctionName": {"Ref": function_id},
+            "BatchSize": 10,
+            "MaximumBatchingWindowInSeconds": Match.absent(),
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": 2},
+        },
+    )
+
+
+def test_event_source_tuned_config_batches_with_window_and_concurrency(tuned: Synthesized) -> None:
+    tuned.template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "BatchSize": 100,
+            "MaximumBatchingWindowInSeconds": 30,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": 5},
+        },
+    )
+
+
+# --- IAM ----------------------------------------------------------------------------------------------------------
+
+
+def test_iam_default_config_put_items_only_on_items_dataset(default: Synthesized) -> None:
+    assert default.resources_of("personalize:PutItems") == [ITEMS_ARN]
+
+
+def test_iam_default_config_put_actions_only_on_actions_dataset(default: Synthesized) -> None:
+    assert default.resources_of("personalize:PutActions") == [ACTIONS_ARN]
+
+
+def test_iam_tuned_config_no_put_for_unconfigured_kind(tuned: Synthesized) -> None:
+    assert tuned.resources_of("personalize:PutItems") == [ITEMS_ARN]
+    assert tuned.resources_of("personalize:PutActions") == []
+    assert tuned.resources_of("personalize:DescribeDataset") == [ITEMS_ARN]
+
+
+def test_iam_default_config_describe_only_configured_datasets_and_their_schemas(default: Synthesized) -> None:
+    assert default.resources_of("personalize:DescribeDataset") == sorted([ITEMS_ARN, ACTIONS_ARN])
+    assert default.resources_of("personalize:DescribeSchema") == [SCHEMAS_IN_DATASET_ACCOUNT]
+
+
+def test_iam_default_config_grants_no_wildcard_action(default: Synthesized) -> None:
+    actions = {action for action, _ in default.allowed()}
+
+    assert "personalize:*" not in actions
+    assert [action for action in actions if "*" in action] == []
+
+
+def test_iam_default_config_wildcard_resource_only_for_schemas(default: Synthesized) -> None:
+    wildcards = {(action, resource) for action, resource in default.allowed() if "*" in json.dumps(resource)}
+
+    assert wildcards == {("personalize:DescribeSchema", SCHEMAS_IN_DATASET_ACCOUNT)}
+
+
+def test_iam_default_config_grants_exactly_the_handler_and_event_source_actions(default: Synthesized) -> None:
+    assert {action for action, _ in default.allowed()} == {
+        "personalize:PutItems",
+        "personalize:PutActions",
+        "personalize:DescribeDataset",
+        "personalize:DescribeSchema",
+        # the event source mapping, polling with the function's role
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+        # the handler's dead-lettering
+        "sqs:SendMessage",
+        # logging
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
+
+
+def test_iam_default_config_send_message_only_on_dead_letter_queue(default: Synthesized) -> None:
+    ingest_id, _, dlq_id, _ = default.queues()
+
+    assert default.resources_of("sqs:SendMessage") == [get_att_arn(dlq_id)]
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"):
+        assert default.resources_of(action) == [get_att_arn(ingest_id)], action
+
+
+def test_iam_default_config_logs_only_to_own_log_group_without_managed_policy(default: Synthesized) -> None:
+    log_group_id, _ = default.only("AWS::Logs::LogGroup")
+
+    for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+        assert default.resources_of(action) == [get_att_arn(log_group_id)], action
+    # AWSLambdaBasicExecutionRole would allow writing to every log group of the account.
+    default.template.has_resource_properties("AWS::IAM::Role", {"ManagedPolicyArns": Match.absent()})
