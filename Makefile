@@ -52,6 +52,10 @@ synth: install
 	$(CDK) synth --quiet
 	@echo "template: cdk.out/$$(ls cdk.out | grep -m1 '.template.json$$')"
 
+## demo: the whole pipeline end to end on this machine (moto SQS + the Personalize emulator + the real handler)
+demo: install
+	$(PY) -m local.demo $(ARGS)
+
 e2e: install
 	$(BIN)/pytest tests/e2e -m e2e
 

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
@@ -61,6 +62,8 @@ class _PowertoolsSink:
     """Publishes pipeline counters as EMF: one document per dimension set."""
 
     def emit(self, name: str, unit: str, value: float, dimensions: Dimensions) -> None:
+        if is_metrics_disabled():  # single_metric prints even when POWERTOOLS_METRICS_DISABLED is set
+            return
         if not dimensions:
             metrics.add_metric(name=name, unit=MetricUnit(unit), value=value)
             return

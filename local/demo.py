@@ -1,0 +1,244 @@
+"""``make demo``: the whole pipeline end to end on one machine, with a report that accounts for every message.
+
+It starts moto's SQS server and the Personalize emulator on free loopback ports, provisions a dataset group
+with Items and Actions datasets from ``schemas/``, publishes a realistic stream of changes (duplicates,
+malformed JSON, unknown types, missing ids, schema violations, oversized properties among them), drains the
+queue through the real ``ingest.handler.lambda_handler`` with the local event-source runner while the emulator
+enforces Personalize's quotas and injects faults, and prints what happened to each kind.
+
+It exits non-zero when any message is unaccounted for: published ≠ accepted + dead-lettered, a bad message
+was accepted, a good one is missing from the emulator, or a dead letter carries the wrong error code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from local.emulator import EmulatorConfig
+from local.environment import LocalPipeline
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+ACCEPT = "accepted"
+# SQS: at most 10 entries per SendMessageBatch.
+PUBLISH_BATCH = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """One published message and what should become of it."""
+
+    kind: str
+    body: str
+    expected: str  # ACCEPT or the dead-letter ErrorCode
+    record_id: str | None = None
+
+
+def _item(rng: random.Random, item_id: str) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "price": round(rng.uniform(1, 500), 2),
+        "genres": rng.sample(["Horror", "Action", "Comedy", "Drama", "Kids", "Documentary"], k=rng.randint(1, 3)),
+        "numberOfRatings": rng.randint(0, 5000),
+        "IN_STOCK": rng.random() > 0.2,
+        "creationTimestamp": "2026-11-22T10:00:00Z",
+    }
+    if rng.random() < 0.3:
+        properties["description"] = "A product description. " * rng.randint(1, 40)
+    return {"type": "item", "itemId": item_id, "properties": properties}
+
+
+def _action(rng: random.Random, action_id: str) -> dict[str, Any]:
+    return {
+        "type": "action",
+        "actionId": action_id,
+        "properties": {
+            "value": rng.randint(1, 1000),
+            "membershipLevel": rng.choice(["bronze", "silver", "gold"]),
+            "expirationTimestamp": 1_830_000_000,
+            "repeatFrequency": rng.randint(1, 30),
+        },
+    }
+
+
+def build_stream(*, items: int, actions: int, seed: int) -> list[Published]:
+    """A realistic stream: every id once, a quarter of them updated again, and a handful of bad messages."""
+    rng = random.Random(seed)
+    stream: list[Published] = []
+    for index in range(items):
+        item_id = f"sku-{index:05d}"
+        versions = 2 if rng.random() < 0.25 else 1
+        stream.extend(Published("item", json.dumps(_item(rng, item_id)), ACCEPT, item_id) for _ in range(versions))
+    for index in range(actions):
+        action_id = f"act-{index:04d}"
+        stream.append(Published("action", json.dumps(_action(rng, action_id)), ACCEPT, action_id))
+    bad = [
+        Published("item", '{"type": "item", "itemId": "sku-broken", "properties": {', "MalformedMessage"),
+        Published("item", json.dumps({"type": "product", "itemId": "sku-x"}), "MalformedMessage"),
+        Published("item", json.dumps({"type": "item", "properties": {"price": 1}}), "MalformedMessage"),
+        Published("action", json.dumps({"type": "action", "actionId": "a" * 300}), "MalformedMessage"),
+        Published(
+            "item",
+            json.dumps({**_item(rng, "sku-big"), "properties": {"price": 1, "description": "x" * 40_000}}),
+            "MalformedMessage",
+        ),
+        Published(
+            "item",
+            json.dumps({**_item(rng, "sku-colour"), "properties": {"price": 1, "colour": "red"}}),
+            "SchemaViolation",
+        ),
+        Published(
+            "item",
+            json.dumps({"type": "item", "itemId": "sku-cheap", "properties": {"price": "cheap"}}),
+            "SchemaViolation",
+        ),
+        Published(
+            "item",
+            json.dumps({"type": "item", "itemId": "sku-genre", "properties": {"price": 1, "genres": ["g" * 1001]}}),
+            "SchemaViolation",
+        ),
+        Published(
+            "action",
+            json.dumps({"type": "action", "actionId": "act-bad", "properties": {"value": "lots"}}),
+            "SchemaViolation",
+        ),
+        Published(
+            "user",
+            json.dumps({"type": "user", "userId": "u-1", "properties": {"membershipType": "gold"}}),
+            "DatasetNotConfigured",
+        ),
+    ]
+    for message in bad:
+        stream.insert(rng.randrange(len(stream) + 1), message)
+    return stream
+
+
+def publish(pipeline: LocalPipeline, stream: Sequence[Published]) -> dict[str, Published]:
+    """SendMessageBatch in tens, retrying entries SQS reports as failed; returns SQS message id → message."""
+    sent: dict[str, Published] = {}
+    for start in range(0, len(stream), PUBLISH_BATCH):
+        pending = {str(i): message for i, message in enumerate(stream[start : start + PUBLISH_BATCH])}
+        for _ in range(5):
+            entries: list[SendMessageBatchRequestEntryTypeDef] = [
+                {"Id": key, "MessageBody": message.body} for key, message in pending.items()
+            ]
+            response = pipeline.sqs.send_message_batch(QueueUrl=pipeline.queues.url, Entries=entries)
+            for ok in response.get("Successful", []):
+                sent[ok["MessageId"]] = pending.pop(ok["Id"])
+            if not pending:
+                break
+        if pending:
+            raise RuntimeError(f"SQS refused {len(pending)} messages five times")
+    return sent
+
+
+def account(pipeline: LocalPipeline, sent: dict[str, Published]) -> tuple[dict[str, Counter[str]], list[str]]:
+    """Per kind: published, accepted, dead-lettered by code; and every discrepancy found."""
+    problems: list[str] = []
+    letters = {letter.get("SourceMessageId"): letter for letter in pipeline.dead_letters()}
+    depth = pipeline.queue_depth()
+    if depth:
+        problems.append(f"{depth} message(s) still in the ingest queue")
+    stored: dict[str, dict[str, Any]] = {}
+    for kind, dataset_arn in pipeline.provisioned.datasets.items():
+        id_field = f"{kind}Id"
+        stored.update({record[id_field]: record for record in pipeline.emulator.state.records(dataset_arn)})
+    counts: dict[str, Counter[str]] = {}
+    for message_id, message in sent.items():
+        tally = counts.setdefault(message.kind, Counter())
+        tally["published"] += 1
+        letter = letters.pop(message_id, None)
+        if letter is None:
+            tally[ACCEPT] += 1
+            if message.expected != ACCEPT:
+                problems.append(f"{message_id}: expected {message.expected}, but it was acknowledged as accepted")
+            elif message.record_id not in stored:
+                problems.append(f"{message_id}: acknowledged, but {message.record_id} is not in the emulator")
+            continue
+        code = letter.get("ErrorCode", "(moved by the redrive policy)")
+        tally[f"dlq:{code}"] += 1
+        if message.expected not in {code, ACCEPT}:
+            problems.append(f"{message_id}: expected {message.expected}, dead-lettered as {code}")
+        if letter["body"] != message.body:
+            problems.append(f"{message_id}: the dead letter's body differs from the published one")
+    if letters:
+        problems.append(f"{len(letters)} dead letter(s) match no published message")
+    return counts, problems
+
+
+def report(counts: dict[str, Counter[str]], stats: dict[str, Any], wall_s: float, summary: dict[str, object]) -> str:
+    """The human-readable report."""
+    lines = [f"{'kind':<8} {'published':>9} {'accepted':>9}  dead-lettered"]
+    for kind, tally in sorted(counts.items()):
+        dlq = ", ".join(f"{key[4:]} {n}" for key, n in sorted(tally.items()) if key.startswith("dlq:")) or "-"
+        lines.append(f"{kind:<8} {tally['published']:>9} {tally[ACCEPT]:>9}  {dlq}")
+    calls = stats["calls"]
+    put_calls = {api: entry for api, entry in calls.items() if api.startswith("Put")}
+    lines.append("")
+    lines.append(f"{'API':<12} {'calls':>6} {'ok':>6} {'records':>8}  errors")
+    for api, entry in sorted(put_calls.items()):
+        errors = ", ".join(f"{code} {n}" for code, n in sorted(entry["errors"].items())) or "-"
+        records = stats["recordsAccepted"].get(api, 0)
+        lines.append(f"{api:<12} {entry['total']:>6} {entry['ok']:>6} {records:>8}  {errors}")
+    accepted_records = sum(stats["recordsAccepted"].values())
+    lines.append("")
+    lines.append(
+        f"throttled calls: {sum(stats['throttled'].values())} (quota {dict(stats['throttled']) or 'never hit'}), "
+        f"injected faults: {dict(stats['faults']) or 'none'}"
+    )
+    lines.append(
+        f"drain: {wall_s:.1f} s, {summary['invocations']} invocations, peak concurrency {summary['peak_concurrency']}, "
+        f"{accepted_records / wall_s if wall_s else 0:.0f} records/s accepted"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the demo; 0 when every message is accounted for."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--items", type=int, default=400, help="distinct item ids (default 400)")
+    parser.add_argument("--actions", type=int, default=100, help="distinct action ids (default 100)")
+    parser.add_argument("--concurrency", type=int, default=2, help="event source maximum concurrency (default 2)")
+    parser.add_argument("--throttle-rate", type=float, default=0.05, help="injected throttling per call (0.05)")
+    parser.add_argument("--server-error-rate", type=float, default=0.02, help="injected 5xx per call (0.02)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+
+    config = EmulatorConfig(
+        create_delay=0.05,
+        delete_delay=0.05,
+        throttle_rate=args.throttle_rate,
+        server_error_rate=args.server_error_rate,
+        seed=args.seed,
+    )
+    started = time.monotonic()
+    with LocalPipeline(kinds=("item", "action"), emulator_config=config) as pipeline:
+        print(f"SQS (moto):            {pipeline.sqs_server.endpoint_url}")
+        print(f"Personalize emulator:  {pipeline.emulator.endpoint_url}")
+        print(f"dataset group:         {pipeline.provisioned.dataset_group_arn}")
+        stream = build_stream(items=args.items, actions=args.actions, seed=args.seed)
+        sent = publish(pipeline, stream)
+        print(f"published {len(sent)} messages; draining with the real handler ...\n")
+        summary = pipeline.drain(max_concurrency=args.concurrency, max_seconds=120)
+        counts, problems = account(pipeline, sent)
+        print(report(counts, pipeline.emulator.state.stats(), summary.wall_time_s, summary.to_dict()))
+    print(f"total {time.monotonic() - started:.1f} s")
+    if problems:
+        print(f"\nFAILED: {len(problems)} message(s) unaccounted for or misrouted:", file=sys.stderr)
+        for problem in problems[:20]:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    print("\nOK: every message is accounted for (published = accepted + dead-lettered).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

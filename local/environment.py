@@ -1,0 +1,251 @@
+"""The whole pipeline on one machine: moto's SQS server, the Personalize emulator, queues and datasets.
+
+``LocalPipeline`` is what ``make demo``, the benchmark and the integration tests stand on. It starts both
+servers on free loopback ports, creates the ingest queue and its dead-letter queue (redrive policy included),
+provisions a dataset group with a dataset per kind from ``schemas/``, and hands out the ingest Lambda's
+environment (DESIGN.md Contract 2) with the standard ``AWS_ENDPOINT_URL_*`` variables pointing at the
+stand-ins, so the real handler runs unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+
+from local.emulator import EmulatorConfig, EmulatorServer
+from local.runner import RunSummary, load_handler, run_event_source
+from local.sqs_server import QueuePair, SqsServer, create_queue_pair, make_sqs_client
+
+REGION = "us-east-1"
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+HANDLER = "ingest.handler.lambda_handler"
+# Dummy credentials: a local stand-in must never receive real ones, and a laptop without any must work.
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@dataclass(frozen=True, slots=True)
+class LocalKind:
+    """How a message kind is provisioned locally: its dataset type, schema file and Contract 2 variable."""
+
+    dataset_type: str
+    schema_file: str
+    dataset_env: str
+    tracking_env: str | None = None
+
+
+# Contract 2's variable names, as the ingest Lambda reads them; the stack sets the same ones.
+LOCAL_KINDS: dict[str, LocalKind] = {
+    "item": LocalKind("ITEMS", "items.json", "ITEMS_DATASET_ARN"),
+    "action": LocalKind("ACTIONS", "actions.json", "ACTIONS_DATASET_ARN"),
+    "user": LocalKind("USERS", "users.json", "USERS_DATASET_ARN"),
+    "event": LocalKind("INTERACTIONS", "interactions.json", "INTERACTIONS_DATASET_ARN", "EVENT_TRACKING_ID"),
+    "actionInteraction": LocalKind(
+        "ACTION_INTERACTIONS", "action_interactions.json", "ACTION_INTERACTIONS_DATASET_ARN"
+    ),
+}
+
+
+def personalize_client(service: str, endpoint_url: str) -> Any:
+    """A boto3 client for ``personalize`` or ``personalize-events`` pointed at the emulator."""
+    session = boto3.session.Session(
+        region_name=REGION,
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    if service == "personalize":
+        return session.client("personalize", endpoint_url=endpoint_url)
+    return session.client("personalize-events", endpoint_url=endpoint_url)
+
+
+def wait_active(describe: Any, key: str, *, timeout_s: float = 30.0, poll_s: float = 0.05) -> dict[str, Any]:
+    """Poll a Describe* call until the resource is ACTIVE; raise on CREATE FAILED or timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        resource: dict[str, Any] = describe()[key]
+        status = resource.get("status")
+        if status == "ACTIVE":
+            return resource
+        if status == "CREATE FAILED":
+            raise RuntimeError(f"{key} creation failed: {resource.get('failureReason', 'no reason given')}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{key} still {status} after {timeout_s} s")
+        time.sleep(poll_s)
+
+
+@dataclass(slots=True)
+class Provisioned:
+    """ARNs and tracking ids of a provisioned dataset group."""
+
+    dataset_group_arn: str
+    datasets: dict[str, str] = field(default_factory=dict)
+    event_tracking_id: str | None = None
+
+
+def provision(client: Any, *, name: str, kinds: tuple[str, ...]) -> Provisioned:
+    """Create schemas, a dataset group, a dataset per kind and (for events) an event tracker; wait for each."""
+    group_arn = client.create_dataset_group(name=name)["datasetGroupArn"]
+    wait_active(lambda: client.describe_dataset_group(datasetGroupArn=group_arn), "datasetGroup")
+    result = Provisioned(dataset_group_arn=group_arn)
+    for kind_name in kinds:
+        kind = LOCAL_KINDS[kind_name]
+        schema_arn = client.create_schema(
+            name=f"{name}-{kind.dataset_type.lower()}", schema=(SCHEMAS / kind.schema_file).read_text()
+        )["schemaArn"]
+        dataset_arn = client.create_dataset(
+            name=f"{name}-{kind.dataset_type.lower()}",
+            schemaArn=schema_arn,
+            datasetGroupArn=group_arn,
+            datasetType=kind.dataset_type,
+        )["datasetArn"]
+        wait_active(lambda arn=dataset_arn: client.describe_dataset(datasetArn=arn), "dataset")
+        result.datasets[kind_name] = dataset_arn
+    if "event" in kinds:
+        tracker = client.create_event_tracker(name=f"{name}-tracker", datasetGroupArn=group_arn)
+        arn = tracker["eventTrackerArn"]
+        wait_active(lambda: client.describe_event_tracker(eventTrackerArn=arn), "eventTracker")
+        result.event_tracking_id = tracker["trackingId"]
+    return result
+
+
+class LocalPipeline:
+    """Both stand-ins, the queues and the datasets, as a context manager.
+
+    Parameters
+    ----------
+    kinds:
+        Message kinds to provision a dataset for (the others are answered DatasetNotConfigured).
+    emulator_config:
+        Emulator settings (faults, quotas, lifecycle delays).
+    visibility_timeout_s, max_receive_count, fifo:
+        The ingest queue's settings.
+    """
+
+    def __init__(
+        self,
+        *,
+        kinds: tuple[str, ...] = ("item", "action"),
+        emulator_config: EmulatorConfig | None = None,
+        visibility_timeout_s: int = 6,
+        max_receive_count: int = 5,
+        fifo: bool = False,
+    ) -> None:
+        self.kinds = kinds
+        self._emulator_config = emulator_config or EmulatorConfig(create_delay=0.05, delete_delay=0.05)
+        self._visibility_timeout_s = visibility_timeout_s
+        self._max_receive_count = max_receive_count
+        self._fifo = fifo
+        self.sqs_server = SqsServer()
+        self.emulator = EmulatorServer(config=self._emulator_config)
+        self.name = f"local-{uuid.uuid4().hex[:8]}"
+
+    def __enter__(self) -> LocalPipeline:
+        self.sqs_server.start()
+        self.emulator.start()
+        try:
+            self.sqs = make_sqs_client(self.sqs_server.endpoint_url)
+            self.queues: QueuePair = create_queue_pair(
+                self.sqs,
+                name=self.name,
+                fifo=self._fifo,
+                visibility_timeout_s=self._visibility_timeout_s,
+                max_receive_count=self._max_receive_count,
+            )
+            self.personalize = personalize_client("personalize", self.emulator.endpoint_url)
+            self.provisioned = provision(self.personalize, name=self.name, kinds=self.kinds)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop both servers (idempotent)."""
+        self.emulator.stop()
+        self.sqs_server.stop()
+
+    def handler_environment(self) -> dict[str, str]:
+        """Contract 2 for the provisioned datasets, plus endpoints and dummy credentials for the stand-ins."""
+        env = {
+            **DUMMY_CREDENTIALS,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL_SQS": self.sqs_server.endpoint_url,
+            "AWS_ENDPOINT_URL_PERSONALIZE": self.emulator.endpoint_url,
+            "AWS_ENDPOINT_URL_PERSONALIZE_EVENTS": self.emulator.endpoint_url,
+            "DEAD_LETTER_QUEUE_URL": self.queues.dlq_url,
+            "MAX_RECEIVE_COUNT": str(self._max_receive_count),
+            # In Lambda each concurrent environment has its own pacer and takes quota / MAX_CONCURRENCY. Here all
+            # pollers share one in-process handler, hence one pacer: it may use the whole quota.
+            "MAX_CONCURRENCY": "1",
+            "POWERTOOLS_SERVICE_NAME": "personalize-ingest",
+            "POWERTOOLS_METRICS_NAMESPACE": "PersonalizeIngest",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            # EMF lines are for CloudWatch; locally they would drown the report.
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+        for kind_name, dataset_arn in self.provisioned.datasets.items():
+            env[LOCAL_KINDS[kind_name].dataset_env] = dataset_arn
+        if self.provisioned.event_tracking_id:
+            env["EVENT_TRACKING_ID"] = self.provisioned.event_tracking_id
+        return env
+
+    def drain(
+        self,
+        *,
+        max_concurrency: int = 2,
+        batch_size: int = 10,
+        function_timeout_s: float = 5.0,
+        max_seconds: float = 120.0,
+        extra_environment: dict[str, str] | None = None,
+    ) -> RunSummary:
+        """Run the real ingest handler over the queue until it is drained (or ``max_seconds`` pass)."""
+        handler = load_handler(HANDLER, {**self.handler_environment(), **(extra_environment or {})})
+        return run_event_source(
+            queue_url=self.queues.url,
+            handler=handler,
+            sqs_client=self.sqs,
+            batch_size=batch_size,
+            max_concurrency=max_concurrency,
+            function_timeout_s=function_timeout_s,
+            wait_time_s=1,
+            max_seconds=max_seconds,
+        )
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Every message in the DLQ with its attributes (received, then made visible again)."""
+        letters: dict[str, dict[str, Any]] = {}
+        while True:
+            batch = self.sqs.receive_message(
+                QueueUrl=self.queues.dlq_url,
+                MaxNumberOfMessages=10,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+                VisibilityTimeout=30,
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            if not batch:
+                break
+            for message in batch:
+                attributes = {
+                    name: value.get("StringValue", "") for name, value in message.get("MessageAttributes", {}).items()
+                }
+                letters[message["MessageId"]] = {"body": message["Body"], **attributes}
+        return list(letters.values())
+
+    def queue_depth(self) -> int:
+        """Visible plus in-flight messages in the ingest queue."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queues.url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
