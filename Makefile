@@ -56,6 +56,10 @@ synth: install
 demo: install
 	$(PY) -m local.demo $(ARGS)
 
+## bench: our batching handler vs. a one-record-per-call baseline, side by side against the emulator
+bench: install
+	$(PY) -m local.benchmark $(ARGS)
+
 e2e: install
 	$(BIN)/pytest tests/e2e -m e2e
 
