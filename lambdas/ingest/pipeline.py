@@ -228,6 +228,9 @@ class _Batch:
                 self.reject(message, ErrorCode.RETRIES_EXHAUSTED, reason, api)
             else:
                 failed.add(message_id)
+        # FIFO: every later message of a failed group is redelivered, in order, so none is dead-lettered now.
+        failed |= _later_in_failed_groups(messages, failed)
+        self.letters = [letter for letter in self.letters if letter.message.message_id not in failed]
         unwritten = self.runtime.dead_letters.send(self.letters) if self.letters else set()
         dead_lettered = {}
         for letter in self.letters:

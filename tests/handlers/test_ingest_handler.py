@@ -341,3 +341,16 @@ def test_handler_without_dead_letter_queue_fails_the_whole_invocation(
 
     with pytest.raises(ConfigurationError):
         handler.lambda_handler(sqs_event(item("sku-1")), LambdaContextStub())  # type: ignore[arg-type]
+
+
+def test_handler_fifo_later_poison_in_a_failed_group_is_redelivered_not_dead_lettered(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness = make_harness(monkeypatch, script=[client_error("ServiceUnavailable", 503)] * 10_000)
+    first = sqs_record(item("sku-1", price=1), group_id="item#sku-1")
+    broken = sqs_record("{not json", group_id="item#sku-1")
+
+    response = harness.invoke({"Records": [first, broken]}, remaining_ms=5_000)
+
+    assert failures(response) == [first["messageId"], broken["messageId"]]
+    assert harness.dead_letters() == []
