@@ -90,7 +90,7 @@ def decode(message: Message) -> Change:
     """
     try:
         document: Any = json.loads(message.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, "body is not valid JSON") from None
     for _ in range(_MAX_ENVELOPES):
         inner = _unwrap(document)
@@ -117,14 +117,14 @@ def _unwrap(document: Any) -> Any:
     if document.get("Type") == "Notification" and isinstance(document.get("Message"), str) and "TopicArn" in document:
         try:
             return json.loads(document["Message"])
-        except ValueError:
+        except (ValueError, RecursionError):
             raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, "SNS envelope: Message is not valid JSON") from None
     if "detail" in document and "detail-type" in document and "source" in document:
         detail = document["detail"]
         if isinstance(detail, str):
             try:
                 return json.loads(detail)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, "EventBridge envelope: detail is not JSON") from None
         return detail
     return None

@@ -173,20 +173,26 @@ def to_number(value: Any) -> int | float | None:
     """A JSON number or a numeric string as a number; None for anything else (booleans included)."""
     if isinstance(value, bool):
         return None
+    number: int | float
     if isinstance(value, int | float):
-        return value
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, str):
         text = value.strip()
         try:
-            return int(text)
+            number = int(text)
         except ValueError:
-            pass
-        try:
-            number = float(text)
-        except ValueError:
-            return None
-        return number if math.isfinite(number) else None
-    return None
+            try:
+                number = float(text)
+            except ValueError:
+                return None
+    else:
+        return None
+    # A whole number beyond the float range (JSON allows any number of digits) would raise OverflowError in
+    # every later float() or isfinite(); no Personalize field can hold it, so it is simply not a number here.
+    try:
+        return number if math.isfinite(float(number)) else None
+    except OverflowError:
+        return None
 
 
 def parse_timestamp(value: Any, path: str) -> int:
@@ -205,5 +211,8 @@ def parse_timestamp(value: Any, path: str) -> int:
             raise FieldError(f"{path}: must be epoch seconds or an ISO-8601 timestamp") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return int(moment.timestamp())
+        seconds = int(moment.timestamp())
+        if not 0 <= seconds <= _MAX_EPOCH_SECONDS:
+            raise FieldError(f"{path}: must be between 1970 and 2286")
+        return seconds
     raise FieldError(f"{path}: must be epoch seconds or an ISO-8601 timestamp")

@@ -129,6 +129,13 @@ class _Batch:
     def fail(self, message: Message, failure: CallFailure, api: str | None) -> None:
         self.failures[message.message_id] = (failure, api)
 
+    def _unexpected(self, message: Message, exc: Exception) -> None:
+        """A bug of ours met by one record: retry it (it reaches the DLQ as RetriesExhausted with the reason)
+        rather than raise, which would fail, and eventually dead-letter without a reason, the whole batch."""
+        self.telemetry.count("UnexpectedErrors", 1, ErrorType=type(exc).__name__)
+        self.log.warning("unexpected error", extra={"message_id": message.message_id, "error": type(exc).__name__})
+        self.fail(message, CallFailure(Disposition.RETRYABLE, type(exc).__name__, str(exc)[:200]), None)
+
     def decode_all(self, messages: Sequence[Message]) -> list[Change]:
         changes = []
         for message in messages:
@@ -136,6 +143,9 @@ class _Batch:
                 change = decode(message)
             except RejectedRecord as rejection:
                 self.reject(message, rejection.code, rejection.message)
+                continue
+            except Exception as exc:  # one record must never fail the batch (see _unexpected)
+                self._unexpected(message, exc)
                 continue
             self.telemetry.count("RecordsReceived", 1, Kind=change.kind.name)
             changes.append(change)
@@ -155,6 +165,8 @@ class _Batch:
                     valid.append(validate(change, self.runtime.apis[change.kind.name], schema))
                 except RejectedRecord as rejection:
                     self.reject(change.message, rejection.code, rejection.message)
+                except Exception as exc:  # one record must never fail the batch (see _unexpected)
+                    self._unexpected(change.message, exc)
         return valid
 
     def _resolve(self, kind: Kind) -> DatasetSchema | CallFailure | RejectedRecord:

@@ -78,7 +78,7 @@ def _normalized_properties(raw: Any, api: ApiModel, schema: DatasetSchema) -> st
     elif isinstance(raw, str):
         try:
             values = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, "properties: a string must hold a JSON object") from None
         if not isinstance(values, dict):
             raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, "properties: must be a JSON object")

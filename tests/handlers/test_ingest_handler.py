@@ -354,3 +354,32 @@ def test_handler_fifo_later_poison_in_a_failed_group_is_redelivered_not_dead_let
 
     assert failures(response) == [first["messageId"], broken["messageId"]]
     assert harness.dead_letters() == []
+
+
+def test_handler_deeply_nested_body_is_malformed_not_a_crash(harness: Harness) -> None:
+    response = harness.invoke({"Records": [sqs_record("[" * 100_000 + "]" * 100_000), sqs_record(item("sku-1"))]})
+
+    assert failures(response) == []
+    assert [letter["ErrorCode"] for letter in harness.dead_letters()] == ["MalformedMessage"]
+    assert harness.sent_ids() == ["sku-1"]
+
+
+def test_handler_unexpected_error_on_one_record_retries_it_and_sends_the_others(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest import pipeline
+
+    real_validate = pipeline.validate
+
+    def validate_with_a_bug(change, api, schema):  # type: ignore[no-untyped-def]
+        if change.fields.get("itemId") == "sku-bug":
+            raise KeyError("a bug of ours")
+        return real_validate(change, api, schema)
+
+    monkeypatch.setattr(pipeline, "validate", validate_with_a_bug)
+    bug, fine = sqs_record(item("sku-bug")), sqs_record(item("sku-1"))
+
+    response = harness.invoke({"Records": [bug, fine]})
+
+    assert failures(response) == [bug["messageId"]]
+    assert harness.sent_ids() == ["sku-1"]

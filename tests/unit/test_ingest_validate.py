@@ -188,3 +188,24 @@ def test_validate_action_interaction_requires_its_fields() -> None:
 
     assert rejection.code is ErrorCode.MALFORMED_MESSAGE
     assert "timestamp: required" in rejection.message
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"sentAt": int("1" + "0" * 400)}, "sentAt: must be epoch seconds or an ISO-8601"),
+        ({"eventValue": "1" + "0" * 400}, "eventValue: must be a finite number"),
+        ({"sentAt": "1969-12-31T23:59:59Z"}, "sentAt: must be between 1970 and 2286"),
+    ],
+)
+def test_validate_numbers_beyond_range_are_malformed_not_a_crash(fields: dict[str, Any], expected: str) -> None:
+    rejection = rejected(event("s-1", "u-1", "sku-1", **fields))
+
+    assert rejection.code is ErrorCode.MALFORMED_MESSAGE
+    assert expected in rejection.message
+
+
+def test_validate_huge_whole_number_property_is_schema_violation() -> None:
+    rejection = rejected(item("sku-1", numberOfRatings=int("9" * 400)))
+
+    assert rejection.code is ErrorCode.SCHEMA_VIOLATION

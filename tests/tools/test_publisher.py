@@ -1,0 +1,458 @@
+"""The publisher for upstream teams: contract checks, SendMessageBatch packing, retries, FIFO ids, the CLI.
+
+SQS is moto, in-process (``mock_aws``); failures SQS reports per entry are injected by a client wrapper that
+forwards the other entries to moto, so the queue holds exactly what a real queue would. One test runs the CLI
+as a subprocess against moto's server, the way a publisher's shell would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from local.sqs_server import SqsServer, make_sqs_client
+from tests.support.sqs_events import action, event, item, user
+from tools import publisher
+from tools.publisher import MAX_BATCH_BYTES, Problem, Publisher, canonical_body, contract_violation, group_id
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+
+
+def action_interaction(session_id: str, action_id: str = "a-7") -> dict[str, Any]:
+    return {
+        "type": "actionInteraction",
+        "actionId": action_id,
+        "sessionId": session_id,
+        "userId": "u-1",
+        "eventType": "Taken",
+        "timestamp": 1763805600,
+    }
+
+
+class Spy:
+    """Forwards SendMessageBatch to moto, recording each call's entries; can fail entries or whole calls.
+
+    ``fail(call, entry)`` returns None to forward the entry, or ``(code, sender_fault)`` to report it failed
+    without sending it. ``raise_on(call)`` returns an exception to raise instead of calling at all.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        fail: Callable[[int, dict[str, Any]], tuple[str, bool] | None] = lambda call, entry: None,
+        raise_on: Callable[[int], Exception | None] = lambda call: None,
+    ) -> None:
+        self.client = client
+        self.fail = fail
+        self.raise_on = raise_on
+        self.calls: list[list[dict[str, Any]]] = []
+
+    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        call = len(self.calls)
+        self.calls.append(list(Entries))
+        error = self.raise_on(call)
+        if error is not None:
+            raise error
+        failed, forwarded = [], []
+        for entry in Entries:
+            verdict = self.fail(call, entry)
+            if verdict is None:
+                forwarded.append(entry)
+            else:
+                code, sender_fault = verdict
+                failed.append({"Id": entry["Id"], "SenderFault": sender_fault, "Code": code, "Message": "injected"})
+        response: dict[str, Any] = {"Successful": [], "Failed": failed}
+        if forwarded:
+            real = self.client.send_message_batch(QueueUrl=QueueUrl, Entries=forwarded)
+            response["Successful"] = real.get("Successful", [])
+            response["Failed"] += real.get("Failed", [])
+        return response
+
+    def bodies(self, call: int) -> list[dict[str, Any]]:
+        return [json.loads(entry["MessageBody"]) for entry in self.calls[call]]
+
+
+class Sleeps(list[float]):
+    """Records the backoff delays instead of sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for name, value in _AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SQS", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield boto3.client("sqs", region_name=REGION)
+
+
+@pytest.fixture
+def queue_url(sqs: Any) -> str:
+    # The limit every queue accepts, so moto refuses a message over it the way such a queue would.
+    return str(
+        sqs.create_queue(QueueName="ingest", Attributes={"MaximumMessageSize": str(MAX_BATCH_BYTES)})["QueueUrl"]
+    )
+
+
+@pytest.fixture
+def fifo_queue_url(sqs: Any) -> str:
+    return str(sqs.create_queue(QueueName="ingest.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"])
+
+
+def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Every message in the queue, with its system attributes; deleted as read."""
+    messages: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageSystemAttributeNames=["All"]
+        ).get("Messages", [])
+        if not batch:
+            return messages
+        messages += batch
+        for message in batch:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def make_publisher(url: str, client: Any, **kwargs: Any) -> Publisher:
+    kwargs.setdefault("sleep", Sleeps())
+    return Publisher(url, sqs_client=client, **kwargs)
+
+
+# --- batching ---------------------------------------------------------------------------------------------------
+
+
+def test_publish_25_changes_sends_three_calls_of_at_most_ten_in_order(sqs: Any, queue_url: str) -> None:
+    changes = [item(f"sku-{n}") for n in range(25)]
+    spy = Spy(sqs)
+
+    report = make_publisher(queue_url, spy).publish(changes)
+
+    assert (report.sent, report.unsent, report.calls) == (25, [], 3)
+    assert [len(entries) for entries in spy.calls] == [10, 10, 5]
+    assert [body["itemId"] for call in range(3) for body in spy.bodies(call)] == [f"sku-{n}" for n in range(25)]
+    assert sorted(json.loads(message["Body"])["itemId"] for message in drain(sqs, queue_url)) == sorted(
+        f"sku-{n}" for n in range(25)
+    )
+
+
+def test_publish_large_changes_packs_batches_under_256_kib_counting_bytes(sqs: Any, queue_url: str) -> None:
+    # 30,000 "é" are 30,000 characters but 60,000 bytes: four fit in 256 KiB, five do not.
+    changes = [item(f"sku-{n}", description="é" * 30_000) for n in range(10)]
+    spy = Spy(sqs)
+
+    report = make_publisher(queue_url, spy).publish(changes)
+
+    assert report.sent == 10
+    assert [len(entries) for entries in spy.calls] == [4, 4, 2]
+    for entries in spy.calls:
+        assert sum(len(entry["MessageBody"].encode()) for entry in entries) <= MAX_BATCH_BYTES
+    assert len(drain(sqs, queue_url)) == 10
+
+
+def test_publish_change_over_the_limit_reported_too_large_and_others_sent(sqs: Any, queue_url: str) -> None:
+    changes = [item("sku-small"), item("sku-huge", description="x" * MAX_BATCH_BYTES), item("sku-small-2")]
+
+    report = make_publisher(queue_url, sqs).publish(changes)
+
+    assert report.sent == 2
+    assert [(unsent.index, unsent.problem) for unsent in report.unsent] == [(1, Problem.TOO_LARGE)]
+    assert "limit is 262144" in report.unsent[0].reason
+    assert len(drain(sqs, queue_url)) == 2
+
+
+def test_publish_body_is_canonical_json_of_the_change(sqs: Any, queue_url: str) -> None:
+    change = {"properties": {"price": 1.5, "genres": ["Horror"]}, "itemId": "sku-ü", "type": "item"}
+
+    make_publisher(queue_url, sqs).publish([change])
+
+    (message,) = drain(sqs, queue_url)
+    assert message["Body"] == '{"itemId":"sku-ü","properties":{"genres":["Horror"],"price":1.5},"type":"item"}'
+    assert json.loads(message["Body"]) == change
+
+
+# --- validation -------------------------------------------------------------------------------------------------
+
+
+def test_publish_invalid_changes_reported_with_reason_and_not_sent(sqs: Any, queue_url: str) -> None:
+    changes = [
+        item("sku-1"),
+        {"type": "item", "itemId": "i" * 257},
+        {"type": "product", "itemId": "sku-2"},
+        ["not", "an", "object"],
+        {**event("s-1", "u-1", "sku-1"), "sentAt": 1_763_805_600_000},
+        {"type": "item", "itemId": "sku-3", "properties": {"price": float("nan")}},
+        user("u-1"),
+    ]
+
+    report = make_publisher(queue_url, sqs).publish(changes)
+
+    assert report.sent == 2
+    reasons = {unsent.index: unsent.reason for unsent in report.unsent}
+    assert reasons.pop(5).startswith("not serialisable as JSON: Out of range float values are not JSON compliant")
+    assert reasons == {
+        1: "itemId: must have at most 256 characters",
+        2: "type: must be one of item, action, user, event, actionInteraction",
+        3: "message: must be a JSON object",
+        4: "sentAt: must be at most 9999999999",
+    }
+    assert {unsent.problem for unsent in report.unsent} == {Problem.INVALID}
+    assert sorted(json.loads(message["Body"])["type"] for message in drain(sqs, queue_url)) == ["item", "user"]
+
+
+def test_contract_violation_names_field_not_value() -> None:
+    secret = "alice@example.com" * 20
+
+    reason = contract_violation({"type": "user", "userId": secret})
+
+    assert reason == "userId: must have at most 256 characters"
+    assert contract_violation({"type": "event", "sessionId": "s-1", "eventType": "click"}) == (
+        "message: 'sentAt' is a required property"
+    )
+    assert contract_violation({**event("s-1", "u-1", "sku-1"), "impression": []}) == (
+        "impression: must hold at least 1 entry"
+    )
+    assert contract_violation(item("sku-1")) is None
+
+
+# --- retries ----------------------------------------------------------------------------------------------------
+
+
+def test_publish_entries_sqs_failed_on_its_side_are_retried_until_sent(sqs: Any, queue_url: str) -> None:
+    # The first call fails entries 2 and 5 as SQS's own fault; they must go again, and only they.
+    spy = Spy(
+        sqs, fail=lambda call, entry: ("InternalError", False) if call == 0 and entry["Id"] in {"2", "5"} else None
+    )
+    sleeps = Sleeps()
+
+    report = make_publisher(queue_url, spy, sleep=sleeps).publish([item(f"sku-{n}") for n in range(8)])
+
+    assert (report.sent, report.unsent, report.retries, report.calls) == (8, [], 2, 2)
+    assert [entry["Id"] for entry in spy.calls[1]] == ["2", "5"]
+    assert len(sleeps) == 1
+    assert sorted(json.loads(message["Body"])["itemId"] for message in drain(sqs, queue_url)) == [
+        f"sku-{n}" for n in range(8)
+    ]
+
+
+def test_publish_entry_failing_every_attempt_reported_retries_exhausted(sqs: Any, queue_url: str) -> None:
+    spy = Spy(sqs, fail=lambda call, entry: ("ServiceUnavailable", False) if entry["Id"] == "1" else None)
+    sleeps = Sleeps()
+
+    report = make_publisher(queue_url, spy, max_attempts=3, sleep=sleeps, base_delay_s=1.0).publish(
+        [item("sku-0"), item("sku-1"), item("sku-2")]
+    )
+
+    assert report.sent == 2
+    assert [(u.index, u.problem, u.reason) for u in report.unsent] == [
+        (1, Problem.RETRIES_EXHAUSTED, "ServiceUnavailable: injected")
+    ]
+    assert len(spy.calls) == 3
+    assert len(sleeps) == 2
+    assert all(0 <= delay <= 2.0 for delay in sleeps)  # full jitter under base * 2 ** (attempt - 2)
+
+
+def test_publish_sender_fault_reported_at_once_without_retry(sqs: Any, queue_url: str) -> None:
+    spy = Spy(sqs, fail=lambda call, entry: ("InvalidMessageContents", True) if entry["Id"] == "0" else None)
+    sleeps = Sleeps()
+
+    report = make_publisher(queue_url, spy, sleep=sleeps).publish([item("sku-0"), item("sku-1")])
+
+    assert report.sent == 1
+    assert [(u.index, u.problem, u.reason) for u in report.unsent] == [
+        (0, Problem.REJECTED, "InvalidMessageContents: injected")
+    ]
+    assert (len(spy.calls), sleeps) == (1, [])
+
+
+def test_publish_throttled_call_retried_whole(sqs: Any, queue_url: str) -> None:
+    throttled = ClientError(
+        {"Error": {"Code": "RequestThrottled", "Message": "slow down"}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        "SendMessageBatch",
+    )
+    spy = Spy(sqs, raise_on=lambda call: throttled if call == 0 else None)
+
+    report = make_publisher(queue_url, spy).publish([item("sku-0"), item("sku-1")])
+
+    assert (report.sent, report.unsent, report.retries, report.calls) == (2, [], 2, 2)
+    assert len(drain(sqs, queue_url)) == 2
+
+
+def test_publish_missing_queue_reports_every_change_after_one_call(sqs: Any, queue_url: str) -> None:
+    missing = queue_url.replace("/ingest", "/no-such-queue")
+    spy = Spy(sqs)
+
+    report = make_publisher(missing, spy).publish([item(f"sku-{n}") for n in range(25)])
+
+    assert report.sent == 0
+    assert len(spy.calls) == 1
+    assert [u.problem for u in report.unsent] == [Problem.REJECTED] * 10 + [Problem.ABORTED] * 15
+    assert "NonExistentQueue" in report.unsent[0].reason
+    assert report.unsent[-1].reason.startswith("not attempted after AWS.SimpleQueueService.NonExistentQueue")
+
+
+# --- FIFO -------------------------------------------------------------------------------------------------------
+
+
+def test_publish_fifo_sets_group_per_record_or_session_and_sha256_deduplication(sqs: Any, fifo_queue_url: str) -> None:
+    changes = [item("sku-1"), action("a-7"), user("u-1"), event("s-1", "u-1", "sku-1"), action_interaction("s-2")]
+
+    report = make_publisher(fifo_queue_url, sqs).publish(changes)
+
+    assert report.sent == 5
+    received = {json.loads(message["Body"])["type"]: message["Attributes"] for message in drain(sqs, fifo_queue_url)}
+    assert {kind: attributes["MessageGroupId"] for kind, attributes in received.items()} == {
+        "item": "item#sku-1",
+        "action": "action#a-7",
+        "user": "user#u-1",
+        "event": "s-1",
+        "actionInteraction": "s-2",
+    }
+    for change in changes:
+        expected = hashlib.sha256(canonical_body(change).encode()).hexdigest()
+        assert received[change["type"]]["MessageDeduplicationId"] == expected
+
+
+def test_publish_fifo_identical_change_twice_queued_once(sqs: Any, fifo_queue_url: str) -> None:
+    report = make_publisher(fifo_queue_url, sqs).publish([item("sku-1"), item("sku-1")])
+
+    assert report.sent == 2  # SQS accepts a duplicate and drops it: the deduplication id did its job
+    assert len(drain(sqs, fifo_queue_url)) == 1
+
+
+def test_publish_standard_queue_sets_no_fifo_ids(sqs: Any, queue_url: str) -> None:
+    spy = Spy(sqs)
+
+    make_publisher(queue_url, spy).publish([item("sku-1"), event("s-1", "u-1", "sku-1")])
+
+    assert all("MessageGroupId" not in e and "MessageDeduplicationId" not in e for e in spy.calls[0])
+
+
+@pytest.mark.parametrize(
+    ("change", "prefix"),
+    [
+        (item("sku with spaces"), "item#sha256:"),
+        (user("ü-1"), "user#sha256:"),
+        (action("a" * 124), "action#sha256:"),
+        (event("s" * 129, "u-1", "sku-1"), "sha256:"),
+    ],
+    ids=["space", "non-ascii", "too-long-with-prefix", "long-session"],
+)
+def test_group_id_unusable_id_hashed_into_valid_stable_group(change: dict[str, Any], prefix: str) -> None:
+    value = group_id(change)
+
+    assert value.startswith(prefix)
+    assert len(value) <= 128
+    assert all(0x21 <= ord(character) <= 0x7E for character in value)
+    assert group_id(json.loads(json.dumps(change))) == value
+
+
+def test_publish_fifo_failed_upsert_superseded_by_later_accepted_change_not_resent(
+    sqs: Any, fifo_queue_url: str
+) -> None:
+    # v1 fails on SQS's side while v2 of the same item, later in the call, is accepted: resending v1 would queue
+    # it behind v2 and the handler would apply the older version last.
+    spy = Spy(sqs, fail=lambda call, entry: ("InternalError", False) if entry["Id"] in {"0", "2"} else None)
+    changes = [item("sku-1", genres="v1"), item("sku-1", genres="v2"), item("sku-2")]
+
+    report = make_publisher(fifo_queue_url, spy, max_attempts=2).publish(changes)
+
+    assert (report.sent, report.superseded) == (1, 1)
+    assert [(u.index, u.problem) for u in report.unsent] == [(2, Problem.RETRIES_EXHAUSTED)]
+    assert [entry["Id"] for entry in spy.calls[1]] == ["2"]
+    assert [json.loads(m["Body"])["properties"]["genres"] for m in drain(sqs, fifo_queue_url)] == ["v2"]
+
+
+# --- command line -----------------------------------------------------------------------------------------------
+
+
+def write_lines(path: Path, lines: list[Any]) -> Path:
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    return path
+
+
+def test_cli_file_all_valid_sends_everything_and_exits_zero(
+    sqs: Any, queue_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    changes = write_lines(tmp_path / "changes.jsonl", [item(f"sku-{n}") for n in range(12)] + [""])
+
+    status = publisher.main(["--queue-url", queue_url, str(changes)])
+
+    assert status == 0
+    assert "12 of 12 change(s) sent, 0 not sent (2 call(s), 0 retried)" in capsys.readouterr().err
+    assert len(drain(sqs, queue_url)) == 12
+
+
+def test_cli_stdin_reports_unsent_lines_writes_them_and_exits_nonzero(
+    sqs: Any, queue_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [json.dumps(item("sku-1")), "{not json", "", json.dumps({"type": "item"}), json.dumps(user("u-1"))]
+    stdin = b"".join(line.encode() + b"\n" for line in lines) + b'{"type": "user", "userId": "\xff"}\n'
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    unsent_path = tmp_path / "unsent.jsonl"
+
+    status = publisher.main(["--queue-url", queue_url, "--unsent", str(unsent_path), "-"])
+
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "2 of 5 change(s) sent, 3 not sent" in err
+    assert "line 2: Invalid: not JSON: Expecting property name enclosed in double quotes" in err
+    assert "line 4: Invalid: message: 'itemId' is a required property" in err
+    assert "line 6: Invalid: not UTF-8" in err
+    assert unsent_path.read_text().splitlines() == [
+        "{not json",
+        '{"type": "item"}',
+        '{"type": "user", "userId": "\ufffd"}',
+    ]
+    assert len(drain(sqs, queue_url)) == 2
+
+
+def test_cli_missing_file_exits_two(sqs: Any, queue_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert publisher.main(["--queue-url", queue_url, "/nonexistent/changes.jsonl"]) == 2
+    assert "cannot read /nonexistent/changes.jsonl" in capsys.readouterr().err
+
+
+def test_cli_as_module_against_sqs_server_publishes_to_fifo_queue(tmp_path: Path) -> None:
+    changes = write_lines(tmp_path / "changes.jsonl", [item("sku-1"), event("s-1", "u-1", "sku-1"), {"type": "x"}])
+    with SqsServer(port=0) as server:
+        env = {**os.environ, **_AWS_ENV, "AWS_ENDPOINT_URL_SQS": server.endpoint_url}
+        sqs = make_sqs_client(server.endpoint_url, region_name=REGION)
+        url = sqs.create_queue(QueueName="cli-ingest.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+
+        result = subprocess.run(
+            [sys.executable, "-m", "tools.publisher", "--queue-url", url, str(changes)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+        assert result.returncode == 1, result.stderr
+        assert "2 of 3 change(s) sent, 1 not sent" in result.stderr
+        assert "line 3: Invalid: type: must be one of" in result.stderr
+        groups = {m["Attributes"]["MessageGroupId"] for m in drain(sqs, url)}
+        assert groups == {"item#sku-1", "s-1"}
