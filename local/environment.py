@@ -2,7 +2,8 @@
 
 ``LocalPipeline`` is what ``make demo``, the benchmark and the integration tests stand on. It starts both
 servers on free loopback ports, creates the ingest queue and its dead-letter queue (redrive policy included),
-provisions a dataset group with a dataset per kind from ``schemas/``, and hands out the ingest Lambda's
+provisions a dataset group with a dataset per kind from ``schemas/`` through the stack's own custom resource
+handlers (driven as CloudFormation would, ``local.cloudformation``), and hands out the ingest Lambda's
 environment (DESIGN.md Contract 2) with the standard ``AWS_ENDPOINT_URL_*`` variables pointing at the
 stand-ins, so the real handler runs unchanged.
 """
@@ -18,9 +19,20 @@ from typing import Any
 
 import boto3
 
+from local.cloudformation import CustomResourceDriver
 from local.emulator import EmulatorConfig, EmulatorServer
 from local.runner import RunSummary, load_handler, run_event_source
 from local.sqs_server import QueuePair, SqsServer, create_queue_pair, make_sqs_client
+from stacks.personalize_properties import (
+    DATASET_GROUP_TYPE,
+    DATASET_TYPE,
+    EVENT_TRACKER_TYPE,
+    SCHEMA_TYPE,
+    dataset_group_properties,
+    dataset_properties,
+    event_tracker_properties,
+    schema_properties,
+)
 
 REGION = "us-east-1"
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
@@ -88,28 +100,49 @@ class Provisioned:
 
 
 def provision(client: Any, *, name: str, kinds: tuple[str, ...]) -> Provisioned:
-    """Create schemas, a dataset group, a dataset per kind and (for events) an event tracker; wait for each."""
-    group_arn = client.create_dataset_group(name=name)["datasetGroupArn"]
-    wait_active(lambda: client.describe_dataset_group(datasetGroupArn=group_arn), "datasetGroup")
-    result = Provisioned(dataset_group_arn=group_arn)
+    """Provision a dataset group, a schema and dataset per kind and (for events) an event tracker.
+
+    Through the stack's own custom resource handlers (``lambdas/resources/``), driven the way CloudFormation and
+    the Provider framework drive them (``on_event``, then ``is_complete`` until done), with the properties the
+    stack's ``PersonalizeDatasets`` construct gives them, in the template's dependency order: the group, then
+    each schema and its dataset, then the tracker.
+
+    Parameters
+    ----------
+    client
+        A ``personalize`` client pointed at the emulator.
+    name
+        The dataset group's name (the datasets, schemas and tracker are named after it).
+    kinds
+        Message kinds (``LOCAL_KINDS`` keys) to provision a dataset for.
+
+    Raises
+    ------
+    local.cloudformation.CustomResourceFailed
+        A resource failed to provision; the reason is what CloudFormation would show.
+    """
+    driver = CustomResourceDriver.for_client(client)
+    group = driver.create(
+        DATASET_GROUP_TYPE, dataset_group_properties(name=name, domain=None, kms_key_arn=None, role_arn=None)
+    )
+    result = Provisioned(dataset_group_arn=group.arn)
     for kind_name in kinds:
         kind = LOCAL_KINDS[kind_name]
-        schema_arn = client.create_schema(
-            name=f"{name}-{kind.dataset_type.lower()}", schema=(SCHEMAS / kind.schema_file).read_text()
-        )["schemaArn"]
-        dataset_arn = client.create_dataset(
-            name=f"{name}-{kind.dataset_type.lower()}",
-            schemaArn=schema_arn,
-            datasetGroupArn=group_arn,
-            datasetType=kind.dataset_type,
-        )["datasetArn"]
-        wait_active(lambda arn=dataset_arn: client.describe_dataset(datasetArn=arn), "dataset")
-        result.datasets[kind_name] = dataset_arn
+        document = (SCHEMAS / kind.schema_file).read_text()
+        schema = driver.create(
+            SCHEMA_TYPE,
+            schema_properties(group_name=name, dataset_type=kind.dataset_type, document=document, domain=None),
+        )
+        dataset = driver.create(
+            DATASET_TYPE,
+            dataset_properties(
+                group_name=name, group_arn=group.arn, dataset_type=kind.dataset_type, schema_arn=schema.arn
+            ),
+        )
+        result.datasets[kind_name] = dataset.arn
     if "event" in kinds:
-        tracker = client.create_event_tracker(name=f"{name}-tracker", datasetGroupArn=group_arn)
-        arn = tracker["eventTrackerArn"]
-        wait_active(lambda: client.describe_event_tracker(eventTrackerArn=arn), "eventTracker")
-        result.event_tracking_id = tracker["trackingId"]
+        tracker = driver.create(EVENT_TRACKER_TYPE, event_tracker_properties(group_name=name, group_arn=group.arn))
+        result.event_tracking_id = tracker.data["TrackingId"]
     return result
 
 

@@ -14,8 +14,11 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Final
+
+from stacks.personalize_properties import GROUP_NAME_MAX_LENGTH
 
 
 class ConfigError(ValueError):
@@ -54,12 +57,20 @@ class DatasetKind:
         The ingest Lambda's environment variable that carries the dataset ARN (DESIGN.md, Contract 2).
     put_action
         The IAM action of the incremental API that writes this kind, scoped to the dataset ARN.
+    default_schema
+        The schema file (relative to the project root) of a dataset the stack creates when the configuration
+        names none.
+    required_fields
+        The fields Personalize requires in this type's schema (PERSONALIZE.md §4), checked at synth so a wrong
+        schema file fails ``cdk synth`` rather than the deployment.
     """
 
     name: str
     dataset_type: str
     env_var: str
     put_action: str
+    default_schema: str
+    required_fields: tuple[str, ...]
 
 
 DATASET_KINDS: Final[Mapping[str, DatasetKind]] = MappingProxyType(
@@ -67,20 +78,46 @@ DATASET_KINDS: Final[Mapping[str, DatasetKind]] = MappingProxyType(
         kind.name: kind
         for kind in (
             DatasetKind(
-                name="items", dataset_type="ITEMS", env_var="ITEMS_DATASET_ARN", put_action="personalize:PutItems"
+                name="items",
+                dataset_type="ITEMS",
+                env_var="ITEMS_DATASET_ARN",
+                put_action="personalize:PutItems",
+                default_schema="schemas/items.json",
+                required_fields=("ITEM_ID",),
             ),
             DatasetKind(
                 name="actions",
                 dataset_type="ACTIONS",
                 env_var="ACTIONS_DATASET_ARN",
                 put_action="personalize:PutActions",
+                default_schema="schemas/actions.json",
+                required_fields=("ACTION_ID",),
             ),
         )
     }
 )
 
-# The fields a ``datasets.<kind>`` object may carry today ("bring your own dataset group" mode).
-DATASET_FIELDS: Final[tuple[str, ...]] = ("arn",)
+# The fields a ``datasets.<kind>`` object may carry: ``schema`` (the stack creates the dataset with that schema
+# file; ``{}`` takes the kind's default schema) or ``arn`` (an existing dataset: "bring your own dataset group").
+DATASET_FIELDS: Final[tuple[str, ...]] = ("schema", "arn")
+DATASET_GROUP_FIELDS: Final[tuple[str, ...]] = ("name", "domain", "kmsKeyArn", "roleArn")
+# Schema files are read relative to the project root (where cdk.json is), whatever the working directory.
+PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
+# CreateSchema takes at most 20,000 characters (API_CreateSchema.html).
+SCHEMA_MAX_LENGTH: Final = 20_000
+# Domain dataset groups (API_CreateDatasetGroup.html); they cannot hold Actions datasets (PERSONALIZE.md §3).
+DOMAINS: Final[tuple[str, ...]] = ("ECOMMERCE", "VIDEO_ON_DEMAND")
+NOT_IN_DOMAIN_GROUPS: Final = frozenset({"ACTIONS", "ACTION_INTERACTIONS"})
+# Personalize names: a letter or digit, then letters, digits, hyphens and underscores (API_CreateDatasetGroup.html).
+# The stack names the datasets, schemas and tracker after the group, so the group's name leaves room for them.
+_GROUP_NAME_PATTERN: Final = re.compile(rf"[a-zA-Z0-9][a-zA-Z0-9_-]{{0,{GROUP_NAME_MAX_LENGTH - 1}}}")
+# kmsKeyArn and roleArn as CreateDatasetGroup's model patterns them, narrowed to a KMS key and an IAM role.
+_KMS_KEY_ARN_PATTERN: Final = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
+_ROLE_ARN_PATTERN: Final = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
+REMOVAL_POLICY_KEY: Final = "removalPolicy"
+REMOVAL_POLICIES: Final[tuple[str, ...]] = ("retain", "destroy")
+REMOVAL_POLICY_DEFAULT: Final = "retain"
+DATASET_GROUP_KEY: Final = "datasetGroup"
 
 # personalize-events' datasetArn shape (botocore model: max 256 chars, this pattern). botocore does not check it
 # client-side, so a typo would only surface as a rejected PutItems call at runtime: check it at synth.
@@ -253,27 +290,36 @@ LOG_RETENTION_DAYS_DEFAULT: Final = 30
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    """An existing Personalize dataset the pipeline writes to ("bring your own dataset group" mode).
+    """A Personalize dataset the pipeline writes to: one the stack creates, or an existing one.
 
     Parameters
     ----------
     kind
         The dataset kind (its row in :data:`DATASET_KINDS`).
     arn
-        The dataset ARN, ``arn:<partition>:personalize:<region>:<account>:dataset/<group>/<TYPE>``.
+        An existing dataset's ARN, ``arn:<partition>:personalize:<region>:<account>:dataset/<group>/<TYPE>``
+        ("bring your own dataset group"); ``None`` when the stack creates the dataset.
+    schema_file, schema
+        The schema file (as configured) and its text, when the stack creates the dataset; ``None`` otherwise.
     """
 
     kind: DatasetKind
-    arn: str
+    arn: str | None = None
+    schema_file: str | None = None
+    schema: str | None = None
 
     @classmethod
     def from_context(cls, kind_name: str, value: object) -> DatasetConfig:
         """Build the dataset of kind ``kind_name`` from its ``datasets.<kind>`` context object.
 
+        ``{"arn": ...}`` names an existing dataset; ``{"schema": "schemas/items.json"}`` has the stack create it
+        with that schema; ``{}`` has the stack create it with the kind's default schema.
+
         Raises
         ------
         ConfigError
-            Unknown kind, unknown or missing field, or an ARN that is not a dataset ARN of that kind.
+            Unknown kind or field, both fields, an ARN that is not a dataset ARN of that kind, or a schema file
+            that cannot be read or is not a schema of that kind.
         """
         key = f"{DATASETS_KEY}.{kind_name}"
         kind = DATASET_KINDS.get(kind_name)
@@ -283,23 +329,39 @@ class DatasetConfig:
         unknown = sorted(set(fields) - set(DATASET_FIELDS))
         if unknown:
             raise ConfigError(key, f"unknown field(s) {', '.join(unknown)}; known fields: {', '.join(DATASET_FIELDS)}")
-        if "arn" not in fields:
-            raise ConfigError(f"{key}.arn", "required: the ARN of an existing Personalize dataset")
-        return cls(kind=kind, arn=_parse_dataset_arn(f"{key}.arn", fields["arn"], kind))
+        if "arn" in fields and "schema" in fields:
+            raise ConfigError(
+                key, 'either "arn" (an existing dataset) or "schema" (a dataset the stack creates), not both'
+            )
+        if "arn" in fields:
+            return cls(kind=kind, arn=_parse_dataset_arn(f"{key}.arn", fields["arn"], kind))
+        schema_file = fields.get("schema", kind.default_schema)
+        return cls(kind=kind, schema_file=str(schema_file), schema=_read_schema(f"{key}.schema", schema_file, kind))
+
+    @property
+    def provisioned(self) -> bool:
+        """Whether the stack creates this dataset (rather than writing to an existing one)."""
+        return self.arn is None
 
     @property
     def _parts(self) -> re.Match[str]:
-        match = _DATASET_ARN_PARTS.fullmatch(self.arn)
-        if match is None:  # pragma: no cover - from_context and __post_init__ guarantee the shape
-            raise ConfigError(f"{DATASETS_KEY}.{self.kind.name}.arn", f"not a dataset ARN: {self.arn!r}")
+        match = _DATASET_ARN_PARTS.fullmatch(self.arn or "")
+        if match is None:
+            raise ConfigError(f"{DATASETS_KEY}.{self.kind.name}.arn", "the stack creates this dataset: no ARN yet")
         return match
 
     def __post_init__(self) -> None:
-        _parse_dataset_arn(f"{DATASETS_KEY}.{self.kind.name}.arn", self.arn, self.kind)
+        key = f"{DATASETS_KEY}.{self.kind.name}"
+        if (self.arn is None) == (self.schema is None):
+            raise ConfigError(key, "needs exactly one of an existing dataset's ARN and a schema to create it with")
+        if self.arn is not None:
+            _parse_dataset_arn(f"{key}.arn", self.arn, self.kind)
+        else:
+            _check_schema(f"{key}.schema", str(self.schema), self.kind)
 
     @property
     def dataset_group_arn(self) -> str:
-        """The ARN of the dataset group this dataset belongs to."""
+        """The ARN of the (existing) dataset group this existing dataset belongs to."""
         parts = self._parts
         return (
             f"arn:{parts['partition']}:personalize:{parts['region']}:{parts['account']}:dataset-group/{parts['group']}"
@@ -307,13 +369,122 @@ class DatasetConfig:
 
     @property
     def any_schema_arn(self) -> str:
-        """An ARN pattern matching every Personalize schema in the dataset's account and region.
+        """An ARN pattern matching every Personalize schema in the existing dataset's account and region.
 
         In bring-your-own mode the stack does not know which schema the dataset uses (the handler reads it
         with DescribeDataset at runtime), so DescribeSchema can only be scoped this far.
         """
         parts = self._parts
         return f"arn:{parts['partition']}:personalize:{parts['region']}:{parts['account']}:schema/*"
+
+
+def _read_schema(key: str, value: object, kind: DatasetKind) -> str:
+    """Read and check the schema file ``value`` (relative to the project root) of a ``kind`` dataset."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(key, f"must be the path of a schema file (such as {kind.default_schema}), got {value!r}")
+    path = Path(value)
+    path = path if path.is_absolute() else PROJECT_ROOT / path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(key, f"cannot read schema file {value!r}: {error.strerror or error}") from None
+    return _check_schema(key, text, kind)
+
+
+def _check_schema(key: str, text: str, kind: DatasetKind) -> str:
+    """Check that ``text`` is an Avro record schema with the fields Personalize requires of a ``kind`` dataset."""
+    if len(text) > SCHEMA_MAX_LENGTH:
+        raise ConfigError(key, f"the schema has {len(text)} characters; Personalize takes at most {SCHEMA_MAX_LENGTH}")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(key, f"the schema is not JSON: {error.msg} at line {error.lineno}") from None
+    if (
+        not isinstance(document, dict)
+        or document.get("type") != "record"
+        or not isinstance(document.get("fields"), list)
+    ):
+        raise ConfigError(key, 'the schema must be an Avro record: {"type": "record", "fields": [...], ...}')
+    names = {field.get("name") for field in document["fields"] if isinstance(field, dict)}
+    missing = [name for name in kind.required_fields if name not in names]
+    if missing:
+        raise ConfigError(key, f"a {kind.dataset_type} schema needs the field(s) {', '.join(missing)}")
+    if len(names - set(kind.required_fields)) < 1:
+        raise ConfigError(key, f"a {kind.dataset_type} schema needs at least one metadata field besides the id")
+    return text
+
+
+@dataclass(frozen=True)
+class DatasetGroupConfig:
+    """The dataset group the stack creates for its datasets (context key ``datasetGroup``).
+
+    Parameters
+    ----------
+    name
+        The group's name; its datasets, schemas and event tracker are named after it. At most
+        :data:`GROUP_NAME_MAX_LENGTH` characters, so theirs fit Personalize's 63.
+    domain
+        ``ECOMMERCE`` or ``VIDEO_ON_DEMAND`` for a domain dataset group; ``None`` for a custom one.
+    kms_key_arn, role_arn
+        A KMS key to encrypt the group's data with, and the role Personalize uses it through (both or neither).
+    """
+
+    name: str
+    domain: str | None = None
+    kms_key_arn: str | None = None
+    role_arn: str | None = None
+
+    @classmethod
+    def from_context(cls, value: object, *, default_name: str) -> DatasetGroupConfig:
+        """Build the group from its ``datasetGroup`` context object (``None``: all defaults).
+
+        Raises
+        ------
+        ConfigError
+            An unknown field or an invalid value.
+        """
+        fields = parse_object(DATASET_GROUP_KEY, {} if value is None else value)
+        unknown = sorted(set(fields) - set(DATASET_GROUP_FIELDS))
+        if unknown:
+            raise ConfigError(
+                DATASET_GROUP_KEY,
+                f"unknown field(s) {', '.join(unknown)}; known fields: {', '.join(DATASET_GROUP_FIELDS)}",
+            )
+
+        def optional(field: str) -> str | None:
+            raw = fields.get(field)
+            if raw is None or raw == "":
+                return None
+            if not isinstance(raw, str):
+                raise ConfigError(f"{DATASET_GROUP_KEY}.{field}", f"must be a string, got {raw!r}")
+            return raw
+
+        return cls(
+            name=optional("name") or default_name,
+            domain=optional("domain"),
+            kms_key_arn=optional("kmsKeyArn"),
+            role_arn=optional("roleArn"),
+        )
+
+    def __post_init__(self) -> None:
+        key = DATASET_GROUP_KEY
+        parse_str(
+            f"{key}.name",
+            self.name,
+            pattern=_GROUP_NAME_PATTERN,
+            shape=(
+                "a Personalize name (a letter or digit, then letters, digits, hyphens or underscores) of at most "
+                f"{GROUP_NAME_MAX_LENGTH} characters, so the datasets named after it fit Personalize's 63"
+            ),
+        )
+        if self.domain is not None and self.domain not in DOMAINS:
+            raise ConfigError(f"{key}.domain", f"must be one of {', '.join(DOMAINS)} or absent, got {self.domain!r}")
+        if (self.kms_key_arn is None) != (self.role_arn is None):
+            raise ConfigError(key, "kmsKeyArn and roleArn go together: Personalize uses the KMS key through the role")
+        if self.kms_key_arn is not None:
+            parse_str(f"{key}.kmsKeyArn", self.kms_key_arn, pattern=_KMS_KEY_ARN_PATTERN, shape="a KMS key ARN")
+        if self.role_arn is not None:
+            parse_str(f"{key}.roleArn", self.role_arn, pattern=_ROLE_ARN_PATTERN, shape="an IAM role ARN")
 
 
 def _parse_dataset_arn(key: str, value: object, kind: DatasetKind) -> str:
@@ -348,7 +519,13 @@ class PipelineConfig:
     Parameters
     ----------
     datasets
-        The datasets to write to, at least one, at most one per kind, all in one dataset group.
+        The datasets to write to, at least one, at most one per kind, all in one dataset group: either all
+        created by the stack, or all existing ones.
+    dataset_group
+        The dataset group the stack creates for its datasets (``datasetGroup``); ``None`` for existing datasets.
+    removal_policy
+        ``retain`` keeps the dataset group, its datasets and event tracker (and their data) when the stack is
+        deleted or replaces them; ``destroy`` deletes them (``removalPolicy``).
     stack_name
         The CloudFormation stack name (context key ``stackName``).
     batch_size
@@ -369,6 +546,8 @@ class PipelineConfig:
     """
 
     datasets: tuple[DatasetConfig, ...]
+    dataset_group: DatasetGroupConfig | None = None
+    removal_policy: str = REMOVAL_POLICY_DEFAULT
     stack_name: str = STACK_NAME_DEFAULT
     batch_size: int = BATCH_SIZE.default
     max_batching_window_seconds: int = MAX_BATCHING_WINDOW_SECONDS.default
@@ -387,7 +566,8 @@ class PipelineConfig:
         ----------
         context
             The context keys (from cdk.json's ``context`` and ``-c``); keys this class does not know, such as
-            feature flags, are ignored. Absent or null keys take their defaults, except ``datasets``.
+            feature flags, are ignored. Absent or null keys take their defaults, except ``datasets``; the
+            dataset group's name defaults to the stack's name.
 
         Returns
         -------
@@ -399,11 +579,25 @@ class PipelineConfig:
         ConfigError
             The first invalid value, named by its key.
         """
-        stack_name = context.get(STACK_NAME_KEY)
+        stack_name = STACK_NAME_DEFAULT if context.get(STACK_NAME_KEY) is None else context[STACK_NAME_KEY]
         log_retention_days = context.get(LOG_RETENTION_DAYS_KEY)
+        datasets = _parse_datasets(context.get(DATASETS_KEY))
+        group = context.get(DATASET_GROUP_KEY)
+        if not any(dataset.provisioned for dataset in datasets) and group is not None:
+            raise ConfigError(
+                DATASET_GROUP_KEY,
+                "only for datasets the stack creates; existing datasets (datasets.<kind>.arn) bring their own group",
+            )
+        removal_policy = context.get(REMOVAL_POLICY_KEY)
         return cls(
-            datasets=_parse_datasets(context.get(DATASETS_KEY)),
-            stack_name=STACK_NAME_DEFAULT if stack_name is None else _parse_stack_name(stack_name),
+            datasets=datasets,
+            dataset_group=(
+                DatasetGroupConfig.from_context(group, default_name=str(stack_name))
+                if any(dataset.provisioned for dataset in datasets)
+                else None
+            ),
+            removal_policy=REMOVAL_POLICY_DEFAULT if removal_policy is None else _parse_removal_policy(removal_policy),
+            stack_name=_parse_stack_name(stack_name),
             batch_size=BATCH_SIZE.read(context),
             max_batching_window_seconds=MAX_BATCHING_WINDOW_SECONDS.read(context),
             max_concurrency=MAX_CONCURRENCY.read(context),
@@ -423,11 +617,9 @@ class PipelineConfig:
         kinds = [dataset.kind.name for dataset in self.datasets]
         if len(set(kinds)) != len(kinds):
             raise ConfigError(DATASETS_KEY, f"at most one dataset per kind, got kinds {kinds}")
-        groups = sorted({dataset.dataset_group_arn for dataset in self.datasets})
-        if len(groups) > 1:
-            # The Put* request quotas are per dataset group, and maxConcurrency is sized for one group.
-            raise ConfigError(DATASETS_KEY, f"all datasets must belong to one dataset group, got {', '.join(groups)}")
+        self._check_dataset_group()
         _parse_stack_name(self.stack_name)
+        _parse_removal_policy(self.removal_policy)
         _parse_log_retention(self.log_retention_days)
         for setting, value in (
             (BATCH_SIZE, self.batch_size),
@@ -446,6 +638,43 @@ class PipelineConfig:
                 f"batching window for larger batches), got 0 with {BATCH_SIZE.key} {self.batch_size}",
             )
 
+    def _check_dataset_group(self) -> None:
+        created = [dataset.kind.name for dataset in self.datasets if dataset.provisioned]
+        existing = [dataset.kind.name for dataset in self.datasets if not dataset.provisioned]
+        if created and existing:
+            # The stack's group is new: an existing dataset cannot be in it, and the Put* quotas and maxConcurrency
+            # are sized for one group.
+            raise ConfigError(
+                DATASETS_KEY,
+                "either every dataset is created by the stack (schema) or every one exists (arn); got "
+                f"{', '.join(created)} to create and {', '.join(existing)} existing",
+            )
+        if existing:
+            if self.dataset_group is not None:
+                raise ConfigError(DATASET_GROUP_KEY, "only for datasets the stack creates")
+            groups = sorted({dataset.dataset_group_arn for dataset in self.datasets})
+            if len(groups) > 1:
+                # The Put* request quotas are per dataset group, and maxConcurrency is sized for one group.
+                raise ConfigError(
+                    DATASETS_KEY, f"all datasets must belong to one dataset group, got {', '.join(groups)}"
+                )
+            return
+        if self.dataset_group is None:
+            raise ConfigError(DATASET_GROUP_KEY, "required when the stack creates the datasets")
+        if self.dataset_group.domain:
+            for dataset in self.datasets:
+                if dataset.kind.dataset_type in NOT_IN_DOMAIN_GROUPS:
+                    raise ConfigError(
+                        f"{DATASETS_KEY}.{dataset.kind.name}",
+                        f"a domain dataset group ({self.dataset_group.domain}) cannot hold an "
+                        f"{dataset.kind.dataset_type} dataset; remove datasetGroup.domain or this dataset",
+                    )
+
+    @property
+    def provisions_datasets(self) -> bool:
+        """Whether the stack creates the dataset group and its datasets (rather than using existing ones)."""
+        return self.dataset_group is not None
+
     def dataset(self, kind_name: str) -> DatasetConfig | None:
         """Return the configured dataset of kind ``kind_name`` (``"items"``), or ``None``."""
         return next((dataset for dataset in self.datasets if dataset.kind.name == kind_name), None)
@@ -453,8 +682,8 @@ class PipelineConfig:
 
 def _no_datasets_message() -> str:
     return (
-        'at least one dataset is required, as an object of kind -> {"arn": "<dataset ARN>"}; '
-        f"known kinds: {', '.join(DATASET_KINDS)}"
+        'at least one dataset is required, as an object of kind -> {"schema": "<schema file>"} (the stack creates '
+        f'it) or {{"arn": "<dataset ARN>"}} (an existing one); known kinds: {", ".join(DATASET_KINDS)}'
     )
 
 
@@ -479,6 +708,12 @@ def _parse_stack_name(value: object) -> str:
     )
 
 
+def _parse_removal_policy(value: object) -> str:
+    if not isinstance(value, str) or value.strip().lower() not in REMOVAL_POLICIES:
+        raise ConfigError(REMOVAL_POLICY_KEY, f"must be one of {', '.join(REMOVAL_POLICIES)}, got {value!r}")
+    return value.strip().lower()
+
+
 def _parse_log_retention(value: object) -> int:
     allowed = ", ".join(str(day) for day in LOG_RETENTION_DAYS)
     problem = f"must be one of CloudWatch Logs' retention periods ({allowed}), got {value!r}"
@@ -495,6 +730,8 @@ def _parse_log_retention(value: object) -> int:
 CONTEXT_KEYS: Final[tuple[str, ...]] = (
     STACK_NAME_KEY,
     DATASETS_KEY,
+    DATASET_GROUP_KEY,
+    REMOVAL_POLICY_KEY,
     BATCH_SIZE.key,
     MAX_BATCHING_WINDOW_SECONDS.key,
     MAX_CONCURRENCY.key,

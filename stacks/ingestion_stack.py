@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import PipelineConfig
 from stacks.ingest_pipeline import DatasetTarget, IngestPipeline
+from stacks.personalize_datasets import DatasetSpec, PersonalizeDatasets
 
 # CloudWatch Logs retention in days -> the CDK enum naming it. config.LOG_RETENTION_DAYS lists the same days.
 RETENTION_DAYS: Final[Mapping[int, logs.RetentionDays]] = {
@@ -38,6 +39,15 @@ RETENTION_DAYS: Final[Mapping[int, logs.RetentionDays]] = {
     3653: logs.RetentionDays.TEN_YEARS,
 }
 
+# The configuration's removalPolicy -> what CloudFormation does with the dataset group, its datasets and tracker.
+# "retain" is RetainExceptOnCreate: kept (with their data) when the stack is deleted or replaces them, but
+# deleted when the stack's own first creation rolls back, since they hold no data yet and would otherwise block
+# the next attempt (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html).
+REMOVAL_POLICIES: Final[Mapping[str, RemovalPolicy]] = {
+    "retain": RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+    "destroy": RemovalPolicy.DESTROY,
+}
+
 
 class IngestionStack(Stack):
     """SQS → Lambda → Amazon Personalize ingestion, configured by a :class:`PipelineConfig`.
@@ -56,6 +66,8 @@ class IngestionStack(Stack):
 
     Attributes
     ----------
+    personalize
+        The dataset group, schemas, datasets and tracker the stack creates; ``None`` with existing datasets.
     pipeline
         The ingest pipeline (queues, function, event source).
     """
@@ -68,11 +80,42 @@ class IngestionStack(Stack):
             description="Ingests changes published to an SQS queue into Amazon Personalize datasets",
             **kwargs,
         )
-        # Bring-your-own datasets: the ARNs come from the configuration and the schemas are unknown until runtime.
-        datasets = [
-            DatasetTarget(kind=dataset.kind, dataset_arn=dataset.arn, schema_arn=dataset.any_schema_arn)
-            for dataset in config.datasets
-        ]
+        self.personalize: PersonalizeDatasets | None = None
+        if config.dataset_group is not None:
+            group = config.dataset_group
+            self.personalize = PersonalizeDatasets(
+                self,
+                "Personalize",
+                group_name=group.name,
+                domain=group.domain,
+                kms_key_arn=group.kms_key_arn,
+                role_arn=group.role_arn,
+                datasets=[
+                    DatasetSpec(dataset_type=dataset.kind.dataset_type, schema=str(dataset.schema))
+                    for dataset in config.datasets
+                ],
+                removal_policy=REMOVAL_POLICIES[config.removal_policy],
+                log_retention=RETENTION_DAYS[config.log_retention_days],
+            )
+            # The ARNs are the custom resources' attributes, so the function is created once they are ACTIVE, and
+            # DescribeSchema names the exact schema.
+            datasets = [
+                DatasetTarget(
+                    kind=dataset.kind,
+                    dataset_arn=self.personalize.dataset_arn(dataset.kind.dataset_type),
+                    schema_arn=self.personalize.schema_arn(dataset.kind.dataset_type),
+                )
+                for dataset in config.datasets
+            ]
+            dataset_group_arn = self.personalize.dataset_group_arn
+        else:
+            # Bring-your-own datasets: the ARNs come from the configuration and the schemas are unknown until
+            # runtime.
+            datasets = [
+                DatasetTarget(kind=dataset.kind, dataset_arn=str(dataset.arn), schema_arn=dataset.any_schema_arn)
+                for dataset in config.datasets
+            ]
+            dataset_group_arn = config.datasets[0].dataset_group_arn
         self.pipeline = IngestPipeline(
             self,
             "IngestPipeline",
@@ -87,6 +130,14 @@ class IngestionStack(Stack):
             powertools_layer_version=config.powertools_layer_version,
         )
 
+        CfnOutput(self, "DatasetGroupArn", value=dataset_group_arn, description="The Personalize dataset group")
+        for target in datasets:
+            CfnOutput(
+                self,
+                f"{target.kind.name.title()}DatasetArn",
+                value=target.dataset_arn,
+                description=f"The {target.kind.dataset_type} dataset the pipeline writes {target.kind.name} to",
+            )
         CfnOutput(
             self,
             "IngestQueueUrl",

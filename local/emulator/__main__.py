@@ -32,6 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each Put* call")
     parser.add_argument("--fault-control-plane", action="store_true", help="inject faults into the control plane")
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault sequence")
+    parser.add_argument(
+        "--reject-records", default=None, help="regex: Put* records whose id matches are refused (InvalidInput)"
+    )
     return parser.parse_args(argv)
 
 
@@ -49,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         latency=args.latency,
         fault_control_plane=args.fault_control_plane,
         seed=args.seed,
+        reject_records=re.compile(args.reject_records) if args.reject_records else None,
     )
     stop = threading.Event()
 

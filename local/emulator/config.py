@@ -59,6 +59,11 @@ class EmulatorConfig:
         reference documents for request-rate limits; ``ThrottlingException`` is what botocore retries).
     seed : int or None
         Seed of the fault injector's ``random.Random``; the same seed gives the same fault sequence.
+    reject_records : re.Pattern or None
+        Poison records, set through their data: a Put* call holding a record whose id matches (``search``)
+        is answered with ``InvalidInputException`` naming that record, as the service answers a record it
+        refuses, and stores nothing. The id is ``itemId``, ``userId`` or ``actionId``; for events and action
+        interactions, ``eventId`` or ``itemId`` / ``actionId`` (either may match).
     """
 
     account_id: str = "123456789012"
@@ -77,6 +82,7 @@ class EmulatorConfig:
     fault_control_plane: bool = False
     control_throttle_code: str = "ThrottlingException"
     seed: int | None = None
+    reject_records: re.Pattern[str] | None = None
 
     def __post_init__(self) -> None:
         """Reject settings that cannot work, so a typo fails at configuration time and not mid-test."""
@@ -97,6 +103,8 @@ class EmulatorConfig:
             raise ValueError(f"quotas for unknown APIs: {sorted(unknown)}; known: {sorted(DEFAULT_QUOTAS)}")
         if any(limit <= 0 for limit in self.quotas.values()):
             raise ValueError("quotas must be > 0 calls per second")
+        if self.reject_records is not None and not isinstance(self.reject_records, re.Pattern):
+            raise ValueError("reject_records must be a regular expression (a pattern string over HTTP) or None")
 
     def quota(self, api: str) -> float | None:
         """Return the calls-per-second quota of ``api``, or ``None`` if it has none."""
@@ -105,7 +113,8 @@ class EmulatorConfig:
     def with_changes(self, changes: Mapping[str, Any]) -> EmulatorConfig:
         """Return a copy with ``changes`` applied, accepting JSON-friendly values.
 
-        ``fail_create`` may be a pattern string (or ``None``); ``quotas`` is merged into the current quotas.
+        ``fail_create`` and ``reject_records`` may be pattern strings (or ``None``); ``quotas`` is merged into the
+        current quotas.
 
         Raises
         ------
@@ -118,8 +127,9 @@ class EmulatorConfig:
             raise ValueError(f"unknown settings: {sorted(unknown)}; known: {sorted(names)}")
         values = dict(changes)
         try:
-            if isinstance(values.get("fail_create"), str):
-                values["fail_create"] = re.compile(values["fail_create"])
+            for name in ("fail_create", "reject_records"):
+                if isinstance(values.get(name), str):
+                    values[name] = re.compile(values[name])
             if "quotas" in values:
                 values["quotas"] = {**self.quotas, **dict(values["quotas"])}
             return dataclasses.replace(self, **values)
@@ -130,5 +140,6 @@ class EmulatorConfig:
         """Return the settings as a JSON-serialisable dict (the shape ``POST /_emulator/config`` accepts)."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["fail_create"] = self.fail_create.pattern if self.fail_create else None
+        data["reject_records"] = self.reject_records.pattern if self.reject_records else None
         data["quotas"] = dict(self.quotas)
         return data

@@ -8,6 +8,7 @@ its index and id (``items[3] (itemId=sku-9): unknown field "colour"``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,8 @@ from local.emulator.state import Dataset, OpContext, StoredEvent
 FORBIDDEN_EVENT_KEYS = frozenset({"userid", "sessionid", "eventtype", "timestamp", "recommendationid", "impression"})
 # "One event or action interaction: at most 10 KB" (quotas page).
 MAX_EVENT_BYTES = 10 * 1024
+# The problem a record matching the ``reject_records`` setting is answered with.
+REJECTED_RECORD = "the record was rejected (its id matches the emulator's reject_records pattern)"
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,8 @@ def put_records(ctx: OpContext, kind: RecordKind, params: Mapping[str, Any], raw
     problems: list[str] = []
     for index, record in enumerate(records):
         stored, found = _check_record(kind, schema, record, raw[kind.list_field][index])
+        if _rejected(ctx.config.reject_records, kind, record):
+            found.append(REJECTED_RECORD)
         if found:
             problems.append(f"{kind.label(raw, index)}: {', '.join(found)}")
         prepared.append(stored)
@@ -205,6 +210,13 @@ def put_records(ctx: OpContext, kind: RecordKind, params: Mapping[str, Any], raw
     for record in prepared:
         _store(ctx, kind, target, params, record)
     return len(prepared)
+
+
+def _rejected(pattern: re.Pattern[str] | None, kind: RecordKind, record: Mapping[str, Any]) -> bool:
+    """Return whether the ``reject_records`` setting makes ``record`` a poison record (its id matches)."""
+    if pattern is None:
+        return False
+    return any(isinstance(value, str) and pattern.search(value) for value in map(record.get, kind.label_fields))
 
 
 def _check_record(

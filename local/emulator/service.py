@@ -74,7 +74,8 @@ class Emulator:
     def configure(self, **changes: Any) -> EmulatorConfig:
         """Change settings while running; ``seed`` (even unchanged) restarts the fault sequence.
 
-        Values may be JSON-friendly (``fail_create`` as a pattern string, ``quotas`` as a partial dict).
+        Values may be JSON-friendly (``fail_create`` and ``reject_records`` as pattern strings, ``quotas`` as a
+        partial dict).
 
         Raises
         ------
