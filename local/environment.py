@@ -257,6 +257,7 @@ class LocalPipeline:
     def dead_letters(self) -> list[dict[str, Any]]:
         """Every message in the DLQ with its attributes (received, then made visible again)."""
         letters: dict[str, dict[str, Any]] = {}
+        handles: list[str] = []
         while True:
             batch = self.sqs.receive_message(
                 QueueUrl=self.queues.dlq_url,
@@ -273,6 +274,16 @@ class LocalPipeline:
                     name: value.get("StringValue", "") for name, value in message.get("MessageAttributes", {}).items()
                 }
                 letters[message["MessageId"]] = {"body": message["Body"], **attributes}
+                handles.append(message["ReceiptHandle"])
+        # Make them visible again: reading the DLQ must not hide it from the next reader.
+        for start in range(0, len(handles), 10):
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.queues.dlq_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                    for index, handle in enumerate(handles[start : start + 10])
+                ],
+            )
         return list(letters.values())
 
     def queue_depth(self) -> int:

@@ -72,7 +72,8 @@ class _PowertoolsSink:
                 metric.add_dimension(name=key, value=dimension)
 
 
-@metrics.log_metrics(capture_cold_start_metric=True)
+# Powertools prints the cold-start metric even when POWERTOOLS_METRICS_DISABLED is set (local runs).
+@metrics.log_metrics(capture_cold_start_metric=not is_metrics_disabled())
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Process one SQS batch; answer with the messages SQS must redeliver."""

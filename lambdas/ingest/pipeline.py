@@ -256,7 +256,9 @@ class _Batch:
             self.log.info(
                 "dead-lettered", extra={"message_id": message_id, "error_code": str(letter.code), "api": letter.api}
             )
-        failed |= _later_in_failed_groups(messages, failed)
+        # A DLQ write that failed re-fails the later messages of its group, except those already safely
+        # dead-lettered: failing them too would put a second copy in the DLQ on redelivery.
+        failed |= _later_in_failed_groups(messages, failed) - set(dead_lettered)
         self.telemetry.count("RecordsFailed", len(failed))
         self.log.info(
             "batch done",

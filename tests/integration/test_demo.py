@@ -1,0 +1,101 @@
+"""``make demo`` end to end, small: it accounts for every message, and its accounting can fail.
+
+The demo's exit status is its verdict (0: published = accepted + dead-lettered, each where it belongs). A check
+that cannot fail proves nothing, so the second test loses one message on purpose and expects exit status 1.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+from local import demo
+from local.environment import LocalPipeline
+
+pytestmark = pytest.mark.integration
+
+# Small: a few dozen messages, with the demo's own bad ones and its default injected faults.
+SMALL = ["--items", "12", "--actions", "4", "--seed", "3"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment() -> Iterator[None]:
+    """The demo cold-starts the handler by writing its environment into ``os.environ``: undo that."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def test_demo_small_stream_every_message_accounted_for_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a small stream (with malformed, schema-violating and unconfigured-kind messages) and faults
+    # WHEN the demo runs end to end
+    status = demo.main(SMALL)
+
+    # THEN it exits 0 and says every message is accounted for
+    output = capsys.readouterr()
+    assert status == 0, output.err
+    assert "OK: every message is accounted for (published = accepted + dead-lettered)." in output.out
+    assert "FAILED" not in output.err
+
+
+def lose_one_message(pipeline: LocalPipeline, sent: dict[str, demo.Published]) -> str:
+    """Delete, unprocessed, a good message whose record id no other message carries; return its message id.
+
+    Such a message can only be accounted for by its own record in the emulator, so losing it must show.
+    """
+    ids = Counter(message.record_id for message in sent.values())
+    victim = next(
+        message_id
+        for message_id, message in sent.items()
+        if message.expected == demo.ACCEPT and ids[message.record_id] == 1
+    )
+    held: list[str] = []
+    try:
+        found = False
+        while not found:
+            batch = pipeline.sqs.receive_message(
+                QueueUrl=pipeline.queues.url, MaxNumberOfMessages=10, VisibilityTimeout=60, WaitTimeSeconds=0
+            ).get("Messages", [])
+            assert batch, f"message {victim} not found in the queue"
+            for message in batch:
+                if message["MessageId"] == victim:
+                    pipeline.sqs.delete_message(QueueUrl=pipeline.queues.url, ReceiptHandle=message["ReceiptHandle"])
+                    found = True
+                else:
+                    held.append(message["ReceiptHandle"])
+        return victim
+    finally:
+        # Everything else goes back to the queue, visible at once, for the handler.
+        for handle in held:
+            pipeline.sqs.change_message_visibility(
+                QueueUrl=pipeline.queues.url, ReceiptHandle=handle, VisibilityTimeout=0
+            )
+
+
+def test_demo_message_lost_before_the_drain_detected_exits_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a publisher that loses one good message after SQS accepted it (deleted before the handler sees it)
+    lost: list[str] = []
+    publish = demo.publish
+
+    def publish_and_lose_one(pipeline: LocalPipeline, stream: Sequence[demo.Published]) -> dict[str, demo.Published]:
+        sent = publish(pipeline, stream)
+        lost.append(lose_one_message(pipeline, sent))
+        return sent
+
+    monkeypatch.setattr(demo, "publish", publish_and_lose_one)
+
+    # WHEN the demo runs end to end
+    status = demo.main(SMALL)
+
+    # THEN it exits 1 and names the lost message, and only that one
+    output = capsys.readouterr()
+    assert status == 1
+    assert "FAILED: 1 message(s) unaccounted for or misrouted" in output.err
+    assert f"{lost[0]}: acknowledged, but" in output.err
+    assert "OK: every message is accounted for" not in output.out
