@@ -119,8 +119,8 @@ _QUEUE_DEPTH_ATTRIBUTES: tuple[QueueAttributeNameType, ...] = (
 )
 # The drain check asks for "All" rather than the three names above: moto 5.x computes every queue attribute
 # (each a scan of every message) three times per *named* attribute but once for "All"
-# (moto/sqs/models.py, SQSBackend.get_queue_attributes), so the named form cost ~9x the CPU, 0.1-0.2 s per check
-# on a queue of 600 messages, taken from the handler under test in the same process. SQS answers both alike.
+# (moto/sqs/models.py, SQSBackend.get_queue_attributes). On a queue of 600 messages that is 86 ms of CPU per
+# check against 13 ms, taken from the handler under test in the same process. SQS answers both alike.
 _DRAIN_CHECK_ATTRIBUTES: list[QueueAttributeNameType] = ["All"]
 # After a failed SQS call, wait before polling again instead of hammering a server that is down.
 _POLL_ERROR_BACKOFF_S = 0.5

@@ -27,6 +27,11 @@ from ingest.telemetry import Telemetry
 from ingest.validate import ValidRecord, validate
 
 
+# Pace at 90 % of the quota: calls leave with jitter, and a service counting in a sliding one-second window
+# throttles a pacer that aims exactly at the limit (measured against the emulator: ~10 % of calls throttled).
+QUOTA_HEADROOM = 0.9
+
+
 class DeadLetterWriter(Protocol):
     """Writes dead letters; returns the message ids it could not write."""
 
@@ -121,7 +126,7 @@ class _Batch:
 
     def _calls_per_second(self, api: ApiModel) -> float | None:
         concurrency = self.runtime.settings.max_concurrency
-        return api.kind.quota_per_second / concurrency if concurrency else None
+        return api.kind.quota_per_second * QUOTA_HEADROOM / concurrency if concurrency else None
 
     def reject(self, message: Message, code: ErrorCode, reason: str, api: str | None = None) -> None:
         self.letters.append(DeadLetter(message=message, code=code, reason=reason, api=api))
