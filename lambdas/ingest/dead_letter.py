@@ -37,7 +37,8 @@ class DeadLetter:
         values = {
             "ErrorCode": str(self.code),
             "ErrorMessage": (self.reason or "(no message)")[:MAX_ERROR_MESSAGE],
-            "SourceMessageId": self.message.message_id,
+            # A message dead-lettered again after a redrive still names the message first published.
+            "SourceMessageId": self.message.origin_id,
         }
         if self.api:
             values["Api"] = self.api

@@ -13,6 +13,8 @@ from typing import Any, NotRequired, TypedDict
 from ingest.errors import ErrorCode, RejectedRecord
 from ingest.kinds import KINDS, Kind
 
+# Contract 3: the attribute naming the original message; a DLQ copy sent back keeps it (tools/dlq.py).
+SOURCE_MESSAGE_ID = "SourceMessageId"
 # An SNS notification inside an EventBridge event inside... is not a thing anyone sends; a bound stops loops.
 _MAX_ENVELOPES = 3
 
@@ -55,6 +57,12 @@ class Message:
     sent_timestamp: int
     group_id: str | None = None
     deduplication_id: str | None = None
+    source_message_id: str | None = None
+
+    @property
+    def origin_id(self) -> str:
+        """The id of the message as first published: a copy sent back from the DLQ carries it as SourceMessageId."""
+        return self.source_message_id or self.message_id
 
     @classmethod
     def from_record(cls, record: SqsRecord, position: int) -> Message:
@@ -68,6 +76,7 @@ class Message:
             sent_timestamp=_int(attributes.get("SentTimestamp"), 0),
             group_id=attributes.get("MessageGroupId"),
             deduplication_id=attributes.get("MessageDeduplicationId"),
+            source_message_id=_string_attribute(record.get("messageAttributes") or {}, SOURCE_MESSAGE_ID),
         )
 
 
@@ -128,6 +137,12 @@ def _unwrap(document: Any) -> Any:
                 raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, "EventBridge envelope: detail is not JSON") from None
         return detail
     return None
+
+
+def _string_attribute(attributes: dict[str, Any], name: str) -> str | None:
+    value = attributes.get(name)
+    text = value.get("stringValue") if isinstance(value, dict) else None
+    return text if isinstance(text, str) and text else None
 
 
 def _int(value: str | None, default: int) -> int:

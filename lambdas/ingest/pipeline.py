@@ -26,7 +26,6 @@ from ingest.settings import Settings
 from ingest.telemetry import Telemetry
 from ingest.validate import ValidRecord, validate
 
-
 # Pace at 90 % of the quota: calls leave with jitter, and a service counting in a sliding one-second window
 # throttles a pacer that aims exactly at the limit (measured against the emulator: ~10 % of calls throttled).
 QUOTA_HEADROOM = 0.9

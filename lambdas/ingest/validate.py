@@ -46,8 +46,10 @@ def validate(change: Change, api: ApiModel, schema: DatasetSchema) -> ValidRecor
     kind = change.kind
     fields = dict(change.fields)
     if kind.derive_event_id and fields.get(EVENT_ID) is None:
-        # A deterministic id makes redelivery idempotent: Personalize ignores repeated eventIds in training.
-        fields[EVENT_ID] = change.message.deduplication_id or change.message.message_id
+        # A deterministic id makes redelivery idempotent: Personalize ignores repeated eventIds in training. A copy
+        # sent back from the DLQ carries its original's id, so it derives the same eventId as the original did.
+        message = change.message
+        fields[EVENT_ID] = message.source_message_id or message.deduplication_id or message.message_id
     call_values = {name: fields.pop(name) for name in api.call_fields if name in fields}
     try:
         call_fields = coerce_members(api.call_fields, api.call_required, call_values, "")

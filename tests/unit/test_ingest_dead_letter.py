@@ -98,3 +98,13 @@ def test_dead_letter_fifo_queue_gets_group_and_deduplication_ids() -> None:
 
     assert entry["MessageGroupId"] == "dead-letter"
     assert entry["MessageDeduplicationId"] == "id-a"
+
+
+def test_dead_letter_of_a_redriven_copy_names_the_original_message() -> None:
+    message = Message(
+        message_id="copy-2", body="b", position=0, receive_count=1, sent_timestamp=0, source_message_id="original-1"
+    )
+
+    attributes = DeadLetter(message=message, code=ErrorCode.INVALID_INPUT, reason="r").attributes()
+
+    assert attributes["SourceMessageId"]["StringValue"] == "original-1"

@@ -209,3 +209,13 @@ def test_validate_huge_whole_number_property_is_schema_violation() -> None:
     rejection = rejected(item("sku-1", numberOfRatings=int("9" * 400)))
 
     assert rejection.code is ErrorCode.SCHEMA_VIOLATION
+
+
+def test_validate_event_copied_back_from_the_dlq_derives_the_original_event_id() -> None:
+    record = sqs_record(event("s-1", "u-1", "sku-1"), message_id="copy-2", group_id="s-1", deduplication_id="d-9")
+    record["messageAttributes"] = {"SourceMessageId": {"stringValue": "original-1", "dataType": "String"}}
+    change = decode(Message.from_record(record, 0))  # type: ignore[arg-type]
+
+    valid = validate(change, api_models()["event"], schema_for("event"))
+
+    assert valid.record["eventId"] == "original-1"

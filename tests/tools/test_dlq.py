@@ -1,0 +1,810 @@
+"""The DLQ tool (``python -m tools.dlq``) against moto's SQS server, and for replay, the Personalize emulator.
+
+Dead letters are written the way the ingest Lambda writes them (Contract 3: original body, ErrorCode,
+ErrorMessage, SourceMessageId, Api), or without attributes, the way the ingest queue's redrive policy moves them.
+The tool's promise under test: a message leaves the DLQ only after its copy is safely in the ingest queue.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from ingest.catalog import DatasetCatalog
+from ingest.settings import Settings
+from local.sqs_server import QueuePair
+from tests.emulator.emulator_helpers import Setup
+from tests.support.fakes import DATASETS, FakePersonalizeControl, client_error
+from tests.tools.conftest import CREDENTIALS, REGION, QueuePairFactory
+from tools import dlq
+from tools.dlq import (
+    REDRIVE_POLICY,
+    DeadLetterMessage,
+    DlqToolError,
+    Method,
+    RateLimiter,
+    Revalidator,
+    inspect,
+    main,
+    redrive,
+    replay,
+    replay_settings,
+)
+
+# Bodies, as upstream published them (Contract 1).
+ITEM = json.dumps({"type": "item", "itemId": "sku-1", "properties": {"price": 19.99}})
+USER = json.dumps({"type": "user", "userId": "u-1", "properties": {"membershipType": "gold"}})
+FAST = {"wait_seconds": 0}  # moto answers at once; long polling would only slow the tests
+
+
+def dead_letter(
+    sqs: Any,
+    url: str,
+    body: str,
+    code: str | None = "SchemaViolation",
+    *,
+    reason: str = "properties.color: not a field of the schema",
+    api: str | None = None,
+    source: str = "src-1",
+    upstream: dict[str, str] | None = None,
+    group: str | None = None,
+) -> str:
+    """Put one message in the DLQ as the Lambda does (``code=None``: as the redrive policy does); its id."""
+    attributes = {name: {"DataType": "String", "StringValue": value} for name, value in (upstream or {}).items()}
+    if code is not None:
+        contract = {"ErrorCode": code, "ErrorMessage": reason, "SourceMessageId": source}
+        if api:
+            contract["Api"] = api
+        attributes |= {name: {"DataType": "String", "StringValue": value} for name, value in contract.items()}
+    extra: dict[str, Any] = {"MessageGroupId": group, "MessageDeduplicationId": source} if group else {}
+    response = sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes, **extra)
+    return str(response["MessageId"])
+
+
+def read_all(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Every visible message of ``url``, left visible again afterwards."""
+    found: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=30,
+            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+        ).get("Messages", [])
+        if not batch:
+            break
+        found += batch
+    for message in found:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    return found
+
+
+def counts(sqs: Any, url: str) -> tuple[int, int]:
+    """(visible, in flight) messages of ``url``."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def codes_of(messages: list[dict[str, Any]]) -> list[str | None]:
+    return sorted((m.get("MessageAttributes", {}).get("ErrorCode", {}).get("StringValue") for m in messages), key=str)
+
+
+class SimulatedCrash(Exception):
+    """The process dies here."""
+
+
+class CrashingSqs:
+    """An SQS client that dies right after SQS confirmed the copies, before the originals are deleted.
+
+    ``crash_on_batch``: the DeleteMessageBatch call (1-based) that dies; earlier ones go through. ``hard``: the
+    release of held messages dies too, as when the process is killed rather than interrupted.
+    """
+
+    def __init__(self, client: Any, *, crash_on_batch: int = 1, hard: bool = False) -> None:
+        self._client = client
+        self._crash_on_batch = crash_on_batch
+        self._hard = hard
+        self.deletes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def delete_message_batch(self, **kwargs: Any) -> Any:
+        self.deletes += 1
+        if self.deletes >= self._crash_on_batch:
+            raise SimulatedCrash
+        return self._client.delete_message_batch(**kwargs)
+
+    def change_message_visibility_batch(self, **kwargs: Any) -> Any:
+        if self._hard:
+            raise SimulatedCrash
+        return self._client.change_message_visibility_batch(**kwargs)
+
+
+class RefusingSqs:
+    """An SQS client whose SendMessageBatch copies only the first ``accepted`` entries and refuses the rest."""
+
+    def __init__(self, client: Any, *, accepted: int) -> None:
+        self._client = client
+        self._accepted = accepted
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> Any:
+        response = self._client.send_message_batch(QueueUrl=QueueUrl, Entries=Entries[: self._accepted])
+        response["Failed"] = [
+            {"Id": entry["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try again"}
+            for entry in Entries[self._accepted :]
+        ]
+        return response
+
+
+# --- inspect ---------------------------------------------------------------------------------------------------------
+
+
+def test_inspect_mixed_dead_letters_counts_by_code_and_api_with_samples(sqs: Any, queues: QueuePair) -> None:
+    for index in range(3):
+        dead_letter(sqs, queues.dlq_url, ITEM, "SchemaViolation", source=f"schema-{index}")
+    dead_letter(sqs, queues.dlq_url, ITEM, "InvalidInput", reason="Invalid item", api="PutItems", source="bad-1")
+    dead_letter(sqs, queues.dlq_url, "not json", "MalformedMessage", reason="body is not valid JSON")
+
+    report = inspect(sqs=sqs, dlq_url=queues.dlq_url, samples=2, **FAST).to_dict()
+
+    assert report["read"] == 5
+    assert {code: entry["count"] for code, entry in report["byCode"].items()} == {
+        "SchemaViolation": 3,
+        "InvalidInput": 1,
+        "MalformedMessage": 1,
+    }
+    assert report["byApi"] == {"(no call)": 4, "PutItems": 1}
+    schema = report["byCode"]["SchemaViolation"]
+    assert len(schema["samples"]) == 2
+    assert schema["samples"][0]["sourceMessageId"] == "schema-0"
+    assert schema["samples"][0]["errorMessage"] == "properties.color: not a field of the schema"
+    assert report["oldest"] <= report["newest"]
+    assert report["byCode"]["InvalidInput"]["samples"][0]["api"] == "PutItems"
+
+
+def test_inspect_message_without_error_code_shown_as_redrive_policy_move(sqs: Any, queues: QueuePair) -> None:
+    dead_letter(sqs, queues.dlq_url, ITEM, None)
+
+    report = inspect(sqs=sqs, dlq_url=queues.dlq_url, **FAST).to_dict()
+
+    (entry,) = report["byCode"].values()
+    assert list(report["byCode"]) == [REDRIVE_POLICY]
+    assert "redrive policy" in entry["meaning"]
+    assert "maxReceiveCount" in dlq.render_inspect(inspect(sqs=sqs, dlq_url=queues.dlq_url, **FAST))
+
+
+def test_inspect_default_hides_bodies_show_bodies_reveals_them(sqs: Any, queues: QueuePair) -> None:
+    dead_letter(sqs, queues.dlq_url, ITEM)
+
+    hidden = json.dumps(inspect(sqs=sqs, dlq_url=queues.dlq_url, **FAST).to_dict())
+    shown = inspect(sqs=sqs, dlq_url=queues.dlq_url, show_bodies=True, **FAST).to_dict()
+
+    assert "19.99" not in hidden
+    assert "sku-1" not in hidden
+    assert shown["byCode"]["SchemaViolation"]["samples"][0]["body"] == ITEM
+
+
+def test_inspect_after_reading_every_message_visible_again(sqs: Any, queues: QueuePair) -> None:
+    for index in range(12):
+        dead_letter(sqs, queues.dlq_url, ITEM, source=f"s-{index}")
+
+    report = inspect(sqs=sqs, dlq_url=queues.dlq_url, **FAST)
+
+    assert report.read == 12
+    assert counts(sqs, queues.dlq_url) == (12, 0)
+
+
+def test_inspect_limit_reads_at_most_limit_and_says_so(sqs: Any, queues: QueuePair) -> None:
+    for index in range(5):
+        dead_letter(sqs, queues.dlq_url, ITEM, source=f"s-{index}")
+
+    report = inspect(sqs=sqs, dlq_url=queues.dlq_url, limit=3, **FAST)
+
+    assert report.read == 3
+    assert report.stopped == "--limit 3 reached"
+    assert counts(sqs, queues.dlq_url) == (5, 0)
+
+
+def test_inspect_cli_prints_codes_counts_and_json(
+    sqs: Any, sqs_endpoint: str, queues: QueuePair, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead_letter(sqs, queues.dlq_url, ITEM, "DatasetNotConfigured", reason="user: USERS_DATASET_ARN is not set")
+    common = ["--dlq-url", queues.dlq_url, "--endpoint-url", sqs_endpoint, "--region", REGION, "--wait-seconds", "0"]
+
+    assert main(["inspect", *common]) == 0
+    text = capsys.readouterr().out
+    assert main(["inspect", *common, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+
+    assert "DatasetNotConfigured: 1" in text
+    assert "user: USERS_DATASET_ARN is not set" in text
+    assert document["byCode"]["DatasetNotConfigured"]["count"] == 1
+
+
+# --- redrive: copy -------------------------------------------------------------------------------------------------
+
+
+def test_redrive_code_filter_moves_only_selected_with_body_unchanged(sqs: Any, queues: QueuePair) -> None:
+    dead_letter(sqs, queues.dlq_url, ITEM, "SchemaViolation", source="a")
+    dead_letter(sqs, queues.dlq_url, USER, "DatasetNotConfigured", source="b")
+    dead_letter(sqs, queues.dlq_url, "not json", "MalformedMessage", source="c")
+
+    report = redrive(
+        sqs=sqs,
+        dlq_url=queues.dlq_url,
+        queue_url=queues.url,
+        codes=frozenset({"SchemaViolation", "DatasetNotConfigured"}),
+        **FAST,
+    )
+
+    assert sorted(m["Body"] for m in read_all(sqs, queues.url)) == sorted([ITEM, USER])
+    assert codes_of(read_all(sqs, queues.dlq_url)) == ["MalformedMessage"]
+    assert (len(report.outcome.moved), dict(report.kept), report.ok) == (2, {"MalformedMessage": 1}, True)
+
+
+def test_redrive_copy_drops_failure_attributes_keeps_source_id_and_upstream_ones(sqs: Any, queues: QueuePair) -> None:
+    dead_letter(sqs, queues.dlq_url, ITEM, "InvalidInput", api="PutItems", upstream={"TraceId": "t-1"})
+
+    redrive(sqs=sqs, dlq_url=queues.dlq_url, queue_url=queues.url, codes=frozenset({"InvalidInput"}), **FAST)
+
+    (copy,) = read_all(sqs, queues.url)
+    assert copy["Body"] == ITEM
+    assert set(copy["MessageAttributes"]) == {"TraceId", "SourceMessageId"}
+    assert copy["MessageAttributes"]["TraceId"] == {"DataType": "String", "StringValue": "t-1"}
+
+
+def test_redrive_code_filter_unselected_visible_again_immediately(sqs: Any, queues: QueuePair) -> None:
+    for index in range(4):
+        dead_letter(sqs, queues.dlq_url, "not json", "MalformedMessage", source=f"m-{index}")
+    dead_letter(sqs, queues.dlq_url, ITEM, "RetriesExhausted")
+
+    redrive(sqs=sqs, dlq_url=queues.dlq_url, queue_url=queues.url, codes=frozenset({"RetriesExhausted"}), **FAST)
+
+    # Not left hidden until --hold-seconds end: the DLQ looks as it did, minus what moved.
+    assert counts(sqs, queues.dlq_url) == (4, 0)
+
+
+def test_redrive_redrive_policy_code_selects_messages_without_error_code(sqs: Any, queues: QueuePair) -> None:
+    dead_letter(sqs, queues.dlq_url, ITEM, None)
+    dead_letter(sqs, queues.dlq_url, USER, "SchemaViolation")
+
+    redrive(sqs=sqs, dlq_url=queues.dlq_url, queue_url=queues.url, codes=frozenset({REDRIVE_POLICY}), **FAST)
+
+    assert [m["Body"] for m in read_all(sqs, queues.url)] == [ITEM]
+    assert codes_of(read_all(sqs, queues.dlq_url)) == ["SchemaViolation"]
+
+
+def test_redrive_dry_run_moves_nothing_and_reports_what_would_move(sqs: Any, queues: QueuePair) -> None:
+    dead_letter(sqs, queues.dlq_url, ITEM, "SchemaViolation")
+    dead_letter(sqs, queues.dlq_url, ITEM, None)
+
+    report = redrive(sqs=sqs, dlq_url=queues.dlq_url, queue_url=queues.url, dry_run=True, **FAST)
+
+    assert dict(report.selected) == {"SchemaViolation": 1, REDRIVE_POLICY: 1}
+    assert counts(sqs, queues.url) == (0, 0)
+    assert counts(sqs, queues.dlq_url) == (2, 0)
+    assert "DRY RUN" in dlq.render_move(report, command="redrive")
+    assert any("StartMessageMoveTask" in note for note in report.notes)
+
+
+def test_redrive_all_without_move_task_support_falls_back_to_copy(sqs: Any, queues: QueuePair) -> None:
+    # moto 5.2.5 does not implement StartMessageMoveTask: its server answers HTTP 500.
+    for index in range(12):
+        dead_letter(sqs, queues.dlq_url, ITEM, source=f"s-{index}")
+
+    report = redrive(sqs=sqs, dlq_url=queues.dlq_url, queue_url=queues.url, max_per_second=None, **FAST)
+
+    assert report.method == "copy"
+    assert any("could not start a message move task" in note for note in report.notes)
+    assert len(report.outcome.moved) == 12
+    assert counts(sqs, queues.url) == (12, 0)
+    assert counts(sqs, queues.dlq_url) == (0, 0)
+
+
+def test_redrive_limit_moves_at_most_limit(sqs: Any, queues: QueuePair) -> None:
+    for index in range(5):
+        dead_letter(sqs, queues.dlq_url, ITEM, source=f"s-{index}")
+
+    report = redrive(sqs=sqs, dlq_url=queues.dlq_url, queue_url=queues.url, limit=2, **FAST)
+
+    assert len(report.outcome.moved) == 2
+    assert counts(sqs, queues.url) == (2, 0)
+    assert counts(sqs, queues.dlq_url) == (3, 0)
+
+
+def test_redrive_some_copies_refused_only_confirmed_ones_deleted(sqs: Any, queues: QueuePair) -> None:
+    for index in range(3):
+        dead_letter(sqs, queues.dlq_url, ITEM, source=f"s-{index}")
+
+    report = redrive(
+        sqs=RefusingSqs(sqs, accepted=1),
+        dlq_url=queues.dlq_url,
+        queue_url=queues.url,
+        method=Method.COPY,
+        **FAST,
+    )
+
+    assert (len(report.outcome.moved), len(report.outcome.failed), report.ok) == (1, 2, False)
+    assert counts(sqs, queues.url) == (1, 0)
+    assert counts(sqs, queues.dlq_url) == (2, 0)  # the refused two: still there, visible again
+
+
+def test_redrive_cli_target_queue_missing_deletes_nothing_exits_one(
+    sqs: Any, sqs_endpoint: str, queues: QueuePair, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead_letter(sqs, queues.dlq_url, ITEM)
+    missing = queues.url + "-gone"
+
+    code = main(
+        [
+            "redrive",
+            *("--dlq-url", queues.dlq_url, "--queue-url", missing, "--endpoint-url", sqs_endpoint),
+            *("--method", "copy", "--wait-seconds", "0"),
+        ]
+    )
+
+    assert code == 1
+    assert "NOT copied, still in the DLQ" in capsys.readouterr().out
+    assert counts(sqs, queues.dlq_url) == (1, 0)
+
+
+def test_redrive_same_queue_refused(sqs: Any, queues: QueuePair) -> None:
+    with pytest.raises(DlqToolError, match="round in circles"):
+        redrive(sqs=sqs, dlq_url=queues.dlq_url, queue_url=queues.dlq_url)
+
+
+def test_redrive_cli_unknown_code_is_usage_error(sqs_endpoint: str, queues: QueuePair) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["redrive", "--dlq-url", queues.dlq_url, "--queue-url", queues.url, "--codes", "SchemaViolaton"])
+
+    assert exit_info.value.code == 2
+
+
+def test_redrive_rate_limit_spaces_batches(sqs: Any, queues: QueuePair) -> None:
+    for index in range(25):
+        dead_letter(sqs, queues.dlq_url, ITEM, source=f"s-{index}")
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = RateLimiter(10, clock=lambda: now[0], sleep=sleep)
+
+    redrive(sqs=sqs, dlq_url=queues.dlq_url, queue_url=queues.url, method=Method.COPY, limiter=limiter, **FAST)
+
+    # 25 messages at 10/s go as 10, 10, 5: the second batch waits one second, the third another.
+    assert slept == pytest.approx([1.0, 1.0])
+    assert counts(sqs, queues.url) == (25, 0)
+
+
+# --- redrive: a crash between copy and delete ------------------------------------------------------------------------
+
+
+def test_redrive_crash_between_copy_and_delete_loses_nothing(sqs: Any, queues: QueuePair) -> None:
+    bodies = [json.dumps({"type": "item", "itemId": f"sku-{i}", "properties": {"price": i}}) for i in range(12)]
+    for index, body in enumerate(bodies):
+        dead_letter(sqs, queues.dlq_url, body, source=f"s-{index}")
+
+    # GIVEN a redrive that dies once the second batch's copies are confirmed, before their originals are deleted
+    with pytest.raises(SimulatedCrash):
+        redrive(
+            sqs=CrashingSqs(sqs, crash_on_batch=2),
+            dlq_url=queues.dlq_url,
+            queue_url=queues.url,
+            method=Method.COPY,
+            **FAST,
+        )
+
+    # THEN every message is in the ingest queue or still in the DLQ (the crashed batch: in both)
+    in_queue = [m["Body"] for m in read_all(sqs, queues.url)]
+    in_dlq = [m["Body"] for m in read_all(sqs, queues.dlq_url)]
+    assert (len(in_queue), len(in_dlq)) == (12, 2)
+    assert set(in_queue) == set(bodies)
+
+    # WHEN the redrive runs again THEN the DLQ empties; the two copied twice are harmless duplicates
+    report = redrive(sqs=sqs, dlq_url=queues.dlq_url, queue_url=queues.url, method=Method.COPY, **FAST)
+    assert len(report.outcome.moved) == 2
+    assert counts(sqs, queues.dlq_url) == (0, 0)
+    assert sorted({m["Body"] for m in read_all(sqs, queues.url)}) == sorted(bodies)
+
+
+def test_redrive_hard_crash_after_copy_message_reappears_when_hold_ends(sqs: Any, queues: QueuePair) -> None:
+    dead_letter(sqs, queues.dlq_url, ITEM)
+
+    # GIVEN a process killed after the copy: neither the delete nor the release of held messages happens
+    with pytest.raises(SimulatedCrash):
+        redrive(
+            sqs=CrashingSqs(sqs, hard=True),
+            dlq_url=queues.dlq_url,
+            queue_url=queues.url,
+            method=Method.COPY,
+            hold_seconds=1,
+            **FAST,
+        )
+    assert counts(sqs, queues.dlq_url) == (0, 1)  # hidden, not gone
+
+    # THEN SQS shows it again when the hold ends, and a second run moves it
+    time.sleep(1.2)
+    assert counts(sqs, queues.dlq_url) == (1, 0)
+    redrive(sqs=sqs, dlq_url=queues.dlq_url, queue_url=queues.url, method=Method.COPY, **FAST)
+    assert counts(sqs, queues.dlq_url) == (0, 0)
+    assert [m["Body"] for m in read_all(sqs, queues.url)] == [ITEM, ITEM]
+
+
+def test_redrive_fifo_keeps_group_and_rerun_after_crash_is_deduplicated(
+    sqs: Any, make_queues: QueuePairFactory
+) -> None:
+    fifo = make_queues(fifo=True)
+    dead_letter(sqs, fifo.dlq_url, ITEM, group="customer-7", source="src-a")
+
+    with pytest.raises(SimulatedCrash):
+        redrive(sqs=CrashingSqs(sqs), dlq_url=fifo.dlq_url, queue_url=fifo.url, method=Method.COPY, **FAST)
+    redrive(sqs=sqs, dlq_url=fifo.dlq_url, queue_url=fifo.url, method=Method.COPY, **FAST)
+
+    # The copy's deduplication id is the DLQ message's id: the second copy is dropped by SQS, not delivered twice.
+    (copy,) = read_all(sqs, fifo.url)
+    assert copy["Attributes"]["MessageGroupId"] == "customer-7"
+    assert copy["Body"] == ITEM
+    assert counts(sqs, fifo.dlq_url) == (0, 0)
+
+
+def test_redrive_fifo_group_behind_held_message_reached_by_second_run(sqs: Any, make_queues: QueuePairFactory) -> None:
+    fifo = make_queues(fifo=True)
+    # One group: a message that stays (MalformedMessage) ahead of eleven to move. A receive returns at most ten of
+    # a group, and none after them while the first is held.
+    dead_letter(sqs, fifo.dlq_url, "not json", "MalformedMessage", group="g", source="head")
+    for index in range(11):
+        dead_letter(sqs, fifo.dlq_url, ITEM, group="g", source=f"s-{index}")
+
+    first = redrive(sqs=sqs, dlq_url=fifo.dlq_url, queue_url=fifo.url, codes=frozenset({"SchemaViolation"}), **FAST)
+    second = redrive(sqs=sqs, dlq_url=fifo.dlq_url, queue_url=fifo.url, codes=frozenset({"SchemaViolation"}), **FAST)
+
+    assert len(first.outcome.moved) == 9
+    assert first.stopped is not None
+    assert "run again" in first.stopped
+    assert (len(second.outcome.moved), second.stopped) == (2, None)
+    assert codes_of(read_all(sqs, fifo.dlq_url)) == ["MalformedMessage"]
+
+
+# --- redrive: SQS's message move task (real AWS; moto lacks it, so botocore's Stubber answers) ---------------------
+
+DLQ_URL = "https://sqs.us-east-1.amazonaws.com/111122223333/ingest-dlq"
+QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/111122223333/ingest"
+DLQ_ARN = "arn:aws:sqs:us-east-1:111122223333:ingest-dlq"
+QUEUE_ARN = "arn:aws:sqs:us-east-1:111122223333:ingest"
+
+
+@pytest.fixture
+def stubbed() -> Iterator[tuple[Any, Stubber]]:
+    client = boto3.client("sqs", region_name=REGION, **CREDENTIALS)
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def expect_arns(stubber: Stubber, *, running: list[dict[str, Any]] | None = None) -> None:
+    stubber.add_response(
+        "get_queue_attributes",
+        {"Attributes": {"QueueArn": DLQ_ARN}},
+        {"QueueUrl": DLQ_URL, "AttributeNames": ["QueueArn"]},
+    )
+    stubber.add_response(
+        "list_message_move_tasks", {"Results": running or []}, {"SourceArn": DLQ_ARN, "MaxResults": 10}
+    )
+    if running:
+        return
+    stubber.add_response(
+        "get_queue_attributes",
+        {"Attributes": {"QueueArn": QUEUE_ARN}},
+        {"QueueUrl": QUEUE_URL, "AttributeNames": ["QueueArn"]},
+    )
+
+
+def test_redrive_all_starts_move_task_to_ingest_queue_at_capped_rate(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    expect_arns(stubber)
+    stubber.add_response(
+        "start_message_move_task",
+        {"TaskHandle": "task-1"},
+        {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN, "MaxNumberOfMessagesPerSecond": 500},
+    )
+
+    report = redrive(sqs=client, dlq_url=DLQ_URL, queue_url=QUEUE_URL, max_per_second=2000)
+
+    assert (report.method, report.task["TaskHandle"] if report.task else None) == ("move-task", "task-1")
+    assert any("500" in note for note in report.notes)
+    assert "list-message-move-tasks" in dlq.render_move(report, command="redrive")
+
+
+def test_redrive_move_task_wait_polls_until_completed(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    expect_arns(stubber)
+    stubber.add_response(
+        "start_message_move_task", {"TaskHandle": "task-1"}, {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN}
+    )
+    for status, moved in (("RUNNING", 4), ("COMPLETED", 9)):
+        task = {
+            "TaskHandle": "task-1",
+            "Status": status,
+            "SourceArn": DLQ_ARN,
+            "ApproximateNumberOfMessagesMoved": moved,
+            "ApproximateNumberOfMessagesToMove": 9,
+        }
+        stubber.add_response("list_message_move_tasks", {"Results": [task]}, {"SourceArn": DLQ_ARN, "MaxResults": 10})
+    polls: list[float] = []
+    seen: list[str] = []
+
+    report = redrive(
+        sqs=client,
+        dlq_url=DLQ_URL,
+        queue_url=QUEUE_URL,
+        max_per_second=0,
+        wait=True,
+        poll=polls.append,
+        progress=lambda task: seen.append(str(task["Status"])),
+    )
+
+    assert report.task is not None
+    assert (report.task["Status"], report.task["ApproximateNumberOfMessagesMoved"], report.ok) == ("COMPLETED", 9, True)
+    assert (seen, len(polls)) == (["RUNNING", "COMPLETED"], 1)
+
+
+def test_redrive_move_task_already_running_refused(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    expect_arns(stubber, running=[{"TaskHandle": "other", "Status": "RUNNING", "SourceArn": DLQ_ARN}])
+
+    with pytest.raises(DlqToolError, match="already running"):
+        redrive(sqs=client, dlq_url=DLQ_URL, queue_url=QUEUE_URL)
+
+
+def test_redrive_method_move_task_refused_by_sqs_is_an_error_not_a_fallback(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    expect_arns(stubber)
+    stubber.add_client_error("start_message_move_task", "AccessDenied", "not allowed", 403)
+
+    with pytest.raises(DlqToolError, match="AccessDenied"):
+        redrive(sqs=client, dlq_url=DLQ_URL, queue_url=QUEUE_URL, method=Method.MOVE_TASK, max_per_second=0)
+
+
+def test_redrive_method_move_task_with_codes_refused() -> None:
+    with pytest.raises(DlqToolError, match="cannot be combined"):
+        redrive(
+            sqs=None,  # type: ignore[arg-type]
+            dlq_url=DLQ_URL,
+            queue_url=QUEUE_URL,
+            codes=frozenset({"SchemaViolation"}),
+            method=Method.MOVE_TASK,
+        )
+
+
+# --- replay ----------------------------------------------------------------------------------------------------------
+
+ITEMS_V1 = [{"name": "ITEM_ID", "type": "string"}, {"name": "PRICE", "type": "float"}]
+ITEMS_V2 = [*ITEMS_V1, {"name": "COLOR", "type": ["null", "string"], "categorical": True}]
+COLORED = json.dumps({"type": "item", "itemId": "sku-red", "properties": {"price": 5, "color": "red"}})
+OVERPRICED = json.dumps({"type": "item", "itemId": "sku-odd", "properties": {"price": "cheap"}})
+
+
+@pytest.fixture
+def items_dataset(personalize: Any) -> tuple[str, Setup]:
+    """An Items dataset on the emulator whose schema has no COLOR field yet."""
+    setup = Setup(personalize)
+    return setup.dataset("Items", schema=setup.schema(fields=ITEMS_V1)), setup
+
+
+def add_color_field(personalize: Any, setup: Setup, dataset: str) -> None:
+    """The fix: UpdateDataset adds the nullable COLOR field in place, as on-call would."""
+    personalize.update_dataset(datasetArn=dataset, schemaArn=setup.schema(fields=ITEMS_V2))
+    setup.wait(lambda arn: setup.describe_dataset(arn)["latestDatasetUpdate"], dataset, "ACTIVE")
+
+
+def revalidator(personalize: Any, dlq_url: str, **dataset_arns: str) -> Revalidator:
+    settings = replay_settings(dlq_url=dlq_url, dataset_arns=dataset_arns, tracking_ids={}, env={})
+    return Revalidator(settings=settings, catalog=DatasetCatalog(client=personalize, ttl_s=0))
+
+
+def test_replay_schema_fixed_in_place_sends_back_only_messages_that_pass_now(
+    sqs: Any, queues: QueuePair, personalize: Any, items_dataset: tuple[str, Setup]
+) -> None:
+    dataset, setup = items_dataset
+    dead_letter(sqs, queues.dlq_url, COLORED, "SchemaViolation", source="colored")
+    kept_id = dead_letter(
+        sqs, queues.dlq_url, OVERPRICED, "SchemaViolation", reason="properties.price: must be a number", source="odd"
+    )
+    dead_letter(sqs, queues.dlq_url, "not json", "MalformedMessage")
+    dead_letter(sqs, queues.dlq_url, USER, "DatasetNotConfigured", reason="user: USERS_DATASET_ARN is not set")
+    add_color_field(personalize, setup, dataset)
+
+    report = replay(
+        sqs=sqs,
+        dlq_url=queues.dlq_url,
+        queue_url=queues.url,
+        revalidator=revalidator(personalize, queues.dlq_url, item=dataset),
+        **FAST,
+    )
+
+    assert [m["Body"] for m in read_all(sqs, queues.url)] == [COLORED]
+    assert dict(report.selected) == {"SchemaViolation": 1}
+    assert dict(report.kept) == {"SchemaViolation": 1, "MalformedMessage": 1, "DatasetNotConfigured": 1}
+    still = {entry["messageId"]: entry for entry in report.still_failing}
+    assert (still[kept_id]["now"], still[kept_id]["reason"]) == (
+        "SchemaViolation",
+        "properties.price: must be a number",
+    )
+    # Untouched: the same message, with its attributes, visible again.
+    remaining = {m["MessageId"]: m for m in read_all(sqs, queues.dlq_url)}
+    assert remaining[kept_id]["Body"] == OVERPRICED
+    assert remaining[kept_id]["MessageAttributes"]["SourceMessageId"]["StringValue"] == "odd"
+    assert counts(sqs, queues.dlq_url) == (3, 0)
+
+
+def test_replay_before_the_fix_moves_nothing(
+    sqs: Any, queues: QueuePair, personalize: Any, items_dataset: tuple[str, Setup]
+) -> None:
+    dataset, _ = items_dataset
+    dead_letter(sqs, queues.dlq_url, COLORED, "SchemaViolation")
+
+    report = replay(
+        sqs=sqs,
+        dlq_url=queues.dlq_url,
+        queue_url=queues.url,
+        revalidator=revalidator(personalize, queues.dlq_url, item=dataset),
+        **FAST,
+    )
+
+    assert report.still_failing[0]["reason"] == "properties.color: not a field of the schema"
+    assert (counts(sqs, queues.url), counts(sqs, queues.dlq_url)) == ((0, 0), (1, 0))
+
+
+def test_replay_dry_run_reports_passing_but_moves_nothing(
+    sqs: Any, queues: QueuePair, personalize: Any, items_dataset: tuple[str, Setup]
+) -> None:
+    dataset, setup = items_dataset
+    dead_letter(sqs, queues.dlq_url, COLORED, "SchemaViolation")
+    add_color_field(personalize, setup, dataset)
+
+    report = replay(
+        sqs=sqs,
+        dlq_url=queues.dlq_url,
+        queue_url=queues.url,
+        revalidator=revalidator(personalize, queues.dlq_url, item=dataset),
+        dry_run=True,
+        **FAST,
+    )
+
+    assert dict(report.selected) == {"SchemaViolation": 1}
+    assert (counts(sqs, queues.url), counts(sqs, queues.dlq_url)) == ((0, 0), (1, 0))
+
+
+def test_replay_dataset_not_configured_passes_once_dataset_is_given(sqs: Any, queues: QueuePair) -> None:
+    dead_letter(sqs, queues.dlq_url, USER, "DatasetNotConfigured", reason="user: USERS_DATASET_ARN is not set")
+    control = FakePersonalizeControl()
+
+    unchanged = replay(
+        sqs=sqs, dlq_url=queues.dlq_url, queue_url=queues.url, revalidator=revalidator(control, queues.dlq_url), **FAST
+    )
+    fixed = replay(
+        sqs=sqs,
+        dlq_url=queues.dlq_url,
+        queue_url=queues.url,
+        revalidator=revalidator(control, queues.dlq_url, user=DATASETS["USERS"]),
+        **FAST,
+    )
+
+    assert unchanged.still_failing[0]["now"] == "DatasetNotConfigured"
+    assert len(fixed.outcome.moved) == 1
+    assert [m["Body"] for m in read_all(sqs, queues.url)] == [USER]
+
+
+def test_replay_event_without_tracking_id_still_dataset_not_configured(sqs: Any, queues: QueuePair) -> None:
+    event = json.dumps(
+        {"type": "event", "sessionId": "s-1", "userId": "u-1", "eventType": "click", "itemId": "i-1", "sentAt": 1}
+    )
+    dead_letter(sqs, queues.dlq_url, event, "DatasetNotConfigured")
+
+    report = replay(
+        sqs=sqs,
+        dlq_url=queues.dlq_url,
+        queue_url=queues.url,
+        revalidator=revalidator(FakePersonalizeControl(), queues.dlq_url, event=DATASETS["INTERACTIONS"]),
+        **FAST,
+    )
+
+    assert report.still_failing[0]["reason"] == "event: EVENT_TRACKING_ID is not set"
+    assert counts(sqs, queues.url) == (0, 0)
+
+
+def test_replay_schema_unreadable_message_stays_with_service_reason(sqs: Any, queues: QueuePair) -> None:
+    dead_letter(sqs, queues.dlq_url, ITEM, "SchemaViolation")
+    control = FakePersonalizeControl(failures=[client_error("AccessDeniedException", 400, "no", "DescribeDataset")])
+
+    report = replay(
+        sqs=sqs,
+        dlq_url=queues.dlq_url,
+        queue_url=queues.url,
+        revalidator=revalidator(control, queues.dlq_url, item=DATASETS["ITEMS"]),
+        **FAST,
+    )
+
+    assert report.still_failing[0]["now"] == "AccessDeniedException"
+    assert counts(sqs, queues.dlq_url) == (1, 0)
+
+
+def test_replay_malformed_message_code_refused(sqs: Any, queues: QueuePair) -> None:
+    with pytest.raises(DlqToolError, match="use redrive"):
+        replay(
+            sqs=sqs,
+            dlq_url=queues.dlq_url,
+            queue_url=queues.url,
+            revalidator=revalidator(FakePersonalizeControl(), queues.dlq_url),
+            codes=frozenset({"MalformedMessage"}),
+        )
+
+
+def test_replay_settings_flags_override_lambda_environment() -> None:
+    env = {"ITEMS_DATASET_ARN": "arn:env-items", "USERS_DATASET_ARN": "arn:env-users", "UNRELATED": "x"}
+
+    settings = replay_settings(
+        dlq_url="https://dlq",
+        dataset_arns={"item": "arn:flag-items", "event": "arn:flag-interactions"},
+        tracking_ids={"event": "t-1"},
+        env=env,
+    )
+
+    assert settings == Settings(
+        datasets={"item": "arn:flag-items", "user": "arn:env-users", "event": "arn:flag-interactions"},
+        targets={"item": "arn:flag-items", "user": "arn:env-users", "event": "t-1"},
+        dead_letter_queue_url="https://dlq",
+    )
+
+
+def test_replay_cli_against_emulator_sends_back_fixed_message(
+    sqs: Any, queues: QueuePair, personalize: Any, items_dataset: tuple[str, Setup], capsys: pytest.CaptureFixture[str]
+) -> None:
+    dataset, setup = items_dataset
+    dead_letter(sqs, queues.dlq_url, COLORED, "SchemaViolation")
+    add_color_field(personalize, setup, dataset)
+
+    code = main(
+        [
+            "replay",
+            *("--dlq-url", queues.dlq_url, "--queue-url", queues.url, "--endpoint-url", sqs.meta.endpoint_url),
+            *("--personalize-endpoint-url", personalize.meta.endpoint_url, "--dataset-arn", f"item={dataset}"),
+            *("--region", REGION, "--wait-seconds", "0"),
+        ]
+    )
+
+    assert code == 0
+    assert "moved: 1" in capsys.readouterr().out
+    assert [m["Body"] for m in read_all(sqs, queues.url)] == [COLORED]
+
+
+def test_replay_cli_tracking_id_for_item_is_usage_error(queues: QueuePair) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["replay", "--dlq-url", queues.dlq_url, "--queue-url", queues.url, "--tracking-id", "item=x"])
+
+    assert exit_info.value.code == 2
+
+
+# --- the message wrapper -------------------------------------------------------------------------------------------
+
+
+def test_dead_letter_message_without_attributes_is_redrive_policy_move() -> None:
+    message = DeadLetterMessage.from_sqs({"MessageId": "m", "ReceiptHandle": "r", "Body": ITEM})
+
+    assert (message.code, message.error_message, message.sent_at) == (REDRIVE_POLICY, None, None)

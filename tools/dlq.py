@@ -1,0 +1,1371 @@
+"""Inspect, redrive and replay the ingest pipeline's dead-letter queue (DESIGN.md Contract 3).
+
+Three subcommands, for the on-call engineer::
+
+    python -m tools.dlq inspect --dlq-url URL [--show-bodies] [--samples N] [--limit N] [--json]
+    python -m tools.dlq redrive --dlq-url URL --queue-url URL [--codes C,...] [--dry-run] [--max-per-second N]
+                                [--method auto|move-task|copy] [--wait]
+    python -m tools.dlq replay  --dlq-url URL --queue-url URL [--codes C,...] [--dry-run]
+                                [--dataset-arn KIND=ARN ...] [--tracking-id KIND=ID ...]
+
+What they promise:
+
+- **Nothing is lost.** A message leaves the DLQ only by DeleteMessage, and only after SQS confirmed its copy in the
+  ingest queue. A crash between the two leaves the message in the DLQ (it becomes visible again when its hold
+  ends) and the next run copies it again: a duplicate. Items, users and actions are upserts; an event or action
+  interaction with an ``eventId``, or on a FIFO queue (see ``Copier``), is ignored the second time. An event
+  *without* eventId on a standard queue gets its id from the copy's SQS message id, so it would count twice: the
+  one duplicate that is not harmless, and only after a crash in that window.
+- **Reading is not moving.** SQS has no "peek": a message is read by receiving it, which hides it. The tools hold
+  what they read for ``--hold-seconds`` (so one pass sees every message once), then make everything they did not
+  move visible again at once. If the process dies, SQS makes them visible itself when the hold ends.
+- **No property values on screen** (they may be personal data): ids, codes, the pipeline's error messages and
+  counts only, unless ``inspect --show-bodies`` asks for the bodies.
+
+Clients are built plainly, so ``AWS_ENDPOINT_URL_SQS`` / ``AWS_ENDPOINT_URL_PERSONALIZE`` (or ``--endpoint-url``)
+point them at local stand-ins, as for the Lambda. ``replay`` validates with the ingest Lambda's own code
+(``lambdas/ingest``), against the dataset schemas Personalize holds now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+# The ingest Lambda's code is the reference for what "valid" means: replay imports it rather than copying it. Its
+# modules import each other absolutely from lambdas/ (DESIGN.md), so that directory goes on the path first.
+LAMBDAS_ROOT: Final = Path(__file__).resolve().parent.parent / "lambdas"
+if str(LAMBDAS_ROOT) not in sys.path:
+    sys.path.insert(0, str(LAMBDAS_ROOT))
+
+from ingest.catalog import DatasetCatalog  # noqa: E402
+from ingest.decode import Message, decode  # noqa: E402
+from ingest.errors import ErrorCode, RejectedRecord, classify  # noqa: E402
+from ingest.kinds import KINDS, Kind  # noqa: E402
+from ingest.model import ApiModel, api_models  # noqa: E402
+from ingest.schema import DatasetSchema  # noqa: E402
+from ingest.settings import DEAD_LETTER_QUEUE_URL, Settings  # noqa: E402
+from ingest.validate import validate  # noqa: E402
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
+    from mypy_boto3_sqs.type_defs import (
+        ChangeMessageVisibilityBatchRequestEntryTypeDef,
+        DeleteMessageBatchRequestEntryTypeDef,
+        MessageAttributeValueTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
+    )
+
+# The attributes the ingest Lambda adds when it dead-letters a record (Contract 3). A copy sent back drops the
+# ones that describe the failure (a fresh failure gets fresh ones) but keeps SourceMessageId: it names the
+# original message, from which the Lambda derives a missing eventId, so an event copied twice after a crash,
+# or replayed after a partial failure, still counts once in training.
+CONTRACT_ATTRIBUTES: Final = frozenset({"ErrorCode", "ErrorMessage", "Api"})
+# A message without ErrorCode was not written by the handler: the ingest queue's redrive policy moved it after
+# maxReceiveCount deliveries (the function crashed or timed out on it, or a setup error outlasted the retries).
+REDRIVE_POLICY: Final = "RedrivePolicy"
+REDRIVE_POLICY_MEANING: Final = (
+    "no ErrorCode: moved by the ingest queue's redrive policy after maxReceiveCount deliveries "
+    "(a crash, a timeout, or a setup error that outlasted the retries)"
+)
+KNOWN_CODES: Final[tuple[str, ...]] = (*(str(code) for code in ErrorCode), REDRIVE_POLICY)
+# What replay re-validates: rejections that a fixed schema or configuration can cure. MalformedMessage is the
+# body's own fault; RetriesExhausted and redrive-policy moves were never invalid (redrive them instead).
+REPLAYABLE: Final[tuple[str, ...]] = (
+    str(ErrorCode.SCHEMA_VIOLATION),
+    str(ErrorCode.INVALID_INPUT),
+    str(ErrorCode.DATASET_NOT_CONFIGURED),
+)
+
+# SQS limits (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html):
+# 10 entries per batch call, 256 KiB per SendMessageBatch.
+MAX_BATCH_ENTRIES: Final = 10
+MAX_BATCH_BYTES: Final = 256 * 1024
+# StartMessageMoveTask's MaxNumberOfMessagesPerSecond is at most 500.
+MOVE_TASK_MAX_RATE: Final = 500
+# A visibility timeout is at most 12 hours.
+MAX_VISIBILITY_TIMEOUT: Final = 43_200
+# Default pace of a redrive: half of what the pipeline can write (PutItems/PutUsers/PutActions allow 10 calls/s of
+# 10 records per dataset group, PERSONALIZE.md §2), so a big redrive neither builds a backlog that trips the
+# "falling behind" alarm nor starves live traffic. --max-per-second 0 removes the limit.
+DEFAULT_MAX_PER_SECOND: Final = 50.0
+# How long a read message stays hidden. Long enough for one pass over a large DLQ at the default pace; short
+# enough that, should the tool die, the DLQ looks normal again within minutes.
+DEFAULT_HOLD_SECONDS: Final = 300
+DEFAULT_WAIT_SECONDS: Final = 1
+DEFAULT_SAMPLES: Final = 5
+MOVE_TASK_POLL_SECONDS: Final = 5.0
+SAMPLE_MESSAGE_CHARS: Final = 300
+_MOVE_TASK_DONE: Final = frozenset({"COMPLETED", "CANCELLED", "FAILED"})
+# The service's retries, not ours: a throttled or 5xx answer is retried with backoff before the tool sees it.
+_CLIENT_CONFIG: Final = Config(retries={"mode": "standard", "total_max_attempts": 5}, user_agent_extra="dlq-tool")
+
+
+class DlqToolError(Exception):
+    """A problem the user must fix (a bad argument, a refused request); printed as one line."""
+
+
+# --- what a dead letter is ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterMessage:
+    """One message as received from the DLQ: its body, its Contract 3 attributes, and the handle to act on it."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    attributes: Mapping[str, Mapping[str, Any]]
+    system: Mapping[str, str]
+
+    @classmethod
+    def from_sqs(cls, raw: Mapping[str, Any]) -> DeadLetterMessage:
+        """Wrap one entry of a ReceiveMessage answer."""
+        return cls(
+            message_id=str(raw["MessageId"]),
+            receipt_handle=str(raw["ReceiptHandle"]),
+            body=str(raw.get("Body", "")),
+            attributes=dict(raw.get("MessageAttributes") or {}),
+            system=dict(raw.get("Attributes") or {}),
+        )
+
+    def _string(self, name: str) -> str | None:
+        value = self.attributes.get(name)
+        return str(value["StringValue"]) if value and "StringValue" in value else None
+
+    @property
+    def code(self) -> str:
+        """The ErrorCode attribute, or :data:`REDRIVE_POLICY` when the message has none."""
+        return self._string("ErrorCode") or REDRIVE_POLICY
+
+    @property
+    def error_message(self) -> str | None:
+        """Why the handler dead-lettered it (field names and limits, never values)."""
+        return self._string("ErrorMessage")
+
+    @property
+    def source_message_id(self) -> str | None:
+        """The ingest queue's message id (a redrive-policy move keeps its message id: that is the DLQ's)."""
+        return self._string("SourceMessageId")
+
+    @property
+    def api(self) -> str | None:
+        """The Personalize API called, when the record failed in a call."""
+        return self._string("Api")
+
+    @property
+    def group_id(self) -> str | None:
+        """The FIFO message group, on a FIFO DLQ."""
+        return self.system.get("MessageGroupId")
+
+    @property
+    def sent_at(self) -> datetime | None:
+        """When SQS accepted it into the DLQ (a redrive-policy move keeps the ingest queue's time)."""
+        raw = self.system.get("SentTimestamp")
+        return datetime.fromtimestamp(int(raw) / 1000, tz=UTC) if raw and raw.isdigit() else None
+
+    def forwarded_attributes(self) -> dict[str, MessageAttributeValueTypeDef]:
+        """The attributes a copy carries: upstream's own, without the Contract 3 ones."""
+        forwarded: dict[str, MessageAttributeValueTypeDef] = {}
+        for name, value in self.attributes.items():
+            if name in CONTRACT_ATTRIBUTES:
+                continue
+            copy: MessageAttributeValueTypeDef = {"DataType": str(value["DataType"])}
+            if "StringValue" in value:
+                copy["StringValue"] = str(value["StringValue"])
+            if "BinaryValue" in value:
+                copy["BinaryValue"] = value["BinaryValue"]
+            forwarded[name] = copy
+        return forwarded
+
+    def size(self) -> int:
+        """Bytes this message counts towards a batch (body, attribute names, types and values)."""
+        attributes = sum(
+            len(name) + len(value["DataType"]) + len(str(value.get("StringValue", value.get("BinaryValue", ""))))
+            for name, value in self.forwarded_attributes().items()
+        )
+        return len(self.body.encode()) + attributes
+
+
+# --- reading the DLQ once through --------------------------------------------------------------------------------
+
+
+class DeadLetterScan:
+    """Receives every message of a queue once, holding each invisible until it is deleted or released.
+
+    Why hold: a message released right away could be returned by the next ReceiveMessage again, and a pass could
+    never tell when it had seen the whole queue. Held for ``hold_seconds``, every receive returns messages not yet
+    seen, until the queue has none left. Leaving the ``with`` block releases (ChangeMessageVisibility 0) whatever
+    was not deleted, even on an exception, so the queue looks as it did; if the process dies instead, SQS releases
+    them when ``hold_seconds`` end. A scan can delay a message, never lose one.
+
+    Parameters
+    ----------
+    sqs
+        An SQS client.
+    queue_url
+        The queue to read (the DLQ).
+    hold_seconds
+        Visibility timeout of each receive (SQS allows 0..43,200).
+    wait_seconds
+        Long polling per receive: SQS then asks every server, so an empty answer means an empty queue.
+    limit
+        Read at most this many messages.
+    """
+
+    def __init__(
+        self,
+        *,
+        sqs: SQSClient,
+        queue_url: str,
+        hold_seconds: int = DEFAULT_HOLD_SECONDS,
+        wait_seconds: int = DEFAULT_WAIT_SECONDS,
+        limit: int | None = None,
+    ) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._hold_seconds = hold_seconds
+        self._wait_seconds = wait_seconds
+        self._limit = limit
+        self._held: dict[str, DeadLetterMessage] = {}
+        self._seen: set[str] = set()
+        self.stopped: str | None = None
+        self.release_failures = 0
+
+    def __enter__(self) -> DeadLetterScan:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.release()
+
+    @property
+    def read(self) -> int:
+        """Messages read so far."""
+        return len(self._seen)
+
+    def __iter__(self) -> Iterator[list[DeadLetterMessage]]:
+        """Yield the messages of each receive that were not seen before, until the queue has none left."""
+        while self._limit is None or self.read < self._limit:
+            wanted = MAX_BATCH_ENTRIES if self._limit is None else min(MAX_BATCH_ENTRIES, self._limit - self.read)
+            try:
+                response = self._sqs.receive_message(
+                    QueueUrl=self._queue_url,
+                    MaxNumberOfMessages=wanted,
+                    VisibilityTimeout=self._hold_seconds,
+                    WaitTimeSeconds=self._wait_seconds,
+                    MessageAttributeNames=["All"],
+                    MessageSystemAttributeNames=["All"],
+                )
+            except ClientError as exc:
+                if "OverLimit" in _error_code(exc):
+                    # A standard queue allows 120,000 messages in flight (FIFO: 20,000); run again to see the rest.
+                    self.stopped = "SQS's limit of messages in flight was reached; run again for the rest"
+                    return
+                raise
+            fresh = []
+            for raw in response.get("Messages", []):
+                message = DeadLetterMessage.from_sqs(raw)
+                self._held[message.message_id] = message  # the newest receipt handle is the one that works
+                if message.message_id not in self._seen:
+                    self._seen.add(message.message_id)
+                    fresh.append(message)
+            if not fresh:
+                if response.get("Messages"):
+                    # Only messages read before came back: the pass took longer than --hold-seconds.
+                    self.stopped = "messages read earlier became visible again (raise --hold-seconds); run again"
+                elif self._queue_url.endswith(".fifo"):
+                    self.stopped = self._fifo_blocked()
+                return
+            yield fresh
+        self.stopped = f"--limit {self._limit} reached"
+
+    def _fifo_blocked(self) -> str | None:
+        # A FIFO queue returns no later message of a group while an earlier one is held (in flight); a receive
+        # returns at most 10 of a group at once. What is left visible now is waiting behind what this pass holds.
+        left = _approximate_counts(self._sqs, self._queue_url)["waiting"]
+        if not left:
+            return None
+        return (
+            f"{left} message(s) of this FIFO queue waited behind messages this pass held (same message group): "
+            "run again to reach them"
+        )
+
+    def deleted(self, messages: Sequence[DeadLetterMessage]) -> None:
+        """Forget messages that were deleted: there is nothing left to release."""
+        for message in messages:
+            self._held.pop(message.message_id, None)
+
+    def release(self) -> None:
+        """Make every message still held visible again (best effort: the hold's end does it anyway)."""
+        held, self._held = list(self._held.values()), {}
+        for start in range(0, len(held), MAX_BATCH_ENTRIES):
+            chunk = held[start : start + MAX_BATCH_ENTRIES]
+            entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
+                {"Id": str(index), "ReceiptHandle": message.receipt_handle, "VisibilityTimeout": 0}
+                for index, message in enumerate(chunk)
+            ]
+            try:
+                response = self._sqs.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries)
+            except (ClientError, BotoCoreError):
+                self.release_failures += len(chunk)
+                continue
+            self.release_failures += len(response.get("Failed", []))
+
+
+# --- moving messages back ------------------------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """Spaces sends so that, on average, at most ``per_second`` messages go out; no limit when falsy."""
+
+    def __init__(
+        self,
+        per_second: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._per_second = per_second
+        self._clock = clock
+        self._sleep = sleep
+        self._next: float | None = None
+
+    def acquire(self, count: int) -> None:
+        """Wait until ``count`` more messages may go."""
+        if not self._per_second:
+            return
+        now = self._clock()
+        start = now if self._next is None else max(now, self._next)
+        self._next = start + count / self._per_second
+        if start > now:
+            self._sleep(start - now)
+
+
+@dataclass(slots=True)
+class CopyOutcome:
+    """What happened to the messages given to :meth:`Copier.move`."""
+
+    moved: list[DeadLetterMessage] = field(default_factory=list)
+    # Not copied: still in the DLQ, untouched; the reason is SQS's.
+    failed: list[tuple[DeadLetterMessage, str]] = field(default_factory=list)
+    # Copied, but the delete failed: still in the DLQ, so the next run copies it again (a harmless duplicate).
+    undeleted: list[tuple[DeadLetterMessage, str]] = field(default_factory=list)
+
+    def extend(self, other: CopyOutcome) -> None:
+        """Add ``other``'s messages to this outcome."""
+        self.moved += other.moved
+        self.failed += other.failed
+        self.undeleted += other.undeleted
+
+
+class Copier:
+    """Copies dead letters into the ingest queue, then deletes each original, and only after SQS confirmed its copy.
+
+    The copy's body is the original body, unchanged (Contract 3); its attributes are upstream's, without the
+    Contract 3 ones. Into a FIFO queue, a copy keeps its message group, and its deduplication id is the DLQ
+    message's id: a second run after a crash between copy and delete is then deduplicated by SQS (within its
+    five-minute window), and the pipeline, which derives missing eventIds from the deduplication id, derives the
+    same one for both copies.
+
+    Parameters
+    ----------
+    sqs
+        An SQS client.
+    dlq_url, queue_url
+        Where the messages are, and where they go.
+    limiter
+        Paces the sends.
+    """
+
+    def __init__(self, *, sqs: SQSClient, dlq_url: str, queue_url: str, limiter: RateLimiter) -> None:
+        self._sqs = sqs
+        self._dlq_url = dlq_url
+        self._queue_url = queue_url
+        self._fifo = queue_url.endswith(".fifo")
+        self._limiter = limiter
+
+    def move(self, messages: Sequence[DeadLetterMessage]) -> CopyOutcome:
+        """Copy then delete ``messages``, in batches packed by count and size."""
+        outcome = CopyOutcome()
+        for batch in _pack(messages):
+            self._limiter.acquire(len(batch))
+            copied = self._copy(batch, outcome)
+            # Only what SQS confirmed is deleted; everything else stays where it is.
+            self._delete(copied, outcome)
+        return outcome
+
+    def _copy(self, batch: Sequence[DeadLetterMessage], outcome: CopyOutcome) -> list[DeadLetterMessage]:
+        entries = [self._entry(index, message) for index, message in enumerate(batch)]
+        try:
+            response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
+        except (ClientError, BotoCoreError) as exc:
+            outcome.failed += [(message, _describe(exc)) for message in batch]
+            return []
+        for entry in response.get("Failed", []):
+            outcome.failed.append((batch[int(entry["Id"])], f"{entry.get('Code')}: {entry.get('Message', '')}"))
+        confirmed = {int(entry["Id"]) for entry in response.get("Successful", [])}
+        refused = {int(entry["Id"]) for entry in response.get("Failed", [])}
+        # An entry SQS neither confirmed nor refused is not known to be copied: it stays in the DLQ.
+        outcome.failed += [
+            (message, "SQS did not confirm the copy")
+            for index, message in enumerate(batch)
+            if index not in confirmed | refused
+        ]
+        return [batch[index] for index in sorted(confirmed)]
+
+    def _delete(self, copied: Sequence[DeadLetterMessage], outcome: CopyOutcome) -> None:
+        if not copied:
+            return
+        entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(index), "ReceiptHandle": message.receipt_handle} for index, message in enumerate(copied)
+        ]
+        try:
+            response = self._sqs.delete_message_batch(QueueUrl=self._dlq_url, Entries=entries)
+        except (ClientError, BotoCoreError) as exc:
+            outcome.undeleted += [(message, _describe(exc)) for message in copied]
+            return
+        deleted = {int(entry["Id"]) for entry in response.get("Successful", [])}
+        outcome.moved += [message for index, message in enumerate(copied) if index in deleted]
+        outcome.undeleted += [
+            (copied[int(entry["Id"])], f"{entry.get('Code')}: {entry.get('Message', '')}")
+            for entry in response.get("Failed", [])
+        ]
+
+    def _entry(self, index: int, message: DeadLetterMessage) -> SendMessageBatchRequestEntryTypeDef:
+        entry: SendMessageBatchRequestEntryTypeDef = {"Id": str(index), "MessageBody": message.body}
+        attributes = message.forwarded_attributes()
+        if attributes:
+            entry["MessageAttributes"] = attributes
+        if self._fifo:
+            entry["MessageGroupId"] = message.group_id or "redrive"
+            entry["MessageDeduplicationId"] = message.message_id
+        return entry
+
+
+def _pack(messages: Sequence[DeadLetterMessage]) -> list[list[DeadLetterMessage]]:
+    batches: list[list[DeadLetterMessage]] = []
+    current: list[DeadLetterMessage] = []
+    current_bytes = 0
+    for message in messages:
+        size = message.size()
+        if current and (len(current) == MAX_BATCH_ENTRIES or current_bytes + size > MAX_BATCH_BYTES):
+            batches.append(current)
+            current, current_bytes = [], 0
+        current.append(message)
+        current_bytes += size
+    if current:
+        batches.append(current)
+    return batches
+
+
+# --- inspect -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class CodeSummary:
+    """The messages of one error code."""
+
+    code: str
+    count: int = 0
+    oldest: datetime | None = None
+    newest: datetime | None = None
+    apis: Counter[str] = field(default_factory=Counter)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, message: DeadLetterMessage, *, samples: int, show_bodies: bool) -> None:
+        """Count ``message``, and keep it as a sample while there are fewer than ``samples``."""
+        self.count += 1
+        self.apis[message.api or "(no call)"] += 1
+        sent = message.sent_at
+        if sent is not None:
+            self.oldest = sent if self.oldest is None else min(self.oldest, sent)
+            self.newest = sent if self.newest is None else max(self.newest, sent)
+        if len(self.samples) < samples:
+            sample: dict[str, Any] = {
+                "messageId": message.message_id,
+                "sourceMessageId": message.source_message_id,
+                "api": message.api,
+                "errorMessage": message.error_message,
+                "sentAt": _iso(sent),
+            }
+            if show_bodies:
+                sample["body"] = message.body
+            self.samples.append(sample)
+
+
+@dataclass(slots=True)
+class InspectReport:
+    """What a pass over the DLQ found."""
+
+    dlq_url: str
+    approximate: dict[str, int]
+    by_code: dict[str, CodeSummary] = field(default_factory=dict)
+    read: int = 0
+    stopped: str | None = None
+    released_failures: int = 0
+
+    @property
+    def by_api(self) -> Counter[str]:
+        """Messages per Personalize API, over every code."""
+        total: Counter[str] = Counter()
+        for summary in self.by_code.values():
+            total.update(summary.apis)
+        return total
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
+        oldest = [s.oldest for s in self.by_code.values() if s.oldest]
+        newest = [s.newest for s in self.by_code.values() if s.newest]
+        return {
+            "dlqUrl": self.dlq_url,
+            "approximate": self.approximate,
+            "read": self.read,
+            "oldest": _iso(min(oldest)) if oldest else None,
+            "newest": _iso(max(newest)) if newest else None,
+            "byCode": {
+                code: {
+                    "count": s.count,
+                    "meaning": REDRIVE_POLICY_MEANING if code == REDRIVE_POLICY else None,
+                    "oldest": _iso(s.oldest),
+                    "newest": _iso(s.newest),
+                    "byApi": dict(s.apis),
+                    "samples": s.samples,
+                }
+                for code, s in sorted(self.by_code.items(), key=lambda item: (-item[1].count, item[0]))
+            },
+            "byApi": dict(self.by_api),
+            "stopped": self.stopped,
+            "notReleased": self.released_failures,
+        }
+
+
+def inspect(
+    *,
+    sqs: SQSClient,
+    dlq_url: str,
+    samples: int = DEFAULT_SAMPLES,
+    show_bodies: bool = False,
+    limit: int | None = None,
+    hold_seconds: int = DEFAULT_HOLD_SECONDS,
+    wait_seconds: int = DEFAULT_WAIT_SECONDS,
+) -> InspectReport:
+    """Read the DLQ once through and summarise it; every message is visible again afterwards.
+
+    Parameters
+    ----------
+    sqs
+        An SQS client.
+    dlq_url
+        The dead-letter queue.
+    samples
+        Messages kept as examples per error code.
+    show_bodies
+        Include the samples' bodies (property values: possibly personal data).
+    limit
+        Read at most this many messages.
+    hold_seconds, wait_seconds
+        See :class:`DeadLetterScan`.
+    """
+    report = InspectReport(dlq_url=dlq_url, approximate=_approximate_counts(sqs, dlq_url))
+    with DeadLetterScan(
+        sqs=sqs, queue_url=dlq_url, hold_seconds=hold_seconds, wait_seconds=wait_seconds, limit=limit
+    ) as scan:
+        for batch in scan:
+            for message in batch:
+                summary = report.by_code.setdefault(message.code, CodeSummary(code=message.code))
+                summary.add(message, samples=samples, show_bodies=show_bodies)
+        report.read = scan.read
+        report.stopped = scan.stopped
+    report.released_failures = scan.release_failures
+    return report
+
+
+# --- redrive -------------------------------------------------------------------------------------------------------
+
+
+class Method(StrEnum):
+    """How redrive moves messages."""
+
+    AUTO = "auto"  # a move task when everything goes and SQS can start one, else copy
+    MOVE_TASK = "move-task"  # StartMessageMoveTask: SQS moves them itself, server side
+    COPY = "copy"  # receive, send a copy, delete the original: this tool moves them
+
+
+@dataclass(slots=True)
+class MoveReport:
+    """What a redrive or replay did, or would do on a dry run."""
+
+    dlq_url: str
+    queue_url: str
+    dry_run: bool
+    method: str
+    selected: Counter[str] = field(default_factory=Counter)
+    kept: Counter[str] = field(default_factory=Counter)
+    outcome: CopyOutcome = field(default_factory=CopyOutcome)
+    still_failing: list[dict[str, Any]] = field(default_factory=list)
+    task: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    stopped: str | None = None
+    released_failures: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Whether everything selected was moved (or, on a dry run, could have been looked at)."""
+        if self.task is not None:
+            return self.task.get("Status") not in {"FAILED", "CANCELLED"}
+        return not self.outcome.failed and not self.outcome.undeleted
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
+        return {
+            "dlqUrl": self.dlq_url,
+            "queueUrl": self.queue_url,
+            "dryRun": self.dry_run,
+            "method": self.method,
+            "selected": dict(self.selected),
+            "kept": dict(self.kept),
+            "moved": len(self.outcome.moved),
+            "failed": [_failure(message, reason) for message, reason in self.outcome.failed],
+            "copiedNotDeleted": [_failure(message, reason) for message, reason in self.outcome.undeleted],
+            "stillFailing": self.still_failing,
+            "task": self.task,
+            "notes": self.notes,
+            "stopped": self.stopped,
+            "notReleased": self.released_failures,
+        }
+
+
+def redrive(
+    *,
+    sqs: SQSClient,
+    dlq_url: str,
+    queue_url: str,
+    codes: frozenset[str] | None = None,
+    method: Method = Method.AUTO,
+    dry_run: bool = False,
+    max_per_second: float | None = DEFAULT_MAX_PER_SECOND,
+    limit: int | None = None,
+    wait: bool = False,
+    hold_seconds: int = DEFAULT_HOLD_SECONDS,
+    wait_seconds: int = DEFAULT_WAIT_SECONDS,
+    limiter: RateLimiter | None = None,
+    poll: Callable[[float], None] = time.sleep,
+    progress: Callable[[Mapping[str, Any]], None] = lambda _task: None,
+) -> MoveReport:
+    """Move DLQ messages back to the ingest queue, all of them or those of ``codes``.
+
+    Without a code filter or limit (``Method.AUTO``), SQS's own StartMessageMoveTask moves them, server side, at
+    ``max_per_second`` (at most 500). When SQS cannot start one (an emulator without it, a missing permission, a
+    DLQ that is no queue's redrive target), and always with a filter or a limit, the tool moves them itself:
+    receive, send a copy, delete after the copy is confirmed. Messages not selected are held during the pass (so
+    it ends) and made visible again at the end.
+
+    Parameters
+    ----------
+    sqs
+        An SQS client.
+    dlq_url, queue_url
+        From where, to where.
+    codes
+        Move only messages with these ErrorCodes (:data:`REDRIVE_POLICY` for those without one); all when None.
+    method
+        See :class:`Method`.
+    dry_run
+        Read and report what would move; send and delete nothing.
+    max_per_second
+        Average messages per second; None or 0 for no limit.
+    limit
+        Move at most this many messages.
+    wait
+        After starting a move task, poll until it is done.
+    hold_seconds, wait_seconds
+        See :class:`DeadLetterScan`.
+    limiter, poll
+        Pacing and sleeping, replaceable in tests.
+    progress
+        Called with the move task's state each time ``wait`` polls it.
+
+    Raises
+    ------
+    DlqToolError
+        The queues are the same, or ``Method.MOVE_TASK`` was asked for and SQS refused it, or a move task is
+        already running on the DLQ.
+    """
+    _check_queues(dlq_url, queue_url)
+    if method is Method.MOVE_TASK and (codes is not None or limit is not None):
+        raise DlqToolError("--method move-task moves every message: it cannot be combined with --codes or --limit")
+    report = MoveReport(dlq_url=dlq_url, queue_url=queue_url, dry_run=dry_run, method=str(Method.COPY))
+    wants_task = method is Method.MOVE_TASK or (method is Method.AUTO and codes is None and limit is None)
+    if wants_task and not dry_run:
+        task = _start_move_task(sqs, dlq_url, queue_url, max_per_second, report, required=method is Method.MOVE_TASK)
+        if task is not None:
+            report.method = str(Method.MOVE_TASK)
+            report.task = task
+            if wait:
+                report.task = _wait_for_task(sqs, task["SourceArn"], task["TaskHandle"], poll, progress)
+            return report
+    if wants_task and dry_run:
+        report.notes.append(
+            "would start an SQS message move task (StartMessageMoveTask), or copy the messages if SQS refuses"
+        )
+    copier = Copier(
+        sqs=sqs, dlq_url=dlq_url, queue_url=queue_url, limiter=limiter or RateLimiter(max_per_second or None)
+    )
+    with DeadLetterScan(sqs=sqs, queue_url=dlq_url, hold_seconds=hold_seconds, wait_seconds=wait_seconds) as scan:
+        for batch in scan:
+            selected = []
+            for message in batch:
+                room = limit is None or sum(report.selected.values()) < limit
+                if room and (codes is None or message.code in codes):
+                    report.selected[message.code] += 1
+                    selected.append(message)
+                else:
+                    report.kept[message.code] += 1
+            if not dry_run and selected:
+                outcome = copier.move(selected)
+                scan.deleted(outcome.moved)
+                report.outcome.extend(outcome)
+            if limit is not None and sum(report.selected.values()) >= limit:
+                report.stopped = f"--limit {limit} reached"
+                break
+        report.stopped = report.stopped or scan.stopped
+    report.released_failures = scan.release_failures
+    return report
+
+
+def _start_move_task(
+    sqs: SQSClient,
+    dlq_url: str,
+    queue_url: str,
+    max_per_second: float | None,
+    report: MoveReport,
+    *,
+    required: bool,
+) -> dict[str, Any] | None:
+    """Start an SQS message move task; None (with a note) when SQS refuses and the copy path may take over."""
+    source_arn = _queue_arn(sqs, dlq_url)
+    try:
+        running = [
+            task
+            for task in sqs.list_message_move_tasks(SourceArn=source_arn, MaxResults=10).get("Results", [])
+            if task.get("Status") == "RUNNING"
+        ]
+    except (ClientError, BotoCoreError):
+        running = []  # no way to tell; StartMessageMoveTask itself refuses a second task
+    if running:
+        raise DlqToolError(
+            f"a message move task is already running on this DLQ (TaskHandle {running[0].get('TaskHandle')}): "
+            "wait for it, or cancel it with `aws sqs cancel-message-move-task`"
+        )
+    request: dict[str, Any] = {"SourceArn": source_arn, "DestinationArn": _queue_arn(sqs, queue_url)}
+    if max_per_second:
+        rate = max(1, min(MOVE_TASK_MAX_RATE, int(max_per_second)))
+        if rate != max_per_second:
+            report.notes.append(f"move task rate set to {rate} messages/s (SQS accepts whole numbers, 1 to 500)")
+        request["MaxNumberOfMessagesPerSecond"] = rate
+    try:
+        handle = sqs.start_message_move_task(**request)["TaskHandle"]
+    except (ClientError, BotoCoreError) as exc:
+        if required:
+            raise DlqToolError(f"SQS refused StartMessageMoveTask: {_describe(exc)}") from None
+        report.notes.append(
+            f"SQS could not start a message move task ({_describe(exc)}); copied the messages one by one instead"
+        )
+        return None
+    return {**request, "TaskHandle": handle, "Status": "RUNNING"}
+
+
+def _wait_for_task(
+    sqs: SQSClient,
+    source_arn: str,
+    handle: str,
+    poll: Callable[[float], None],
+    progress: Callable[[Mapping[str, Any]], None],
+) -> dict[str, Any]:
+    while True:
+        tasks = sqs.list_message_move_tasks(SourceArn=source_arn, MaxResults=10).get("Results", [])
+        # ListMessageMoveTasks lists the most recent tasks (up to 10); ours drops out only if others started since.
+        unknown: dict[str, Any] = {"TaskHandle": handle, "Status": "UNKNOWN"}
+        task: dict[str, Any] = next((dict(t) for t in tasks if t.get("TaskHandle") == handle), unknown)
+        progress(task)
+        if task.get("Status") in _MOVE_TASK_DONE or task.get("Status") == "UNKNOWN":
+            return task
+        poll(MOVE_TASK_POLL_SECONDS)
+
+
+# --- replay --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether a dead letter passes validation now, and if not, the code and reason it would get now."""
+
+    passes: bool
+    code: str | None = None
+    reason: str = ""
+
+
+class Revalidator:
+    """Runs a dead letter's body through the ingest Lambda's own decode and validate, against today's schemas.
+
+    The schema of a kind comes from Personalize (DescribeDataset → DescribeSchema) through the Lambda's own
+    ``DatasetCatalog``, for the dataset ARNs in ``settings`` (Contract 2). A kind without a dataset, or an event
+    kind without a tracking id, is still ``DatasetNotConfigured``, as the Lambda would decide.
+
+    Parameters
+    ----------
+    settings
+        The Contract 2 settings the deployed Lambda runs with (at least its dataset ARNs).
+    catalog
+        Reads and caches schemas.
+    apis
+        The Put* API models (botocore's); the Lambda's own by default.
+    """
+
+    def __init__(
+        self, *, settings: Settings, catalog: DatasetCatalog, apis: Mapping[str, ApiModel] | None = None
+    ) -> None:
+        self._settings = settings
+        self._catalog = catalog
+        self._apis = apis or api_models()
+        self._schemas: dict[str, DatasetSchema | Verdict] = {}
+
+    def check(self, message: DeadLetterMessage) -> Verdict:
+        """Validate ``message`` as the Lambda would now."""
+        record = Message(
+            message_id=message.source_message_id or message.message_id,
+            body=message.body,
+            position=0,
+            receive_count=1,
+            sent_timestamp=int(message.system.get("SentTimestamp", "0") or 0),
+            group_id=message.group_id,
+        )
+        try:
+            change = decode(record)
+            schema = self._schema(change.kind)
+            if isinstance(schema, Verdict):
+                return schema
+            validate(change, self._apis[change.kind.name], schema)
+        except RejectedRecord as rejection:
+            return Verdict(passes=False, code=str(rejection.code), reason=rejection.message)
+        except Exception as exc:  # one body the Lambda's code chokes on must not stop the replay: it stays put
+            return Verdict(passes=False, code=type(exc).__name__, reason="the ingest code failed on this message")
+        return Verdict(passes=True)
+
+    def _schema(self, kind: Kind) -> DatasetSchema | Verdict:
+        # What the Lambda's pipeline decides per kind (ingest.pipeline, _Batch._resolve), once per run.
+        if kind.name not in self._schemas:
+            self._schemas[kind.name] = self._resolve(kind)
+        return self._schemas[kind.name]
+
+    def _resolve(self, kind: Kind) -> DatasetSchema | Verdict:
+        dataset = self._settings.datasets.get(kind.name)
+        if dataset is None:
+            return Verdict(False, str(ErrorCode.DATASET_NOT_CONFIGURED), f"{kind.name}: {kind.dataset_env} is not set")
+        try:
+            info = self._catalog.describe(kind, dataset)
+        except Exception as exc:  # any failure to read the schema means "cannot tell": the message stays put
+            failure = classify(exc)
+            return Verdict(False, failure.error_code, f"cannot read the {kind.name} schema: {failure.message}")
+        if not (self._settings.targets.get(kind.name) or info.tracking_id):
+            return Verdict(False, str(ErrorCode.DATASET_NOT_CONFIGURED), f"{kind.name}: {kind.target_env} is not set")
+        return info.schema
+
+
+def replay_settings(
+    *, dlq_url: str, dataset_arns: Mapping[str, str], tracking_ids: Mapping[str, str], env: Mapping[str, str]
+) -> Settings:
+    """The Contract 2 settings replay validates with: the environment's variables, overridden by the flags.
+
+    Parameters
+    ----------
+    dlq_url
+        The DLQ (Contract 2 requires one).
+    dataset_arns, tracking_ids
+        Kind name (``item``, ``event``, ...) → dataset ARN / tracking id, from ``--dataset-arn`` / ``--tracking-id``.
+    env
+        The process environment: ``ITEMS_DATASET_ARN``, ``EVENT_TRACKING_ID``... as the Lambda reads them.
+    """
+    values = {
+        name: env[name]
+        for kind in KINDS.values()
+        for name in (kind.dataset_env, kind.target_env)
+        if env.get(name, "").strip()
+    }
+    for kind_name, arn in dataset_arns.items():
+        values[KINDS[kind_name].dataset_env] = arn
+    for kind_name, tracking_id in tracking_ids.items():
+        values[KINDS[kind_name].target_env] = tracking_id
+    values[DEAD_LETTER_QUEUE_URL] = dlq_url
+    return Settings.from_env(values)
+
+
+def replay(
+    *,
+    sqs: SQSClient,
+    dlq_url: str,
+    queue_url: str,
+    revalidator: Revalidator,
+    codes: frozenset[str] | None = None,
+    dry_run: bool = False,
+    max_per_second: float | None = DEFAULT_MAX_PER_SECOND,
+    limit: int | None = None,
+    samples: int = DEFAULT_SAMPLES,
+    hold_seconds: int = DEFAULT_HOLD_SECONDS,
+    wait_seconds: int = DEFAULT_WAIT_SECONDS,
+    limiter: RateLimiter | None = None,
+) -> MoveReport:
+    """Send back the validation failures that pass validation now; leave the others in the DLQ, untouched.
+
+    Parameters
+    ----------
+    sqs
+        An SQS client.
+    dlq_url, queue_url
+        From where, to where.
+    revalidator
+        Decides, message by message, with the Lambda's own code.
+    codes
+        The codes to re-validate, a subset of :data:`REPLAYABLE` (all three when None).
+    dry_run
+        Re-validate and report; send and delete nothing.
+    max_per_second, limit, hold_seconds, wait_seconds, limiter
+        As for :func:`redrive`.
+    samples
+        Still-failing messages listed in the report (ids, codes and reasons only).
+
+    Raises
+    ------
+    DlqToolError
+        The queues are the same, or a code is not replayable.
+    """
+    _check_queues(dlq_url, queue_url)
+    wanted = codes if codes is not None else frozenset(REPLAYABLE)
+    not_replayable = sorted(wanted - set(REPLAYABLE))
+    if not_replayable:
+        raise DlqToolError(
+            f"replay re-validates {', '.join(REPLAYABLE)} only, not {', '.join(not_replayable)}: use redrive for those"
+        )
+    report = MoveReport(dlq_url=dlq_url, queue_url=queue_url, dry_run=dry_run, method=str(Method.COPY))
+    copier = Copier(
+        sqs=sqs, dlq_url=dlq_url, queue_url=queue_url, limiter=limiter or RateLimiter(max_per_second or None)
+    )
+    with DeadLetterScan(sqs=sqs, queue_url=dlq_url, hold_seconds=hold_seconds, wait_seconds=wait_seconds) as scan:
+        for batch in scan:
+            passing = []
+            for message in batch:
+                if message.code not in wanted or (limit is not None and sum(report.selected.values()) >= limit):
+                    report.kept[message.code] += 1
+                    continue
+                verdict = revalidator.check(message)
+                if verdict.passes:
+                    report.selected[message.code] += 1
+                    passing.append(message)
+                    continue
+                report.kept[message.code] += 1
+                if len(report.still_failing) < samples:
+                    report.still_failing.append(
+                        {
+                            "messageId": message.message_id,
+                            "sourceMessageId": message.source_message_id,
+                            "was": message.code,
+                            "now": verdict.code,
+                            "reason": verdict.reason,
+                        }
+                    )
+            if not dry_run and passing:
+                outcome = copier.move(passing)
+                scan.deleted(outcome.moved)
+                report.outcome.extend(outcome)
+            if limit is not None and sum(report.selected.values()) >= limit:
+                report.stopped = f"--limit {limit} reached"
+                break
+        report.stopped = report.stopped or scan.stopped
+    report.released_failures = scan.release_failures
+    return report
+
+
+# --- helpers -------------------------------------------------------------------------------------------------------
+
+
+def _check_queues(dlq_url: str, queue_url: str) -> None:
+    if dlq_url.rstrip("/") == queue_url.rstrip("/"):
+        raise DlqToolError("--queue-url is the DLQ itself: messages would go round in circles")
+
+
+def _queue_arn(sqs: SQSClient, queue_url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def _approximate_counts(sqs: SQSClient, queue_url: str) -> dict[str, int]:
+    names: dict[QueueAttributeNameType, str] = {
+        "ApproximateNumberOfMessages": "waiting",
+        "ApproximateNumberOfMessagesNotVisible": "inFlight",
+        "ApproximateNumberOfMessagesDelayed": "delayed",
+    }
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(names))["Attributes"]
+    return {label: int(str(attributes.get(name, 0))) for name, label in names.items()}
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'Unknown')}: {error.get('Message', '')}".strip()
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _failure(message: DeadLetterMessage, reason: str) -> dict[str, Any]:
+    return {"messageId": message.message_id, "code": message.code, "reason": reason}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z") if moment else None
+
+
+# --- command line --------------------------------------------------------------------------------------------------
+
+
+def _codes(text: str) -> frozenset[str]:
+    canonical = {code.lower(): code for code in KNOWN_CODES}
+    codes = set()
+    for raw in filter(None, (part.strip() for part in text.split(","))):
+        if raw.lower() not in canonical:
+            raise argparse.ArgumentTypeError(f"unknown error code {raw!r}; known: {', '.join(KNOWN_CODES)}")
+        codes.add(canonical[raw.lower()])
+    if not codes:
+        raise argparse.ArgumentTypeError("give at least one error code")
+    return frozenset(codes)
+
+
+def _kind_value(text: str) -> tuple[str, str]:
+    kind, separator, value = text.partition("=")
+    if not separator or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected KIND=VALUE, got {text!r}")
+    if kind not in KINDS:
+        raise argparse.ArgumentTypeError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+    return kind, value.strip()
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _hold_seconds(text: str) -> int:
+    seconds = _positive_int(text)
+    if seconds > MAX_VISIBILITY_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"SQS hides a message for at most {MAX_VISIBILITY_TIMEOUT} s, got {text}")
+    return seconds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m tools.dlq`` command line."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--dlq-url", required=True, help="the dead-letter queue (stack output DeadLetterQueueUrl)")
+    common.add_argument("--region", help="AWS region (default: the AWS SDK's: AWS_REGION, profile...)")
+    common.add_argument(
+        "--endpoint-url", help="SQS endpoint, for a local stand-in (default: AWS_ENDPOINT_URL_SQS, else AWS)"
+    )
+    common.add_argument("--json", action="store_true", help="print the report as JSON")
+    common.add_argument(
+        "--hold-seconds",
+        type=_hold_seconds,
+        default=DEFAULT_HOLD_SECONDS,
+        help="how long a read message stays hidden during the pass (default %(default)s)",
+    )
+    common.add_argument(
+        "--wait-seconds",
+        type=int,
+        choices=range(21),
+        default=DEFAULT_WAIT_SECONDS,
+        metavar="0..20",
+        help="long polling per receive (default %(default)s)",
+    )
+    common.add_argument("--limit", type=_positive_int, help="read (inspect) or move (redrive, replay) at most N")
+
+    moving = argparse.ArgumentParser(add_help=False)
+    moving.add_argument("--queue-url", required=True, help="the ingest queue (stack output IngestQueueUrl)")
+    moving.add_argument("--dry-run", action="store_true", help="report what would move; send and delete nothing")
+    moving.add_argument(
+        "--max-per-second",
+        type=_non_negative,
+        default=DEFAULT_MAX_PER_SECOND,
+        help="average messages moved per second; 0 for no limit (default %(default)s)",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.dlq",
+        description="Inspect, redrive and replay the Personalize ingest pipeline's dead-letter queue.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    inspect_cmd = commands.add_parser(
+        "inspect",
+        parents=[common],
+        help="counts by ErrorCode and Api, oldest and newest, samples of ids and error messages",
+        description="Read the DLQ once through (every message is visible again afterwards) and summarise it. "
+        f"Messages without ErrorCode are shown as {REDRIVE_POLICY}: {REDRIVE_POLICY_MEANING}.",
+    )
+    inspect_cmd.add_argument(
+        "--samples", type=int, default=DEFAULT_SAMPLES, help="examples per code (default %(default)s)"
+    )
+    inspect_cmd.add_argument(
+        "--show-bodies", action="store_true", help="include the samples' bodies (property values: personal data?)"
+    )
+
+    redrive_cmd = commands.add_parser(
+        "redrive",
+        parents=[common, moving],
+        help="move messages back to the ingest queue, all or those of given codes",
+        description="Move messages back to the ingest queue. Without --codes or --limit, SQS's StartMessageMoveTask "
+        "does it (falling back to copying when SQS refuses); otherwise each message is copied (body unchanged, "
+        "the ErrorCode/ErrorMessage/SourceMessageId/Api attributes dropped) and deleted from the DLQ only after "
+        "the copy is confirmed. Messages not selected stay in the DLQ, visible again at the end.",
+    )
+    redrive_cmd.add_argument(
+        "--codes",
+        type=_codes,
+        help=f"comma-separated ErrorCodes to move ({', '.join(KNOWN_CODES)}); default: every message",
+    )
+    redrive_cmd.add_argument(
+        "--method", type=Method, choices=list(Method), default=Method.AUTO, help="default %(default)s"
+    )
+    redrive_cmd.add_argument("--wait", action="store_true", help="after starting a move task, wait until it is done")
+
+    replay_cmd = commands.add_parser(
+        "replay",
+        parents=[common, moving],
+        help="re-validate validation failures against today's schema; send back those that pass",
+        description="For messages dead-lettered as " + ", ".join(REPLAYABLE) + ": validate each again with the "
+        "ingest Lambda's own code against the schema Personalize holds now (DescribeDataset, DescribeSchema) and "
+        "send back only those that pass. The rest stay in the DLQ untouched. Dataset ARNs and tracking ids come "
+        "from --dataset-arn / --tracking-id, else from the Lambda's variables in the environment "
+        "(ITEMS_DATASET_ARN, EVENT_TRACKING_ID, ...).",
+    )
+    replay_cmd.add_argument("--codes", type=_codes, help=f"a subset of {', '.join(REPLAYABLE)} (default: all three)")
+    replay_cmd.add_argument(
+        "--dataset-arn",
+        type=_kind_value,
+        action="append",
+        default=[],
+        metavar="KIND=ARN",
+        help=f"the dataset of a kind ({', '.join(KINDS)}); repeatable",
+    )
+    replay_cmd.add_argument(
+        "--tracking-id",
+        type=_kind_value,
+        action="append",
+        default=[],
+        metavar="KIND=ID",
+        help="the event tracker of event / actionInteraction; repeatable",
+    )
+    replay_cmd.add_argument(
+        "--personalize-endpoint-url",
+        help="Personalize endpoint, for a local stand-in (default: AWS_ENDPOINT_URL_PERSONALIZE, else AWS)",
+    )
+    replay_cmd.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="still-failing messages listed")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; 0 when everything selected was handled, 1 when something was not, 2 on usage."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    session = boto3.session.Session(region_name=args.region)
+    sqs: SQSClient = session.client("sqs", endpoint_url=args.endpoint_url, config=_CLIENT_CONFIG)
+    try:
+        if args.command == "inspect":
+            inspected = inspect(
+                sqs=sqs,
+                dlq_url=args.dlq_url,
+                samples=args.samples,
+                show_bodies=args.show_bodies,
+                limit=args.limit,
+                hold_seconds=args.hold_seconds,
+                wait_seconds=args.wait_seconds,
+            )
+            print(json.dumps(inspected.to_dict(), indent=2) if args.json else render_inspect(inspected))
+            return 0
+        if args.command == "redrive":
+            report = redrive(
+                sqs=sqs,
+                dlq_url=args.dlq_url,
+                queue_url=args.queue_url,
+                codes=args.codes,
+                method=args.method,
+                dry_run=args.dry_run,
+                max_per_second=args.max_per_second,
+                limit=args.limit,
+                wait=args.wait,
+                hold_seconds=args.hold_seconds,
+                wait_seconds=args.wait_seconds,
+                progress=_print_progress,
+            )
+        else:
+            if args.tracking_id and any(KINDS[kind].target_field != "trackingId" for kind, _ in args.tracking_id):
+                parser.error("--tracking-id applies to event and actionInteraction only")
+            settings = replay_settings(
+                dlq_url=args.dlq_url,
+                dataset_arns=dict(args.dataset_arn),
+                tracking_ids=dict(args.tracking_id),
+                env=os.environ,
+            )
+            personalize = session.client(
+                "personalize", endpoint_url=args.personalize_endpoint_url, config=_CLIENT_CONFIG
+            )
+            report = replay(
+                sqs=sqs,
+                dlq_url=args.dlq_url,
+                queue_url=args.queue_url,
+                revalidator=Revalidator(settings=settings, catalog=DatasetCatalog(client=personalize)),
+                codes=args.codes,
+                dry_run=args.dry_run,
+                max_per_second=args.max_per_second,
+                limit=args.limit,
+                samples=args.samples,
+                hold_seconds=args.hold_seconds,
+                wait_seconds=args.wait_seconds,
+            )
+    except DlqToolError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (ClientError, BotoCoreError) as error:
+        print(f"error: AWS refused a call: {_describe(error)}", file=sys.stderr)
+        return 1
+    print(json.dumps(report.to_dict(), indent=2) if args.json else render_move(report, command=args.command))
+    return 0 if report.ok else 1
+
+
+# --- text output -----------------------------------------------------------------------------------------------------
+
+
+def _print_progress(task: Mapping[str, Any]) -> None:
+    print(
+        f"move task {task.get('Status')}: {task.get('ApproximateNumberOfMessagesMoved', 0)} of "
+        f"{task.get('ApproximateNumberOfMessagesToMove', '?')} moved",
+        file=sys.stderr,
+    )
+
+
+def render_inspect(report: InspectReport) -> str:
+    """The inspect report for a person."""
+    data = report.to_dict()
+    approximate = report.approximate
+    lines = [
+        f"Dead-letter queue {report.dlq_url}",
+        f"  SQS counts about {approximate['waiting']} waiting, {approximate['inFlight']} in flight "
+        f"(being read by someone else), {approximate['delayed']} delayed; this pass read {report.read}.",
+    ]
+    if report.stopped:
+        lines.append(f"  Stopped early: {report.stopped}.")
+    if not report.read:
+        lines.append("  Nothing to see: the queue is empty.")
+        return "\n".join(lines)
+    lines.append(f"  Oldest {data['oldest']}, newest {data['newest']}.")
+    lines.append("")
+    lines.append("By error code:")
+    for code, summary in data["byCode"].items():
+        apis = ", ".join(f"{api} {count}" for api, count in sorted(summary["byApi"].items()))
+        lines.append(f"  {code}: {summary['count']}  (oldest {summary['oldest']}, newest {summary['newest']}; {apis})")
+        if summary["meaning"]:
+            lines.append(f"    {summary['meaning']}")
+        for sample in summary["samples"]:
+            source = f" source {sample['sourceMessageId']}" if sample["sourceMessageId"] else ""
+            api = f" {sample['api']}" if sample["api"] else ""
+            lines.append(f"    - {sample['messageId']}{source}{api} at {sample['sentAt']}")
+            if sample["errorMessage"]:
+                lines.append(f"      {sample['errorMessage'][:SAMPLE_MESSAGE_CHARS]}")
+            if "body" in sample:
+                lines.append(f"      body: {sample['body']}")
+    lines.append("")
+    lines.append("By API: " + ", ".join(f"{api} {count}" for api, count in sorted(data["byApi"].items())))
+    lines += _not_released(report.released_failures)
+    return "\n".join(lines)
+
+
+def render_move(report: MoveReport, *, command: str) -> str:
+    """The redrive or replay report for a person."""
+    head = "DRY RUN, nothing sent or deleted: " if report.dry_run else ""
+    lines = [f"{head}{command} {report.dlq_url} -> {report.queue_url} ({report.method})"]
+    lines += [f"  note: {note}" for note in report.notes]
+    if report.task is not None:
+        task = report.task
+        lines.append(f"  SQS message move task {task.get('TaskHandle')}: {task.get('Status')}")
+        if "ApproximateNumberOfMessagesMoved" in task:
+            lines.append(
+                f"  moved {task['ApproximateNumberOfMessagesMoved']} of "
+                f"{task.get('ApproximateNumberOfMessagesToMove', '?')}"
+            )
+        if task.get("FailureReason"):
+            lines.append(f"  failure: {task['FailureReason']}")
+        if task.get("Status") == "RUNNING":
+            lines.append(f"  follow it: aws sqs list-message-move-tasks --source-arn {task.get('SourceArn')}")
+        return "\n".join(lines)
+    verb = "would move" if report.dry_run else "selected"
+    lines.append(f"  {verb}: {_counts(report.selected)}")
+    if not report.dry_run:
+        lines.append(f"  moved: {len(report.outcome.moved)}")
+    lines.append(f"  left in the DLQ: {_counts(report.kept)}")
+    for entry in report.still_failing:
+        now = f" still {entry['now']}" if entry["now"] == entry["was"] else f" now {entry['now']}"
+        lines.append(f"    - {entry['messageId']} ({entry['was']}){now}: {entry['reason'][:SAMPLE_MESSAGE_CHARS]}")
+    for message, reason in report.outcome.failed:
+        lines.append(f"  NOT copied, still in the DLQ: {message.message_id} ({message.code}): {reason}")
+    for message, reason in report.outcome.undeleted:
+        lines.append(
+            f"  copied but NOT deleted (the next run copies it again, a harmless duplicate): {message.message_id}: "
+            f"{reason}"
+        )
+    if report.stopped:
+        lines.append(f"  stopped early: {report.stopped}")
+    lines += _not_released(report.released_failures)
+    return "\n".join(lines)
+
+
+def _not_released(count: int) -> list[str]:
+    if not count:
+        return []
+    return [f"  {count} message(s) could not be made visible again: SQS shows them when --hold-seconds end"]
+
+
+def _counts(counter: Counter[str]) -> str:
+    if not counter:
+        return "none"
+    total = sum(counter.values())
+    return f"{total} (" + ", ".join(f"{code} {count}" for code, count in counter.most_common()) + ")"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
