@@ -1151,7 +1151,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="move messages back to the ingest queue, all or those of given codes",
         description="Move messages back to the ingest queue. Without --codes or --limit, SQS's StartMessageMoveTask "
         "does it (falling back to copying when SQS refuses); otherwise each message is copied (body unchanged, "
-        "the ErrorCode/ErrorMessage/SourceMessageId/Api attributes dropped) and deleted from the DLQ only after "
+        "the ErrorCode/ErrorMessage/Api attributes dropped, SourceMessageId kept) and deleted from the DLQ only after "
         "the copy is confirmed. Messages not selected stay in the DLQ, visible again at the end.",
     )
     redrive_cmd.add_argument(
