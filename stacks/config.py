@@ -63,6 +63,9 @@ class DatasetKind:
     required_fields
         The fields Personalize requires in this type's schema (PERSONALIZE.md §4), checked at synth so a wrong
         schema file fails ``cdk synth`` rather than the deployment.
+    tracking_env
+        For kinds written through a tracking id (events: ``EVENT_TRACKING_ID``, action interactions:
+        ``ACTION_INTERACTIONS_TRACKING_ID``), the variable that carries it when the stack creates the dataset.
     """
 
     name: str
@@ -71,6 +74,7 @@ class DatasetKind:
     put_action: str
     default_schema: str
     required_fields: tuple[str, ...]
+    tracking_env: str | None = None
 
 
 DATASET_KINDS: Final[Mapping[str, DatasetKind]] = MappingProxyType(
@@ -408,9 +412,9 @@ def _check_schema(key: str, text: str, kind: DatasetKind) -> str:
     names = {field.get("name") for field in document["fields"] if isinstance(field, dict)}
     missing = [name for name in kind.required_fields if name not in names]
     if missing:
-        raise ConfigError(key, f"a {kind.dataset_type} schema needs the field(s) {', '.join(missing)}")
+        raise ConfigError(key, f"{kind.dataset_type} schemas need the field(s) {', '.join(missing)}")
     if len(names - set(kind.required_fields)) < 1:
-        raise ConfigError(key, f"a {kind.dataset_type} schema needs at least one metadata field besides the id")
+        raise ConfigError(key, f"{kind.dataset_type} schemas need at least one metadata field besides the id")
     return text
 
 
@@ -583,6 +587,8 @@ class PipelineConfig:
         log_retention_days = context.get(LOG_RETENTION_DAYS_KEY)
         datasets = _parse_datasets(context.get(DATASETS_KEY))
         group = context.get(DATASET_GROUP_KEY)
+        # `-c datasetGroup=` (an empty value) clears cdk.json's group, for existing datasets given with -c.
+        group = None if group in ("", "null") else group
         if not any(dataset.provisioned for dataset in datasets) and group is not None:
             raise ConfigError(
                 DATASET_GROUP_KEY,

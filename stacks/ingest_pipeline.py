@@ -19,7 +19,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.aws_lambda_event_sources import SqsEventSource
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from stacks.config import DatasetKind
 
@@ -97,6 +97,30 @@ def powertools_layer_arn(version: int) -> str:
     return Fn.sub(f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:{layer}")
 
 
+def depend_on_policy_only(resource: IConstruct, role: iam.IRole) -> None:
+    """Make ``resource`` depend on its role's default policy only, not on the role as well.
+
+    A Function (or a state machine) makes its resource depend on everything under its role: the role itself and
+    its default policy. The policy dependency matters (Lambda checks the SQS permissions when it creates the event
+    source mapping; a custom resource must not call a handler before its permissions exist); the role dependency
+    is already implied by the resource's ``GetAtt Role.Arn``, and cfn-lint flags it as redundant (W3005).
+
+    Raises
+    ------
+    TypeError
+        ``resource`` or the role's default policy has no CloudFormation resource: fail loudly rather than drop
+        the dependency if a CDK upgrade changes how these constructs are built.
+    """
+    cfn_resource = resource.node.default_child
+    policy = role.node.try_find_child("DefaultPolicy")
+    policy_resource = policy.node.default_child if policy is not None else None
+    if not isinstance(cfn_resource, CfnResource) or not isinstance(policy_resource, CfnResource):
+        raise TypeError(
+            f"{resource.node.path}: the resource or its role's default policy has no CloudFormation resource"
+        )
+    cfn_resource.add_override("DependsOn", [Stack.of(resource).get_logical_id(policy_resource)])
+
+
 @dataclass(frozen=True)
 class DatasetTarget:
     """A Personalize dataset the ingest function writes to.
@@ -110,11 +134,14 @@ class DatasetTarget:
     schema_arn
         The schema(s) the handler may describe to validate this kind. Bring-your-own datasets do not reveal their
         schema at synth, so this may be a pattern ending in ``schema/*``.
+    tracking_id
+        The tracking id a kind written through one (``kind.tracking_env``) goes to, when the stack knows it.
     """
 
     kind: DatasetKind
     dataset_arn: str
     schema_arn: str
+    tracking_id: str | None = None
 
 
 class IngestPipeline(Construct):
@@ -212,6 +239,11 @@ class IngestPipeline(Construct):
 
         environment = {
             **{dataset.kind.env_var: dataset.dataset_arn for dataset in datasets},
+            **{
+                dataset.kind.tracking_env: dataset.tracking_id
+                for dataset in datasets
+                if dataset.kind.tracking_env and dataset.tracking_id
+            },
             "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue.queue_url,
             "MAX_RECEIVE_COUNT": str(max_receive_count),
             # Each concurrent environment paces the quota-bound Put* calls at quota / this (PERSONALIZE.md §2),
@@ -266,20 +298,7 @@ class IngestPipeline(Construct):
         # The handler writes poison records to the dead-letter queue itself (DESIGN.md, Contract 3).
         self.dead_letter_queue.grant_send_messages(role)
         self._grant_personalize(role, datasets)
-        self._depend_on_policy_only(role)
-
-    def _depend_on_policy_only(self, role: iam.Role) -> None:
-        # Function makes its resource depend on everything under the role: the role itself and its default
-        # policy. The policy dependency matters (Lambda checks the SQS permissions when it creates the event
-        # source mapping); the role dependency is already implied by the function's GetAtt Role.Arn, and cfn-lint
-        # flags it as redundant (W3005). Keep only the policy.
-        function_resource = self.function.node.default_child
-        policy = role.node.try_find_child("DefaultPolicy")
-        policy_resource = policy.node.default_child if policy is not None else None
-        if not isinstance(function_resource, CfnResource) or not isinstance(policy_resource, CfnResource):
-            # Fail loudly rather than drop the dependency if a CDK upgrade changes how Function is built.
-            raise TypeError("IngestPipeline: the function or its role's default policy has no CloudFormation resource")
-        function_resource.add_override("DependsOn", [Stack.of(self).get_logical_id(policy_resource)])
+        depend_on_policy_only(self.function, role)
 
     def _grant_personalize(self, role: iam.Role, datasets: Sequence[DatasetTarget]) -> None:
         # Each Put* action on its own dataset only; never personalize:* (PERSONALIZE.md §5).

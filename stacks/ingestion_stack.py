@@ -104,6 +104,7 @@ class IngestionStack(Stack):
                     kind=dataset.kind,
                     dataset_arn=self.personalize.dataset_arn(dataset.kind.dataset_type),
                     schema_arn=self.personalize.schema_arn(dataset.kind.dataset_type),
+                    tracking_id=self.personalize.tracking_id(dataset.kind.dataset_type),
                 )
                 for dataset in config.datasets
             ]

@@ -29,7 +29,9 @@ GIVE_UP_AFTER_SECONDS: Final = "GIVE_UP_AFTER_SECONDS"
 # (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html).
 CLIENT_CONFIG: Final = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10, read_timeout=30)
 
-logging.getLogger().setLevel(logging.INFO)
+# The Lambda runtime's root logger writes WARNING and up; the lifecycle's INFO lines (what was created, adopted,
+# deleted, waited for) belong in the log too. Only this package's loggers are raised, not the root.
+logging.getLogger("resources").setLevel(logging.INFO)
 
 
 @functools.cache

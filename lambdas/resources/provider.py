@@ -26,7 +26,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from resources.errors import (
     RESOURCE_ALREADY_EXISTS,
@@ -111,8 +117,11 @@ class Request:
         if request_type == "Delete":
             return cls(request_type, resource_type, physical_id, {}, None)
         properties = _properties(resource_type, event.get("ResourceProperties") or {})
-        old = event.get("OldResourceProperties")
-        old_properties = _properties(resource_type, old) if request_type == "Update" and old is not None else None
+        old_properties = None
+        if request_type == "Update":
+            if not isinstance(event.get("OldResourceProperties"), Mapping) or not physical_id:
+                raise ProvisioningError("An Update request needs OldResourceProperties and a PhysicalResourceId")
+            old_properties = _properties(resource_type, event["OldResourceProperties"])
         return cls(request_type, resource_type, physical_id, properties, old_properties)
 
     @property
@@ -215,7 +224,7 @@ def _create(client: PersonalizeClient, resource_type: ResourceType, properties: 
 def _update(client: PersonalizeClient, request: Request) -> str:
     """Apply an update: nothing, in place, or a replacement under a new physical id."""
     resource_type, arn = request.resource_type, request.arn
-    old = resource_type.canonical(request.old_properties or {})
+    old = resource_type.canonical(request.old_properties or request.properties)
     new = resource_type.canonical(request.properties)
     changed = sorted(key for key in {*old, *new} if old.get(key) != new.get(key))
     if not changed:
@@ -296,6 +305,8 @@ def is_complete(
             raise
         # A rate limit or an outage outlasting botocore's own retries: ask again on the next poll.
         progress = waiting(f"{request.resource_type.noun} {request.arn}: {error_message(error)}")
+    except (EndpointConnectionError, ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError) as error:
+        progress = waiting(f"{request.resource_type.noun} {request.arn}: {error}")
     if progress.done:
         if progress.waiting_for:
             logger.info("%s", progress.waiting_for)

@@ -256,11 +256,19 @@ def _schema_delete_refused(client: PersonalizeClient, arn: str, error: ClientErr
     ]
     if deleting:
         return waiting(f"schema {arn} is in use; waiting for dataset(s) {', '.join(deleting)} to be deleted")
-    logger.warning(
-        "Schema left in place: a dataset that is not being deleted still uses it",
-        extra={"schemaArn": arn, "reason": error_message(error)},
-    )
-    return Progress(done=True, waiting_for=f"schema {arn} left in place: {error_message(error)}")
+    # None is being deleted: either the last user went away since the refusal (try once more), or a dataset that
+    # stays uses the schema.
+    try:
+        SCHEMA.delete(client, arn)
+    except ClientError as again:
+        if error_code(again) == RESOURCE_NOT_FOUND:
+            return DONE
+        if error_code(again) != RESOURCE_IN_USE:
+            raise
+        reason = error_message(again)
+        logger.warning("Schema %s left in place, a dataset that is not being deleted uses it: %s", arn, reason)
+        return Progress(done=True, waiting_for=f"schema {arn} left in place: {reason}")
+    return DONE
 
 
 SCHEMA: Final = ResourceType(
@@ -434,8 +442,10 @@ def _dataset_update_in_place(client: PersonalizeClient, arn: str, properties: Pr
     problems = schemas.incompatibilities(_schema_text(client, current), _schema_text(client, desired))
     if problems and _is_rollback(client, current, desired):
         logger.warning(
-            "Dataset keeps its newer schema: UpdateDataset cannot go back to an older one",
-            extra={"datasetArn": arn, "schemaArn": current, "requestedSchemaArn": desired},
+            "Dataset %s keeps schema %s: UpdateDataset cannot go back to the older %s (a rollback)",
+            arn,
+            current,
+            desired,
         )
         return
     if problems:

@@ -18,15 +18,26 @@ from app import build_app
 from stacks.config import PipelineConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# The dataset ARNs of cdk.json's default configuration.
+# Existing datasets, for the "bring your own dataset group" configuration.
 ITEMS_ARN = "arn:aws:personalize:us-east-1:111122223333:dataset/personalize-ingest/ITEMS"
 ACTIONS_ARN = "arn:aws:personalize:us-east-1:111122223333:dataset/personalize-ingest/ACTIONS"
+BRING_YOUR_OWN = {"items": {"arn": ITEMS_ARN}, "actions": {"arn": ACTIONS_ARN}}
+INGEST_HANDLER = "ingest.handler.lambda_handler"
 
 
 def project_context(**overrides: object) -> dict[str, object]:
-    """Return cdk.json's ``context`` (configuration and feature flags) with ``overrides`` applied, like ``-c``."""
+    """Return cdk.json's ``context`` (configuration and feature flags) with ``overrides`` applied, like ``-c``.
+
+    An override of ``None`` removes the key (as if cdk.json did not have it).
+    """
     context: dict[str, object] = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
-    return {**context, **overrides}
+    merged = {**context, **overrides}
+    return {key: value for key, value in merged.items() if value is not None}
+
+
+def bring_your_own_context(**overrides: object) -> dict[str, object]:
+    """cdk.json's context with existing datasets instead of datasets the stack creates (and no dataset group)."""
+    return project_context(**{"datasets": BRING_YOUR_OWN, "datasetGroup": None, **overrides})
 
 
 @dataclass(frozen=True)
@@ -60,24 +71,51 @@ class Synthesized:
         dlq_id = ingest_props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
         return ingest_id, ingest_props, dlq_id, queues[dlq_id]["Properties"]
 
-    def allowed(self) -> list[tuple[str, Any]]:
-        """Every (action, resource) pair an Allow statement of an IAM policy in the template grants."""
+    def function(self, handler: str) -> tuple[str, dict[str, Any]]:
+        """The one Lambda function running ``handler``: its logical id and its Properties."""
+        found = [
+            (function_id, function["Properties"])
+            for function_id, function in self.resources("AWS::Lambda::Function").items()
+            if function["Properties"].get("Handler") == handler
+        ]
+        assert len(found) == 1, f"expected one function running {handler}, found {[fid for fid, _ in found]}"
+        return found[0]
+
+    def ingest_function(self) -> tuple[str, dict[str, Any]]:
+        """The ingest Lambda: its logical id and its Properties."""
+        return self.function(INGEST_HANDLER)
+
+    def role_of(self, function_id: str) -> str:
+        """The logical id of the role ``function_id`` runs with."""
+        role: str = self.resources("AWS::Lambda::Function")[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+        return role
+
+    def statements(self, role_id: str | None = None) -> list[dict[str, Any]]:
+        """The statements of every IAM policy in the template, or of the policies attached to ``role_id``."""
+        documents = [
+            policy["Properties"]["PolicyDocument"]
+            for policy in self.resources("AWS::IAM::Policy").values()
+            if role_id is None or {"Ref": role_id} in policy["Properties"].get("Roles", [])
+        ]
+        for role_logical_id, role in self.resources("AWS::IAM::Role").items():
+            if role_id is None or role_logical_id == role_id:
+                documents += [inline["PolicyDocument"] for inline in role["Properties"].get("Policies", [])]
+        return [statement for document in documents for statement in document["Statement"]]
+
+    def allowed(self, role_id: str | None = None) -> list[tuple[str, Any]]:
+        """Every (action, resource) pair an Allow statement grants (in the template, or to ``role_id``)."""
         pairs: list[tuple[str, Any]] = []
-        documents = [policy["Properties"]["PolicyDocument"] for policy in self.resources("AWS::IAM::Policy").values()]
-        for role in self.resources("AWS::IAM::Role").values():
-            documents += [inline["PolicyDocument"] for inline in role["Properties"].get("Policies", [])]
-        for document in documents:
-            for statement in document["Statement"]:
-                assert statement["Effect"] == "Allow", f"unexpected statement {statement}"
-                assert "NotAction" not in statement, statement
-                assert "NotResource" not in statement, statement
-                for action in _as_list(statement["Action"]):
-                    pairs += [(action, resource) for resource in _as_list(statement["Resource"])]
+        for statement in self.statements(role_id):
+            assert statement["Effect"] == "Allow", f"unexpected statement {statement}"
+            assert "NotAction" not in statement, statement
+            assert "NotResource" not in statement, statement
+            for action in _as_list(statement["Action"]):
+                pairs += [(action, resource) for resource in _as_list(statement["Resource"])]
         return pairs
 
-    def resources_of(self, action: str) -> list[Any]:
-        """The resources ``action`` is allowed on, sorted by their JSON form."""
-        return sorted((resource for granted, resource in self.allowed() if granted == action), key=json.dumps)
+    def resources_of(self, action: str, role_id: str | None = None) -> list[Any]:
+        """The resources ``action`` is allowed on (in the template, or to ``role_id``), sorted by JSON form."""
+        return sorted((resource for granted, resource in self.allowed(role_id) if granted == action), key=json.dumps)
 
 
 def _as_list(value: Any) -> list[Any]:

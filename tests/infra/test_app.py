@@ -20,9 +20,17 @@ from cfnlint.helpers import REGIONS
 import app as cdk_app
 from stacks.config import ConfigError
 from stacks.ingestion_stack import IngestionStack
-from tests.infra.synthesis import PROJECT_ROOT, Synthesized, iter_violations, project_context, synthesize
+from tests.infra.synthesis import (
+    PROJECT_ROOT,
+    Synthesized,
+    bring_your_own_context,
+    iter_violations,
+    project_context,
+    synthesize,
+)
 
 SCHEMAS_IN_DATASET_ACCOUNT = "arn:aws:personalize:us-east-1:111122223333:schema/*"
+PERSONALIZE_ARN = "arn:<AWS::Partition>:personalize:<AWS::Region>:<AWS::AccountId>"
 # Words that mean the CLI printed a banner, a nag or a notice instead of staying quiet.
 ALARMING_WORDS = ("telemetry", "end-of-life", "unconfigured", "feature flag", "notices")
 
@@ -31,6 +39,12 @@ ALARMING_WORDS = ("telemetry", "end-of-life", "unconfigured", "feature flag", "n
 def default(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """cdk.json's configuration, synthesized with the cdk-nag plugin, as ``cdk synth`` would."""
     return synthesize(project_context(), tmp_path_factory.mktemp("app"))
+
+
+@pytest.fixture(scope="module")
+def byo(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """Existing datasets ("bring your own dataset group"), synthesized with the cdk-nag plugin."""
+    return synthesize(bring_your_own_context(), tmp_path_factory.mktemp("byo"))
 
 
 def aws_solutions_report(outdir: Path) -> dict[str, Any]:
@@ -43,29 +57,78 @@ def aws_solutions_report(outdir: Path) -> dict[str, Any]:
 # --- cdk-nag ------------------------------------------------------------------------------------------------------
 
 
-def test_cdk_nag_default_config_no_unacknowledged_findings(default: Synthesized) -> None:
-    report = aws_solutions_report(default.outdir)
+@pytest.mark.parametrize("name", ["default", "byo"])
+def test_cdk_nag_any_config_no_unacknowledged_findings(name: str, request: pytest.FixtureRequest) -> None:
+    synthesized: Synthesized = request.getfixturevalue(name)
+    report = aws_solutions_report(synthesized.outdir)
 
     # Errors and warnings alike: any finding fails, not only those that stop the synthesis.
-    assert list(iter_violations(default.outdir)) == []
+    assert list(iter_violations(synthesized.outdir)) == []
     assert report["conclusion"] == "success"
 
 
-def test_cdk_nag_default_config_acknowledges_only_reasoned_findings(default: Synthesized) -> None:
-    suppressed = aws_solutions_report(default.outdir)["suppressedViolations"]
-
-    assert {
-        (finding["ruleName"], construct["constructPath"])
-        for finding in suppressed
+def suppressed(synthesized: Synthesized) -> set[tuple[str, str]]:
+    return {
+        (finding["ruleName"], construct["constructPath"].removeprefix("PersonalizeIngest/"))
+        for finding in aws_solutions_report(synthesized.outdir)["suppressedViolations"]
         for construct in finding["violatingConstructs"]
-    } == {
+    }
+
+
+def test_cdk_nag_default_config_acknowledges_only_reasoned_findings(default: Synthesized) -> None:
+    findings = suppressed(default)
+    function_ids = {
+        path: default.function(handler)[0]
+        for path, handler in (
+            ("OnEvent", "resources.handler.on_event"),
+            ("IsComplete", "resources.handler.is_complete"),
+            ("framework-isComplete", "framework.isComplete"),
+            ("framework-onTimeout", "framework.onTimeout"),
+        )
+    }
+
+    assert findings == {
+        # the ingest function and the custom resource handlers share the pinned runtime
+        ("AwsSolutions-L1", "IngestPipeline/Function/Resource"),
+        ("AwsSolutions-L1", "Personalize/OnEventFunction/Resource"),
+        ("AwsSolutions-L1", "Personalize/IsCompleteFunction/Resource"),
+        # the handlers' role: List* has no resource-level permissions; schemas and datasets under the group's name
+        ("AwsSolutions-IAM5[Resource::*]", "Personalize/HandlerRole/DefaultPolicy/Resource"),
+        (
+            f"AwsSolutions-IAM5[Resource::{PERSONALIZE_ARN}:schema/personalize-ingest-*]",
+            "Personalize/HandlerRole/DefaultPolicy/Resource",
+        ),
+        (
+            f"AwsSolutions-IAM5[Resource::{PERSONALIZE_ARN}:dataset/personalize-ingest/*]",
+            "Personalize/HandlerRole/DefaultPolicy/Resource",
+        ),
+        # the Provider framework: invoke grants on exactly its functions, the waiter's log delivery, no X-Ray
+        *{
+            (f"AwsSolutions-IAM5[Resource::<{function_ids[fn]}.Arn>:*]", f"Personalize/{role}/DefaultPolicy/Resource")
+            for fn in ("OnEvent", "IsComplete")
+            for role in ("FrameworkOnEventRole", "FrameworkWaiterRole")
+        },
+        *{
+            (
+                f"AwsSolutions-IAM5[Resource::<{function_ids[fn]}.Arn>:*]",
+                "Personalize/Provider/waiter-state-machine/Role/DefaultPolicy/Resource",
+            )
+            for fn in ("framework-isComplete", "framework-onTimeout")
+        },
+        ("AwsSolutions-IAM5[Resource::*]", "Personalize/Provider/waiter-state-machine/Role/DefaultPolicy/Resource"),
+        ("AwsSolutions-SF2", "Personalize/Provider/waiter-state-machine/Resource"),
+    }
+    assert all(len(finding["reason"]) > 40 for finding in aws_solutions_report(default.outdir)["suppressedViolations"])
+
+
+def test_cdk_nag_bring_your_own_config_acknowledges_only_schema_wildcard_and_runtime(byo: Synthesized) -> None:
+    assert suppressed(byo) == {
         (
             f"AwsSolutions-IAM5[Resource::{SCHEMAS_IN_DATASET_ACCOUNT}]",
-            "PersonalizeIngest/IngestPipeline/Role/DefaultPolicy/Resource",
+            "IngestPipeline/Role/DefaultPolicy/Resource",
         ),
-        ("AwsSolutions-L1", "PersonalizeIngest/IngestPipeline/Function/Resource"),
+        ("AwsSolutions-L1", "IngestPipeline/Function/Resource"),
     }
-    assert all(len(finding["reason"]) > 40 for finding in suppressed)
 
 
 def test_cdk_nag_unacknowledged_finding_fails_synth(tmp_path: Path) -> None:
@@ -83,12 +146,14 @@ def test_cdk_nag_unacknowledged_finding_fails_synth(tmp_path: Path) -> None:
 # --- cfn-lint -----------------------------------------------------------------------------------------------------
 
 
-def test_cfn_lint_default_config_template_has_no_matches(default: Synthesized) -> None:
+@pytest.mark.parametrize("name", ["default", "byo"])
+def test_cfn_lint_any_config_template_has_no_matches(name: str, request: pytest.FixtureRequest) -> None:
+    synthesized: Synthesized = request.getfixturevalue(name)
     # Every region (the template is region-agnostic), informational rules included. Experimental rules are left
     # out: they are unstable by definition (cfn-lint 1.58's I4010 wants a non-standard "Context" metadata block).
     config = ManualArgs(regions=REGIONS, include_checks=["I"])
 
-    matches = lint(json.dumps(default.template_json), config=config)
+    matches = lint(json.dumps(synthesized.template_json), config=config)
 
     assert [str(match) for match in matches] == []
 
@@ -104,14 +169,33 @@ def test_stack_default_config_named_from_config(default: Synthesized) -> None:
     )
 
 
-def test_stack_default_config_outputs_queues_and_function(default: Synthesized) -> None:
+def test_stack_default_config_outputs_dataset_group_datasets_queues_and_function(default: Synthesized) -> None:
     ingest_id, _, dlq_id, _ = default.queues()
-    function_id, _ = default.only("AWS::Lambda::Function")
+    function_id, _ = default.ingest_function()
+    (group_id,) = default.resources("Custom::PersonalizeDatasetGroup")
+    datasets = {
+        resource["Properties"]["DatasetType"]: logical_id
+        for logical_id, resource in default.resources("Custom::PersonalizeDataset").items()
+    }
 
+    default.template.has_output("DatasetGroupArn", {"Value": {"Fn::GetAtt": [group_id, "Arn"]}})
+    default.template.has_output("ItemsDatasetArn", {"Value": {"Fn::GetAtt": [datasets["ITEMS"], "Arn"]}})
+    default.template.has_output("ActionsDatasetArn", {"Value": {"Fn::GetAtt": [datasets["ACTIONS"], "Arn"]}})
     default.template.has_output("IngestQueueUrl", {"Value": {"Ref": ingest_id}})
     default.template.has_output("IngestQueueArn", {"Value": {"Fn::GetAtt": [ingest_id, "Arn"]}})
     default.template.has_output("DeadLetterQueueUrl", {"Value": {"Ref": dlq_id}})
     default.template.has_output("IngestFunctionName", {"Value": {"Ref": function_id}})
+
+
+def test_stack_bring_your_own_config_outputs_configured_arns(byo: Synthesized) -> None:
+    byo.template.has_output(
+        "DatasetGroupArn", {"Value": "arn:aws:personalize:us-east-1:111122223333:dataset-group/personalize-ingest"}
+    )
+    byo.template.has_output(
+        "ItemsDatasetArn", {"Value": "arn:aws:personalize:us-east-1:111122223333:dataset/personalize-ingest/ITEMS"}
+    )
+    assert byo.resources("Custom::PersonalizeDataset") == {}
+    assert byo.resources("AWS::StepFunctions::StateMachine") == {}
 
 
 def test_stack_custom_stack_name_names_cloudformation_stack(tmp_path: Path) -> None:

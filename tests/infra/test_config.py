@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from stacks.config import (
     DATASET_KINDS,
     LOG_RETENTION_DAYS,
+    PROJECT_ROOT,
     ConfigError,
+    DatasetConfig,
+    DatasetGroupConfig,
     PipelineConfig,
     parse_bool,
 )
-from stacks.ingestion_stack import RETENTION_DAYS
+from stacks.ingestion_stack import REMOVAL_POLICIES, RETENTION_DAYS
 from tests.infra.synthesis import ACTIONS_ARN, ITEMS_ARN, project_context
+
+KMS_KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+KMS_ROLE = "arn:aws:iam::111122223333:role/PersonalizeKms"
 
 ITEMS_ONLY = {"items": {"arn": ITEMS_ARN}}
 
@@ -30,6 +37,8 @@ def test_config_cdk_json_context_matches_code_defaults() -> None:
 
     assert config == PipelineConfig(
         datasets=config.datasets,
+        dataset_group=DatasetGroupConfig(name="personalize-ingest"),
+        removal_policy="retain",
         stack_name="PersonalizeIngest",
         batch_size=10,
         max_batching_window_seconds=0,
@@ -40,7 +49,13 @@ def test_config_cdk_json_context_matches_code_defaults() -> None:
         log_retention_days=30,
         powertools_layer_version=27,
     )
-    assert [(d.kind.name, d.arn) for d in config.datasets] == [("items", ITEMS_ARN), ("actions", ACTIONS_ARN)]
+    # The stack creates the items and actions datasets, with the project's schemas
+    assert [(d.kind.name, d.arn, d.schema_file) for d in config.datasets] == [
+        ("items", None, "schemas/items.json"),
+        ("actions", None, "schemas/actions.json"),
+    ]
+    assert config.datasets[0].schema == (PROJECT_ROOT / "schemas" / "items.json").read_text()
+    assert config.provisions_datasets
 
 
 def test_config_absent_keys_take_defaults() -> None:
@@ -54,6 +69,53 @@ def test_config_absent_keys_take_defaults() -> None:
     )
     assert (config.max_receive_count, config.function_timeout_seconds, config.function_memory_mb) == (5, 60, 512)
     assert (config.log_retention_days, config.powertools_layer_version) == (30, 27)
+    assert (config.dataset_group, config.removal_policy, config.provisions_datasets) == (None, "retain", False)
+
+
+def test_config_dataset_without_fields_created_with_kind_default_schema() -> None:
+    config = PipelineConfig.from_context({"datasets": {"items": {}, "actions": {}}})
+
+    assert [(d.kind.name, d.schema_file) for d in config.datasets] == [
+        ("items", "schemas/items.json"),
+        ("actions", "schemas/actions.json"),
+    ]
+    # The dataset group is named after the stack unless datasetGroup.name says otherwise.
+    assert config.dataset_group == DatasetGroupConfig(name="PersonalizeIngest")
+
+
+def test_config_dataset_group_all_fields_from_command_line_json() -> None:
+    group = {"name": "shop", "domain": "ECOMMERCE", "kmsKeyArn": KMS_KEY, "roleArn": KMS_ROLE}
+
+    config = PipelineConfig.from_context(
+        {
+            "datasets": '{"items": {"schema": "schemas/items.json"}}',
+            "datasetGroup": json.dumps(group),
+            "removalPolicy": "DESTROY",
+        }
+    )
+
+    assert config.dataset_group == DatasetGroupConfig(
+        name="shop", domain="ECOMMERCE", kms_key_arn=KMS_KEY, role_arn=KMS_ROLE
+    )
+    assert config.removal_policy == "destroy"
+
+
+def test_config_existing_datasets_from_command_line_clear_cdk_json_group() -> None:
+    # `cdk deploy -c datasetGroup= -c datasets='{"items": {"arn": ...}}'` over cdk.json's default
+    config = PipelineConfig.from_context(
+        project_context(datasetGroup="", datasets=json.dumps({"items": {"arn": ITEMS_ARN}}))
+    )
+
+    assert (config.provisions_datasets, [d.arn for d in config.datasets]) == (False, [ITEMS_ARN])
+
+
+def test_config_schema_file_absolute_path_read(tmp_path: Path) -> None:
+    schema = tmp_path / "items.json"
+    schema.write_text(json.dumps({"type": "record", "fields": [{"name": "ITEM_ID"}, {"name": "PRICE"}]}))
+
+    (dataset,) = PipelineConfig.from_context({"datasets": {"items": {"schema": str(schema)}}}).datasets
+
+    assert dataset.schema == schema.read_text()
 
 
 def test_config_command_line_strings_parse_to_typed_values() -> None:
@@ -157,8 +219,21 @@ def test_config_bad_value_raises_config_error_naming_key(key: str, value: object
         ([ITEMS_ARN], "datasets", "must be a JSON object"),
         ({"users": {"arn": ITEMS_ARN}}, "datasets.users", "unknown dataset kind 'users'; known kinds: items, actions"),
         ({"items": ITEMS_ARN}, "datasets.items", "must be a JSON object"),
-        ({"items": {}}, "datasets.items.arn", "required"),
-        ({"items": {"arn": ITEMS_ARN, "schema": "x.json"}}, "datasets.items", "unknown field(s) schema; known fields"),
+        ({"items": {"arn": ITEMS_ARN, "schema": "x.json"}}, "datasets.items", 'either "arn" (an existing dataset) or'),
+        ({"items": {"colour": "red"}}, "datasets.items", "unknown field(s) colour; known fields: schema, arn"),
+        ({"items": {"schema": "schemas/nope.json"}}, "datasets.items.schema", "cannot read schema file 'schemas/nope"),
+        ({"items": {"schema": ""}}, "datasets.items.schema", "must be the path of a schema file"),
+        ({"items": {"schema": "cdk.json"}}, "datasets.items.schema", "the schema must be an Avro record"),
+        (
+            {"items": {"schema": "schemas/actions.json"}},
+            "datasets.items.schema",
+            "ITEMS schemas need the field(s) ITEM_ID",
+        ),
+        (
+            {"items": {"schema": "schemas/items.json"}, "actions": {"arn": ACTIONS_ARN}},
+            "datasets",
+            "either every dataset is created by the stack (schema) or every one exists (arn); got items to create",
+        ),
         ({"items": {"arn": "not-an-arn"}}, "datasets.items.arn", "must be a Personalize dataset ARN"),
         ({"items": {"arn": 42}}, "datasets.items.arn", "must be a Personalize dataset ARN"),
         (
@@ -199,6 +274,53 @@ def test_config_bad_datasets_raise_config_error_naming_key(datasets: object, key
 
     assert raised.value.key == key
     assert str(raised.value).startswith(f"{key}: {message}")
+
+
+@pytest.mark.parametrize(
+    ("context", "key", "message"),
+    [
+        ({"datasetGroup": {"name": "shop"}}, "datasetGroup", "only for datasets the stack creates"),
+        ({"datasets": {"items": {}}, "datasetGroup": {"name": "bad name"}}, "datasetGroup.name", "must be a Personal"),
+        ({"datasets": {"items": {}}, "datasetGroup": {"name": "x" * 44}}, "datasetGroup.name", "must be a Personal"),
+        ({"datasets": {"items": {}}, "stackName": "S" * 44}, "datasetGroup.name", "must be a Personalize name"),
+        ({"datasets": {"items": {}}, "datasetGroup": {"colour": "red"}}, "datasetGroup", "unknown field(s) colour"),
+        ({"datasets": {"items": {}}, "datasetGroup": {"domain": "RETAIL"}}, "datasetGroup.domain", "must be one of"),
+        ({"datasets": {"items": {}}, "datasetGroup": {"kmsKeyArn": KMS_KEY}}, "datasetGroup", "kmsKeyArn and roleArn"),
+        (
+            {"datasets": {"items": {}}, "datasetGroup": {"kmsKeyArn": "key", "roleArn": KMS_ROLE}},
+            "datasetGroup.kmsKeyArn",
+            "must be a KMS key ARN",
+        ),
+        (
+            {"datasets": {"items": {}}, "datasetGroup": {"kmsKeyArn": KMS_KEY, "roleArn": "role"}},
+            "datasetGroup.roleArn",
+            "must be an IAM role ARN",
+        ),
+        (
+            {"datasets": {"items": {}, "actions": {}}, "datasetGroup": {"domain": "ECOMMERCE"}},
+            "datasets.actions",
+            "a domain dataset group (ECOMMERCE) cannot hold an ACTIONS dataset",
+        ),
+        ({"datasets": {"items": {}}, "removalPolicy": "snapshot"}, "removalPolicy", "must be one of retain, destroy"),
+    ],
+)
+def test_config_bad_dataset_group_or_removal_policy_raises_config_error_naming_key(
+    context: dict[str, object], key: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        PipelineConfig.from_context({"datasets": {"items": {"arn": ITEMS_ARN}}, **context})
+
+    assert raised.value.key == key
+    assert str(raised.value).startswith(f"{key}: {message}")
+
+
+def test_config_every_removal_policy_maps_to_cdk_removal_policy() -> None:
+    assert sorted(REMOVAL_POLICIES) == ["destroy", "retain"]
+
+
+def test_config_dataset_built_directly_needs_arn_or_schema() -> None:
+    with pytest.raises(ConfigError, match=r"^datasets.items: needs exactly one of"):
+        DatasetConfig(kind=DATASET_KINDS["items"])
 
 
 def test_config_large_batch_without_window_raises_config_error_naming_window() -> None:

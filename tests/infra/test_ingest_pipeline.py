@@ -1,7 +1,8 @@
 """The ingest pipeline's resources, asserted by property on the synthesized template.
 
-Two configurations are synthesized once each: cdk.json's default, and a non-default one given the way
-``cdk synth -c key=value`` gives it (strings, datasets as a JSON string).
+Two configurations are synthesized once each: cdk.json's default (the stack creates the items and actions datasets),
+and a non-default one given the way ``cdk synth -c key=value`` gives it (strings, an existing items dataset as a
+JSON string: "bring your own dataset group").
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from aws_cdk import FileSystem
 from aws_cdk.assertions import Match
 
 from stacks.ingest_pipeline import ASSET_EXCLUDES, LAMBDAS_ROOT
-from tests.infra.synthesis import ACTIONS_ARN, ITEMS_ARN, Synthesized, project_context, synthesize
+from tests.infra.synthesis import ITEMS_ARN, Synthesized, bring_your_own_context, project_context, synthesize
 
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 SCHEMAS_IN_DATASET_ACCOUNT = "arn:aws:personalize:us-east-1:111122223333:schema/*"
@@ -30,8 +31,8 @@ def default(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """Large windowed batches, more pollers and other non-defaults, items only; all given as ``-c`` strings."""
-    context = project_context(
+    """An existing items dataset, large windowed batches, more pollers...; all given as ``-c`` strings."""
+    context = bring_your_own_context(
         datasets=json.dumps({"items": {"arn": ITEMS_ARN}}),
         batchSize="100",
         maxBatchingWindowSeconds="30",
@@ -47,6 +48,21 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 def get_att_arn(logical_id: str) -> dict[str, Any]:
     return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def custom_resource(synthesized: Synthesized, resource_type: str, **properties: str) -> str:
+    """The logical id of the one custom resource of ``resource_type`` with these (literal) properties."""
+    found = [
+        logical_id
+        for logical_id, resource in synthesized.resources(resource_type).items()
+        if all(resource["Properties"].get(key) == value for key, value in properties.items())
+    ]
+    assert len(found) == 1, f"expected one {resource_type} with {properties}, found {found}"
+    return found[0]
+
+
+def dataset_id(synthesized: Synthesized, dataset_type: str) -> str:
+    return custom_resource(synthesized, "Custom::PersonalizeDataset", DatasetType=dataset_type)
 
 
 # --- queues ---------------------------------------------------------------------------------------------------
@@ -108,7 +124,7 @@ def test_ingest_queue_any_config_visibility_timeout_covers_six_function_timeouts
     synthesized: Synthesized = request.getfixturevalue(name)
     config = synthesized.config
     _, ingest, _, _ = synthesized.queues()
-    _, function = synthesized.only("AWS::Lambda::Function")
+    _, function = synthesized.ingest_function()
     _, mapping = synthesized.only("AWS::Lambda::EventSourceMapping")
 
     # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html: at least 6x the function timeout
@@ -130,16 +146,10 @@ def test_ingest_queue_tuned_config_visibility_timeout_follows_timeout_and_window
 
 
 def test_function_default_config_runs_ingest_handler_on_python313_arm64(default: Synthesized) -> None:
-    default.template.has_resource_properties(
-        "AWS::Lambda::Function",
-        {
-            "Runtime": "python3.13",
-            "Architectures": ["arm64"],
-            "Handler": "ingest.handler.lambda_handler",
-            "Timeout": 60,
-            "MemorySize": 512,
-        },
-    )
+    _, function = default.ingest_function()
+
+    assert (function["Runtime"], function["Architectures"]) == ("python3.13", ["arm64"])
+    assert (function["Timeout"], function["MemorySize"]) == (60, 512)
 
 
 @pytest.mark.parametrize(("name", "version"), [("default", 27), ("tuned", 30)])
@@ -148,26 +158,24 @@ def test_function_any_config_uses_pinned_powertools_layer_of_deploying_region(
 ) -> None:
     synthesized: Synthesized = request.getfixturevalue(name)
 
-    synthesized.template.has_resource_properties(
-        "AWS::Lambda::Function",
+    _, function = synthesized.ingest_function()
+
+    assert function["Layers"] == [
         {
-            "Layers": [
-                {
-                    "Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:"
-                    f"{POWERTOOLS_LAYER_ACCOUNT}:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:{version}"
-                }
-            ]
-        },
-    )
+            "Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:"
+            f"{POWERTOOLS_LAYER_ACCOUNT}:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:{version}"
+        }
+    ]
 
 
-def test_function_default_config_environment_is_contract_two(default: Synthesized) -> None:
+def test_function_default_config_environment_is_contract_two_with_provisioned_arns(default: Synthesized) -> None:
     _, _, dlq_id, _ = default.queues()
-    _, function = default.only("AWS::Lambda::Function")
+    _, function = default.ingest_function()
 
+    # The ARNs are the custom resources' Arn attributes: the function is created once the datasets are ACTIVE.
     assert function["Environment"]["Variables"] == {
-        "ITEMS_DATASET_ARN": ITEMS_ARN,
-        "ACTIONS_DATASET_ARN": ACTIONS_ARN,
+        "ITEMS_DATASET_ARN": get_att_arn(dataset_id(default, "ITEMS")),
+        "ACTIONS_DATASET_ARN": get_att_arn(dataset_id(default, "ACTIONS")),
         "DEAD_LETTER_QUEUE_URL": {"Ref": dlq_id},
         "MAX_RECEIVE_COUNT": "5",
         "MAX_CONCURRENCY": "2",
@@ -178,7 +186,7 @@ def test_function_default_config_environment_is_contract_two(default: Synthesize
 
 
 def test_function_tuned_config_environment_names_configured_kinds_only(tuned: Synthesized) -> None:
-    _, function = tuned.only("AWS::Lambda::Function")
+    _, function = tuned.ingest_function()
     variables = function["Environment"]["Variables"]
 
     assert variables["ITEMS_DATASET_ARN"] == ITEMS_ARN
@@ -193,15 +201,12 @@ def test_function_any_config_logs_to_own_log_group_with_configured_retention(
     name: str, days: int, request: pytest.FixtureRequest
 ) -> None:
     synthesized: Synthesized = request.getfixturevalue(name)
-    log_group_id, log_group = synthesized.only("AWS::Logs::LogGroup")
+    _, function = synthesized.ingest_function()
+    log_group_id = function["LoggingConfig"]["LogGroup"]["Ref"]
 
-    assert log_group["RetentionInDays"] == days
-    synthesized.template.has_resource_properties(
-        "AWS::Lambda::Function", {"LoggingConfig": {"LogGroup": {"Ref": log_group_id}}}
-    )
-    # Not the deprecated log_retention: it would add a custom resource (a second Lambda) to set the retention.
+    assert synthesized.resources("AWS::Logs::LogGroup")[log_group_id]["Properties"]["RetentionInDays"] == days
+    # Not the deprecated log_retention: it would add a custom resource (another Lambda) to set the retention.
     assert synthesized.resources("Custom::LogRetention") == {}
-    assert len(synthesized.resources("AWS::Lambda::Function")) == 1
 
 
 def test_function_asset_excludes_bytecode_so_hash_is_stable(tmp_path: Path) -> None:
@@ -223,8 +228,8 @@ def test_function_asset_excludes_bytecode_so_hash_is_stable(tmp_path: Path) -> N
 def test_function_repeated_synth_same_asset_hash(default: Synthesized, tmp_path: Path) -> None:
     again = synthesize(project_context(), tmp_path)
 
-    _, first = default.only("AWS::Lambda::Function")
-    _, second = again.only("AWS::Lambda::Function")
+    _, first = default.ingest_function()
+    _, second = again.ingest_function()
     assert first["Code"]["S3Key"] == second["Code"]["S3Key"]
 
 
@@ -233,7 +238,7 @@ def test_function_repeated_synth_same_asset_hash(default: Synthesized, tmp_path:
 
 def test_event_source_default_config_reports_item_failures_at_minimum_concurrency(default: Synthesized) -> None:
     ingest_id, _, _, _ = default.queues()
-    function_id, _ = default.only("AWS::Lambda::Function")
+    function_id, _ = default.ingest_function()
 
     default.template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
@@ -263,12 +268,17 @@ def test_event_source_tuned_config_batches_with_window_and_concurrency(tuned: Sy
 # --- IAM ----------------------------------------------------------------------------------------------------------
 
 
+def ingest_role(synthesized: Synthesized) -> str:
+    function_id, _ = synthesized.ingest_function()
+    return synthesized.role_of(function_id)
+
+
 def test_iam_default_config_put_items_only_on_items_dataset(default: Synthesized) -> None:
-    assert default.resources_of("personalize:PutItems") == [ITEMS_ARN]
+    assert default.resources_of("personalize:PutItems") == [get_att_arn(dataset_id(default, "ITEMS"))]
 
 
 def test_iam_default_config_put_actions_only_on_actions_dataset(default: Synthesized) -> None:
-    assert default.resources_of("personalize:PutActions") == [ACTIONS_ARN]
+    assert default.resources_of("personalize:PutActions") == [get_att_arn(dataset_id(default, "ACTIONS"))]
 
 
 def test_iam_tuned_config_no_put_for_unconfigured_kind(tuned: Synthesized) -> None:
@@ -277,26 +287,48 @@ def test_iam_tuned_config_no_put_for_unconfigured_kind(tuned: Synthesized) -> No
     assert tuned.resources_of("personalize:DescribeDataset") == [ITEMS_ARN]
 
 
-def test_iam_default_config_describe_only_configured_datasets_and_their_schemas(default: Synthesized) -> None:
-    assert default.resources_of("personalize:DescribeDataset") == sorted([ITEMS_ARN, ACTIONS_ARN])
-    assert default.resources_of("personalize:DescribeSchema") == [SCHEMAS_IN_DATASET_ACCOUNT]
+def test_iam_default_config_describe_exactly_the_provisioned_datasets_and_schemas(default: Synthesized) -> None:
+    role = ingest_role(default)
+
+    assert default.resources_of("personalize:DescribeDataset", role) == sorted(
+        [get_att_arn(dataset_id(default, "ITEMS")), get_att_arn(dataset_id(default, "ACTIONS"))], key=json.dumps
+    )
+    # The stack made the schemas, so DescribeSchema names the one each dataset uses: no wildcard.
+    assert default.resources_of("personalize:DescribeSchema", role) == sorted(
+        [{"Fn::GetAtt": [dataset_id(default, kind), "SchemaArn"]} for kind in ("ITEMS", "ACTIONS")], key=json.dumps
+    )
 
 
-def test_iam_default_config_grants_no_wildcard_action(default: Synthesized) -> None:
-    actions = {action for action, _ in default.allowed()}
+def test_iam_bring_your_own_config_describe_schemas_of_dataset_account_only(tuned: Synthesized) -> None:
+    # An existing dataset's schema is unknown at synth: DescribeSchema is scoped to its account and Region.
+    assert tuned.resources_of("personalize:DescribeSchema") == [SCHEMAS_IN_DATASET_ACCOUNT]
+
+
+@pytest.mark.parametrize("name", ["default", "tuned"])
+def test_iam_any_config_ingest_role_grants_no_wildcard_action(name: str, request: pytest.FixtureRequest) -> None:
+    synthesized: Synthesized = request.getfixturevalue(name)
+    actions = {action for action, _ in synthesized.allowed(ingest_role(synthesized))}
 
     assert "personalize:*" not in actions
     assert [action for action in actions if "*" in action] == []
 
 
-def test_iam_default_config_wildcard_resource_only_for_schemas(default: Synthesized) -> None:
-    wildcards = {(action, resource) for action, resource in default.allowed() if "*" in json.dumps(resource)}
+def test_iam_default_config_ingest_role_no_wildcard_resource(default: Synthesized) -> None:
+    wildcards = [(a, r) for a, r in default.allowed(ingest_role(default)) if "*" in json.dumps(r)]
+
+    assert wildcards == []
+
+
+def test_iam_tuned_config_wildcard_resource_only_for_schemas(tuned: Synthesized) -> None:
+    wildcards = {(action, resource) for action, resource in tuned.allowed() if "*" in json.dumps(resource)}
 
     assert wildcards == {("personalize:DescribeSchema", SCHEMAS_IN_DATASET_ACCOUNT)}
 
 
-def test_iam_default_config_grants_exactly_the_handler_and_event_source_actions(default: Synthesized) -> None:
-    assert {action for action, _ in default.allowed()} == {
+def test_iam_default_config_ingest_role_grants_exactly_the_handler_and_event_source_actions(
+    default: Synthesized,
+) -> None:
+    assert {action for action, _ in default.allowed(ingest_role(default))} == {
         "personalize:PutItems",
         "personalize:PutActions",
         "personalize:DescribeDataset",
@@ -324,9 +356,12 @@ def test_iam_default_config_send_message_only_on_dead_letter_queue(default: Synt
 
 
 def test_iam_default_config_logs_only_to_own_log_group_without_managed_policy(default: Synthesized) -> None:
-    log_group_id, _ = default.only("AWS::Logs::LogGroup")
+    _, function = default.ingest_function()
+    log_group_id = function["LoggingConfig"]["LogGroup"]["Ref"]
+    role = ingest_role(default)
 
     for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
-        assert default.resources_of(action) == [get_att_arn(log_group_id)], action
-    # AWSLambdaBasicExecutionRole would allow writing to every log group of the account.
-    default.template.has_resource_properties("AWS::IAM::Role", {"ManagedPolicyArns": Match.absent()})
+        assert default.resources_of(action, role) == [get_att_arn(log_group_id)], action
+    # AWSLambdaBasicExecutionRole would allow writing to every log group of the account: no role has it.
+    roles = default.resources("AWS::IAM::Role").values()
+    assert [role["Properties"].get("ManagedPolicyArns") for role in roles] == [None] * len(roles)

@@ -1,0 +1,394 @@
+"""The Personalize custom resources and their provider, asserted by property on synthesized templates.
+
+Two syntheses: cdk.json's default (items and actions, retained), and the construct on its own with every dataset
+type, a KMS key and ``destroy`` (which the configuration does not offer yet), both checked by cdk-nag.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_logs as logs
+from aws_cdk.assertions import Template
+from cdk_nag import AwsSolutionsChecks
+from cfnlint.api import lint
+from cfnlint.config import ManualArgs
+from cfnlint.helpers import REGIONS
+
+from resources.resource_types import RESOURCE_TYPES as HANDLED_TYPES
+from stacks.config import DatasetKind
+from stacks.ingest_pipeline import DatasetTarget, IngestPipeline
+from stacks.personalize_datasets import DatasetSpec, PersonalizeDatasets
+from stacks.personalize_properties import RESOURCE_TYPES
+from tests.infra.synthesis import PROJECT_ROOT, Synthesized, iter_violations, project_context, synthesize
+
+SCHEMA_FILES = {
+    "ITEMS": "items.json",
+    "ACTIONS": "actions.json",
+    "USERS": "users.json",
+    "INTERACTIONS": "interactions.json",
+    "ACTION_INTERACTIONS": "action_interactions.json",
+}
+KMS_KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+KMS_ROLE = "arn:aws:iam::111122223333:role/PersonalizeKms"
+PERSONALIZE = "arn:${AWS::Partition}:personalize:${AWS::Region}:${AWS::AccountId}"
+# Kind rows as the configuration will have them once the stack writes events and action interactions too.
+FUTURE_KINDS = {
+    "INTERACTIONS": DatasetKind(
+        name="events",
+        dataset_type="INTERACTIONS",
+        env_var="INTERACTIONS_DATASET_ARN",
+        put_action="personalize:PutEvents",
+        default_schema="schemas/interactions.json",
+        required_fields=("USER_ID", "ITEM_ID", "TIMESTAMP"),
+        tracking_env="EVENT_TRACKING_ID",
+    ),
+    "ACTION_INTERACTIONS": DatasetKind(
+        name="actionInteractions",
+        dataset_type="ACTION_INTERACTIONS",
+        env_var="ACTION_INTERACTIONS_DATASET_ARN",
+        put_action="personalize:PutActionInteractions",
+        default_schema="schemas/action_interactions.json",
+        required_fields=("USER_ID", "ACTION_ID", "EVENT_TYPE", "TIMESTAMP"),
+        tracking_env="ACTION_INTERACTIONS_TRACKING_ID",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def default(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """cdk.json's configuration, synthesized as ``cdk synth`` would."""
+    return synthesize(project_context(), tmp_path_factory.mktemp("default"))
+
+
+@dataclass(frozen=True)
+class EveryType:
+    """The construct alone with every dataset type: its template, assembly directory and resolved attributes."""
+
+    template: Template
+    template_json: dict[str, Any]
+    outdir: Path
+    tracking_ids: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def every_type(tmp_path_factory: pytest.TempPathFactory) -> EveryType:
+    """Every dataset type, a KMS key with its role, removal policy DESTROY; with cdk-nag, as the app runs it."""
+    outdir = tmp_path_factory.mktemp("every-type")
+    app = cdk.App(context=project_context(), outdir=str(outdir))
+    stack = cdk.Stack(app, "EveryType")
+    construct = PersonalizeDatasets(
+        stack,
+        "Personalize",
+        group_name="shop",
+        domain=None,
+        kms_key_arn=KMS_KEY,
+        role_arn=KMS_ROLE,
+        datasets=[
+            DatasetSpec(dataset_type=kind, schema=(PROJECT_ROOT / "schemas" / name).read_text())
+            for kind, name in SCHEMA_FILES.items()
+        ],
+        removal_policy=cdk.RemovalPolicy.DESTROY,
+        log_retention=logs.RetentionDays.ONE_WEEK,
+    )
+    tracking_ids = {kind: stack.resolve(construct.tracking_id(kind)) for kind in SCHEMA_FILES}
+    # The ingest function fed from the construct the way the stack feeds it, with kind rows still to come
+    IngestPipeline(
+        stack,
+        "IngestPipeline",
+        datasets=[
+            DatasetTarget(
+                kind=kind,
+                dataset_arn=construct.dataset_arn(dataset_type),
+                schema_arn=construct.schema_arn(dataset_type),
+                tracking_id=construct.tracking_id(dataset_type),
+            )
+            for dataset_type, kind in FUTURE_KINDS.items()
+        ],
+        batch_size=10,
+        max_batching_window_seconds=0,
+        max_concurrency=2,
+        max_receive_count=5,
+        function_timeout_seconds=60,
+        function_memory_mb=512,
+        log_retention=logs.RetentionDays.ONE_WEEK,
+        powertools_layer_version=27,
+    )
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    template_json: dict[str, Any] = app.synth().get_stack_by_name("EveryType").template
+    return EveryType(Template.from_json(template_json), template_json, outdir, tracking_ids)
+
+
+def of_type(template_json: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {lid: r for lid, r in template_json["Resources"].items() if r["Type"] == resource_type}
+
+
+def by_dataset_type(template_json: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    return {
+        resource["Properties"]["DatasetType"]: (logical_id, resource)
+        for logical_id, resource in of_type(template_json, "Custom::PersonalizeDataset").items()
+    }
+
+
+def handler_role(template_json: dict[str, Any]) -> str:
+    (function,) = [
+        r for r in of_type(template_json, "AWS::Lambda::Function").values()
+        if r["Properties"]["Handler"] == "resources.handler.on_event"
+    ]  # fmt: skip
+    role: str = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    return role
+
+
+def handler_statements(template_json: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Sid -> statement of the custom resource handlers' policy (the log grants have no Sid)."""
+    role = handler_role(template_json)
+    (policy,) = [
+        p for p in of_type(template_json, "AWS::IAM::Policy").values() if {"Ref": role} in p["Properties"]["Roles"]
+    ]
+    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "Sid" in s}
+
+
+# --- the custom resources -----------------------------------------------------------------------------------------
+
+
+def test_custom_resources_default_config_group_and_a_schema_and_dataset_per_kind(default: Synthesized) -> None:
+    (group,) = default.resources("Custom::PersonalizeDatasetGroup").values()
+    schemas = {
+        r["Properties"]["Name"]: r["Properties"] for r in default.resources("Custom::PersonalizeSchema").values()
+    }
+    datasets = by_dataset_type(default.template_json)
+
+    assert {k: v for k, v in group["Properties"].items() if k != "ServiceToken"} == {"Name": "personalize-ingest"}
+    assert schemas.keys() == {"personalize-ingest-items", "personalize-ingest-actions"}
+    assert schemas["personalize-ingest-items"]["Schema"] == (PROJECT_ROOT / "schemas" / "items.json").read_text()
+    assert datasets.keys() == {"ITEMS", "ACTIONS"}
+    assert datasets["ITEMS"][1]["Properties"]["Name"] == "personalize-ingest-items"
+    assert default.resources("Custom::PersonalizeEventTracker") == {}  # no Interactions dataset, no tracker
+
+
+def test_custom_resources_default_config_datasets_reference_group_and_own_schema(default: Synthesized) -> None:
+    (group_id,) = default.resources("Custom::PersonalizeDatasetGroup")
+    schema_ids = {
+        r["Properties"]["Name"].rpartition("-")[2].upper(): lid
+        for lid, r in default.resources("Custom::PersonalizeSchema").items()
+    }
+
+    for dataset_type, (_, dataset) in by_dataset_type(default.template_json).items():
+        # References are dependencies: CloudFormation creates the group and schema first and deletes them last.
+        assert dataset["Properties"]["DatasetGroupArn"] == {"Fn::GetAtt": [group_id, "Arn"]}
+        assert dataset["Properties"]["SchemaArn"] == {"Fn::GetAtt": [schema_ids[dataset_type], "Arn"]}
+
+
+@pytest.mark.parametrize("name", ["default", "every_type"])
+def test_custom_resources_any_config_served_by_one_provider_handling_their_type(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    template_json = request.getfixturevalue(name).template_json
+    custom = [r for r in template_json["Resources"].values() if r["Type"].startswith("Custom::Personalize")]
+
+    assert {r["Type"] for r in custom} <= set(HANDLED_TYPES)
+    assert len({json.dumps(r["Properties"]["ServiceToken"]) for r in custom}) == 1
+
+
+def test_custom_resource_types_construct_and_handler_table_agree() -> None:
+    assert set(RESOURCE_TYPES) == set(HANDLED_TYPES)
+
+
+def test_event_tracker_every_type_created_after_interactions_dataset(every_type: EveryType) -> None:
+    (tracker,) = of_type(every_type.template_json, "Custom::PersonalizeEventTracker").values()
+    datasets = by_dataset_type(every_type.template_json)
+
+    assert tracker["Properties"]["Name"] == "shop-tracker"
+    assert tracker["Properties"]["DatasetGroupArn"] == {
+        "Fn::GetAtt": [next(iter(of_type(every_type.template_json, "Custom::PersonalizeDatasetGroup"))), "Arn"]
+    }
+    assert datasets["INTERACTIONS"][0] in tracker["DependsOn"]
+
+
+def test_tracking_ids_every_type_from_tracker_and_action_interactions_dataset(every_type: EveryType) -> None:
+    (tracker_id,) = of_type(every_type.template_json, "Custom::PersonalizeEventTracker")
+    datasets = by_dataset_type(every_type.template_json)
+
+    assert every_type.tracking_ids == {
+        "ITEMS": None,
+        "ACTIONS": None,
+        "USERS": None,
+        "INTERACTIONS": {"Fn::GetAtt": [tracker_id, "TrackingId"]},
+        "ACTION_INTERACTIONS": {"Fn::GetAtt": [datasets["ACTION_INTERACTIONS"][0], "TrackingId"]},
+    }
+
+
+def test_tracking_ids_every_type_reach_ingest_environment(every_type: EveryType) -> None:
+    (function,) = [
+        r["Properties"]
+        for r in of_type(every_type.template_json, "AWS::Lambda::Function").values()
+        if r["Properties"]["Handler"] == "ingest.handler.lambda_handler"
+    ]
+    variables = function["Environment"]["Variables"]
+
+    assert variables["EVENT_TRACKING_ID"] == every_type.tracking_ids["INTERACTIONS"]
+    assert variables["ACTION_INTERACTIONS_TRACKING_ID"] == every_type.tracking_ids["ACTION_INTERACTIONS"]
+
+
+def test_construct_duplicate_dataset_type_rejected() -> None:
+    stack = cdk.Stack(cdk.App())
+
+    with pytest.raises(ValueError, match=r"one per type"):
+        PersonalizeDatasets(
+            stack,
+            "Personalize",
+            group_name="shop",
+            domain=None,
+            kms_key_arn=None,
+            role_arn=None,
+            datasets=[DatasetSpec("ITEMS", "{}"), DatasetSpec("ITEMS", "{}")],
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+            log_retention=logs.RetentionDays.ONE_WEEK,
+        )
+
+
+# --- removal policies ---------------------------------------------------------------------------------------------
+
+
+def test_removal_policy_default_config_retains_group_and_datasets_except_on_failed_create(
+    default: Synthesized,
+) -> None:
+    for resource_type in ("Custom::PersonalizeDatasetGroup", "Custom::PersonalizeDataset"):
+        for resource in default.resources(resource_type).values():
+            assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
+
+
+def test_removal_policy_any_config_deletes_schemas(default: Synthesized, every_type: EveryType) -> None:
+    for template_json in (default.template_json, every_type.template_json):
+        for resource in of_type(template_json, "Custom::PersonalizeSchema").values():
+            assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Delete", "Delete")
+
+
+def test_removal_policy_destroy_deletes_group_datasets_and_tracker(every_type: EveryType) -> None:
+    for resource_type in (
+        "Custom::PersonalizeDatasetGroup",
+        "Custom::PersonalizeDataset",
+        "Custom::PersonalizeEventTracker",
+    ):
+        for resource in of_type(every_type.template_json, resource_type).values():
+            assert resource.get("DeletionPolicy", "Delete") == "Delete", resource_type
+
+
+# --- the provider -------------------------------------------------------------------------------------------------
+
+
+def test_provider_default_config_async_polls_every_15_seconds_for_55_minutes(default: Synthesized) -> None:
+    (machine,) = default.resources("AWS::StepFunctions::StateMachine").values()
+    definition = "".join(
+        part for part in machine["Properties"]["DefinitionString"]["Fn::Join"][1] if isinstance(part, str)
+    )
+
+    # The waiter retries is_complete every query interval, up to the total timeout: 220 x 15 s = 55 min.
+    assert '"Retry":[{"ErrorEquals":["States.ALL"],"IntervalSeconds":15,"MaxAttempts":220,"BackoffRate":1}]' in (
+        definition
+    )
+
+
+def test_provider_default_config_handlers_are_resources_entry_points(default: Synthesized) -> None:
+    _, on_event = default.function("resources.handler.on_event")
+    _, is_complete = default.function("resources.handler.is_complete")
+
+    assert (on_event["Runtime"], on_event["Timeout"]) == ("python3.13", 120)
+    assert on_event["Code"] == default.ingest_function()[1]["Code"]  # one asset: lambdas/
+    # is_complete gives up with its own message before the framework's 55-minute timeout
+    assert 50 * 60 < int(is_complete["Environment"]["Variables"]["GIVE_UP_AFTER_SECONDS"]) < 55 * 60
+
+
+def test_provider_default_config_every_log_group_has_configured_retention(default: Synthesized) -> None:
+    log_groups = default.resources("AWS::Logs::LogGroup")
+    functions = default.resources("AWS::Lambda::Function").values()
+
+    assert {group["Properties"].get("RetentionInDays") for group in log_groups.values()} == {30}
+    # every function, the framework's included, logs to one of them
+    assert all(f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] in log_groups for f in functions)
+
+
+def test_provider_default_config_waiter_logs_every_event_without_execution_data(default: Synthesized) -> None:
+    (machine,) = default.resources("AWS::StepFunctions::StateMachine").values()
+    logging = machine["Properties"]["LoggingConfiguration"]
+
+    # Execution data would include CloudFormation's pre-signed response URL.
+    assert (logging["Level"], logging["IncludeExecutionData"]) == ("ALL", False)
+
+
+# --- the provider's IAM -------------------------------------------------------------------------------------------
+
+
+def test_provider_iam_default_config_scoped_to_own_group_schemas_and_datasets(default: Synthesized) -> None:
+    statements = handler_statements(default.template_json)
+    group = {"Fn::Sub": f"{PERSONALIZE}:dataset-group/personalize-ingest"}
+    schemas = {"Fn::Sub": f"{PERSONALIZE}:schema/personalize-ingest-*"}
+    datasets = {"Fn::Sub": f"{PERSONALIZE}:dataset/personalize-ingest/*"}
+
+    assert statements["DatasetGroup"]["Resource"] == group
+    assert statements["Schemas"]["Resource"] == schemas
+    assert sorted(statements["Datasets"]["Resource"], key=json.dumps) == sorted(
+        [group, schemas, datasets], key=json.dumps
+    )
+    assert statements["List"]["Resource"] == "*"
+    assert all(action.startswith("personalize:List") for action in statements["List"]["Action"])
+    # No tracker, no KMS role: neither tracker actions nor iam:PassRole
+    assert statements.keys() == {"DatasetGroup", "Schemas", "Datasets", "List"}
+
+
+@pytest.mark.parametrize("name", ["default", "every_type"])
+def test_provider_iam_any_config_no_personalize_wildcard_action(name: str, request: pytest.FixtureRequest) -> None:
+    template_json = request.getfixturevalue(name).template_json
+    actions = [
+        action
+        for statement in handler_statements(template_json).values()
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    ]
+
+    assert [action for action in actions if "*" in action] == []
+
+
+def test_provider_iam_kms_config_passes_only_kms_role_only_to_personalize(every_type: EveryType) -> None:
+    statement = handler_statements(every_type.template_json)["PassKmsRoleToPersonalize"]
+
+    assert (statement["Action"], statement["Resource"]) == ("iam:PassRole", KMS_ROLE)
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "personalize.amazonaws.com"}}
+    passes = [
+        s
+        for p in of_type(every_type.template_json, "AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "iam:PassRole" in json.dumps(s["Action"])
+    ]
+    assert passes == [statement]
+
+
+def test_provider_iam_every_type_tracker_actions_on_trackers_and_own_group(every_type: EveryType) -> None:
+    statement = handler_statements(every_type.template_json)["EventTracker"]
+
+    assert sorted(statement["Action"]) == [
+        "personalize:CreateEventTracker",
+        "personalize:DeleteEventTracker",
+        "personalize:DescribeEventTracker",
+    ]
+    assert sorted(statement["Resource"], key=json.dumps) == [
+        {"Fn::Sub": f"{PERSONALIZE}:dataset-group/shop"},
+        {"Fn::Sub": f"{PERSONALIZE}:event-tracker/*"},
+    ]
+
+
+# --- cdk-nag and cfn-lint on the construct with every type --------------------------------------------------------
+
+
+def test_cdk_nag_every_type_no_unacknowledged_findings(every_type: EveryType) -> None:
+    assert list(iter_violations(every_type.outdir)) == []
+
+
+def test_cfn_lint_every_type_template_has_no_matches(every_type: EveryType) -> None:
+    matches = lint(json.dumps(every_type.template_json), config=ManualArgs(regions=REGIONS, include_checks=["I"]))
+
+    assert [str(match) for match in matches] == []

@@ -1,0 +1,269 @@
+"""Delete: describe first, gone counts as done, children before the group (waiting for their asynchronous deletion),
+a group already being deleted is waited for, schemas once no dataset uses them; retention; a whole set torn down in
+CloudFormation's order leaves nothing behind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from local.cloudformation import CustomResourceDriver, CustomResourceFailed, Deployed
+from local.emulator import EmulatorServer
+from resources import handler, provider
+from stacks.personalize_properties import DATASET_GROUP_TYPE, DATASET_TYPE, SCHEMA_TYPE
+from tests.resources.resource_helpers import (
+    CLIENT_SETTINGS,
+    dataset_props,
+    group_props,
+    provision_set,
+    schema_props,
+)
+
+
+def delete_event(resource_type: str, physical_id: str) -> dict[str, Any]:
+    return {
+        "RequestType": "Delete",
+        "ResourceType": resource_type,
+        "LogicalResourceId": "Resource",
+        "RequestId": "request-1",
+        "PhysicalResourceId": physical_id,
+        "ResourceProperties": {"ServiceToken": "token"},
+    }
+
+
+def resource_counts(emu: EmulatorServer) -> dict[str, int]:
+    counts: dict[str, int] = emu.state.stats()["resources"]
+    return counts
+
+
+# --- each type, and what is already gone --------------------------------------------------------------------------
+
+
+def test_delete_whole_set_in_reverse_dependency_order_leaves_nothing(
+    cfn: CustomResourceDriver, emu: EmulatorServer
+) -> None:
+    # GIVEN every dataset type, their schemas, the group and its tracker
+    provisioned = provision_set(cfn, "shop")
+
+    # WHEN CloudFormation deletes the stack: dependents first, each waited for before what it depends on
+    for resource in provisioned.reverse_dependency_order():
+        cfn.delete(resource)
+
+    # THEN nothing is left: no dataset, tracker, group, or schema
+    assert resource_counts(emu) == {"schemas": 0, "datasetGroups": 0, "datasets": 0, "eventTrackers": 0}
+
+
+@pytest.mark.parametrize("resource", ["schema", "group", "dataset", "tracker"])
+def test_delete_resource_already_gone_succeeds(resource: str, cfn: CustomResourceDriver, personalize: Any) -> None:
+    provisioned = provision_set(cfn, "shop", ("INTERACTIONS",))
+    assert provisioned.tracker is not None
+    target = {
+        "schema": provisioned.schemas["INTERACTIONS"],
+        "group": provisioned.group,
+        "dataset": provisioned.datasets["INTERACTIONS"],
+        "tracker": provisioned.tracker,
+    }[resource]
+    for deployed in provisioned.reverse_dependency_order():
+        cfn.delete(deployed)
+
+    # Deleted out of band (or by an earlier, interrupted attempt): ResourceNotFound counts as done
+    cfn.delete(target)
+
+
+def test_delete_failed_create_marker_physical_id_is_done(personalize: Any, emu: EmulatorServer) -> None:
+    answer = provider.on_event(delete_event(DATASET_GROUP_TYPE, "7b4e-request-id"), personalize)
+
+    assert provider.is_complete({**delete_event(DATASET_GROUP_TYPE, "7b4e-request-id"), **answer}, personalize) == {
+        "IsComplete": True
+    }
+    assert emu.state.calls() == []
+
+
+def test_dataset_group_delete_children_still_deleting_waits_for_them(
+    cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
+) -> None:
+    # GIVEN a group whose datasets and tracker are being deleted, slowly
+    provisioned = provision_set(cfn, "shop", ("ITEMS", "INTERACTIONS"))
+    emu.configure(delete_delay=0.6)
+    for child in provisioned.reverse_dependency_order()[:3]:
+        provider.on_event(delete_event(child.resource_type, child.physical_id), personalize)
+
+    # WHEN the group is deleted (CloudFormation in parallel, or Personalize still settling)
+    cfn.delete(provisioned.group)
+
+    # THEN the group delete waited for the children to go, and then deleted the group
+    assert resource_counts(emu)["datasetGroups"] == 0
+    refusals = [call["error"] for call in emu.state.calls("DeleteDatasetGroup")]
+    assert refusals[0] == "ResourceInUseException"
+    assert refusals[-1] is None
+
+
+def test_dataset_group_delete_already_deleting_waits_without_deleting_twice(
+    cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
+) -> None:
+    group = cfn.create(DATASET_GROUP_TYPE, group_props())
+    emu.configure(delete_delay=0.2)
+    personalize.delete_dataset_group(datasetGroupArn=group.arn)
+
+    cfn.delete(group)
+
+    assert resource_counts(emu)["datasetGroups"] == 0
+    assert len(emu.state.calls("DeleteDatasetGroup")) == 1  # the first one only: ResourceInUse never provoked
+
+
+def test_dataset_group_delete_child_not_being_deleted_fails_naming_it(
+    cfn: CustomResourceDriver, personalize: Any
+) -> None:
+    provisioned = provision_set(cfn, "shop", ("ITEMS",))
+
+    with pytest.raises(CustomResourceFailed) as failed:
+        cfn.delete(provisioned.group)
+
+    assert "still has dataset arn:aws:personalize:us-east-1:123456789012:dataset/shop/ITEMS (ACTIVE)" in (
+        failed.value.reason
+    )
+    assert (
+        personalize.describe_dataset_group(datasetGroupArn=provisioned.group.arn)["datasetGroup"]["status"] == "ACTIVE"
+    )
+
+
+def test_dataset_delete_while_create_in_progress_waits_then_deletes(
+    cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
+) -> None:
+    # A rollback can delete a dataset whose create has not finished: it is deletable once it settles.
+    group = cfn.create(DATASET_GROUP_TYPE, group_props())
+    schema = cfn.create(SCHEMA_TYPE, schema_props("ITEMS"))
+    emu.configure(create_delay=0.5)
+    started = provider.on_event(
+        {
+            **delete_event(DATASET_TYPE, ""),
+            "RequestType": "Create",
+            "ResourceProperties": dataset_props(group, "ITEMS", schema),
+        },
+        personalize,
+    )
+    dataset = started["PhysicalResourceId"]
+
+    assert personalize.describe_dataset(datasetArn=dataset)["dataset"]["status"] != "ACTIVE"
+    cfn.delete(Deployed(DATASET_TYPE, "Resource", dataset, {}))
+
+    assert personalize.list_datasets()["datasets"] == []
+    assert [call["error"] for call in emu.state.calls("DeleteDataset")] == [None]
+
+
+# --- schemas: deleted once no dataset uses them ---------------------------------------------------------------
+
+
+def test_schema_delete_dataset_still_deleting_waits_then_deletes(
+    cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
+) -> None:
+    provisioned = provision_set(cfn, "shop", ("ITEMS",))
+    emu.configure(delete_delay=0.5)
+    provider.on_event(delete_event(DATASET_TYPE, provisioned.datasets["ITEMS"].physical_id), personalize)
+
+    cfn.delete(provisioned.schemas["ITEMS"])
+
+    assert personalize.list_schemas()["schemas"] == []
+    errors = [call["error"] for call in emu.state.calls("DeleteSchema")]
+    assert (errors[0], errors[-1]) == ("ResourceInUseException", None)
+
+
+def test_schema_delete_used_by_retained_dataset_left_in_place(cfn: CustomResourceDriver, personalize: Any) -> None:
+    provisioned = provision_set(cfn, "shop", ("ITEMS",))
+
+    cfn.delete(provisioned.schemas["ITEMS"])  # succeeds: a schema in use cannot be deleted, and need not be
+
+    assert [s["schemaArn"] for s in personalize.list_schemas()["schemas"]] == [provisioned.schemas["ITEMS"].arn]
+
+
+# --- retention ------------------------------------------------------------------------------------------------
+
+
+def test_stack_delete_with_retained_group_and_datasets_keeps_them_usable(
+    cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
+) -> None:
+    # GIVEN a provisioned set whose group, datasets and tracker have DeletionPolicy Retain (the default)
+    provisioned = provision_set(cfn, "shop", ("ITEMS", "ACTIONS", "INTERACTIONS"))
+
+    # WHEN the stack is deleted: CloudFormation sends Delete for the schemas only
+    for schema in provisioned.schemas.values():
+        cfn.delete(schema)
+
+    # THEN the stack deletion succeeds and the data's home is intact: group, datasets, tracker and their schemas
+    assert resource_counts(emu) == {"schemas": 3, "datasetGroups": 1, "datasets": 3, "eventTrackers": 1}
+    statuses = {d["status"] for d in personalize.list_datasets(datasetGroupArn=provisioned.group.arn)["datasets"]}
+    assert statuses == {"ACTIVE"}
+
+
+# --- polling: transient errors, giving up, the Lambda entry points ---------------------------------------------
+
+
+def test_is_complete_throttled_describe_asks_again_instead_of_failing(
+    cfn: CustomResourceDriver, emu: EmulatorServer
+) -> None:
+    group = cfn.create(DATASET_GROUP_TYPE, group_props())
+    client = boto3.client(
+        "personalize",
+        endpoint_url=emu.endpoint_url,
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+        **CLIENT_SETTINGS,
+    )
+    emu.configure(fault_control_plane=True, throttle_rate=1.0)
+
+    answer = provider.is_complete({**delete_event(DATASET_GROUP_TYPE, group.physical_id)}, client)
+
+    assert answer == {"IsComplete": False}
+
+
+def test_is_complete_endpoint_unreachable_asks_again_instead_of_failing() -> None:
+    client = boto3.client(
+        "personalize",
+        endpoint_url="http://127.0.0.1:9",  # discard: nothing listens
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=1),
+        **CLIENT_SETTINGS,
+    )
+    arn = "arn:aws:personalize:us-east-1:123456789012:dataset-group/shop"
+
+    assert provider.is_complete(delete_event(DATASET_GROUP_TYPE, arn), client) == {"IsComplete": False}
+
+
+def test_is_complete_past_give_up_time_fails_naming_what_it_waited_for(
+    cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
+) -> None:
+    emu.configure(create_delay=60)
+    event = {**delete_event(DATASET_GROUP_TYPE, ""), "RequestType": "Create", "ResourceProperties": group_props()}
+    event |= provider.on_event(event, personalize, clock=lambda: 1_000.0)
+
+    with pytest.raises(Exception, match=r"^Gave up after 55 minutes: dataset group .*/shop is CREATE PENDING$"):
+        provider.is_complete(event, personalize, give_up_after=3_000, clock=lambda: 1_000.0 + 3_300)
+
+
+def test_handler_entry_points_reach_emulator_through_standard_endpoint_variable(
+    emu: EmulatorServer, personalize: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Lambda entry points with nothing but the standard variables (as `make demo`'s handler gets them)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_PERSONALIZE", emu.endpoint_url)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv(handler.GIVE_UP_AFTER_SECONDS, "3000")
+    handler.personalize.cache_clear()
+    driver = CustomResourceDriver(
+        on_event=lambda event: handler.on_event(event, None),
+        is_complete=lambda event: handler.is_complete(event, None),
+        poll_interval=0.005,
+    )
+
+    try:
+        group = driver.create(DATASET_GROUP_TYPE, group_props())
+        driver.delete(group)
+    finally:
+        handler.personalize.cache_clear()
+
+    assert [call["api"] for call in emu.state.calls() if not call["api"].startswith(("Describe", "List"))] == [
+        "CreateDatasetGroup",
+        "DeleteDatasetGroup",
+    ]
