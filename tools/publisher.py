@@ -4,7 +4,7 @@ For upstream teams (DESIGN.md Contract 1). Each change is validated against
 ``schemas/contract/message.schema.json`` before anything is sent; valid changes go out with SendMessageBatch,
 at most 10 entries and 256 KiB per call; entries SQS reports as failed on its side are retried with backoff a
 bounded number of times; on a FIFO queue every message gets a group id (its record, or its session) and a
-deduplication id (the SHA-256 of its body). Whatever could not be sent is reported with the reason, never
+deduplication id (see ``deduplication_id``). Whatever could not be sent is reported with the reason, never
 dropped silently.
 
 As a library::
@@ -34,6 +34,7 @@ import random
 import re
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -296,7 +297,7 @@ class Publisher:
             body=body,
             size=size,
             group_id=group_id(change) if self.fifo else None,
-            deduplication_id=deduplication_id(body) if self.fifo else None,
+            deduplication_id=deduplication_id(body, upsert=change["type"] in _UPSERT_ID_FIELDS) if self.fifo else None,
             upsert=change["type"] in _UPSERT_ID_FIELDS,
         )
 
@@ -489,8 +490,20 @@ def canonical_body(change: Any) -> str:
     return text
 
 
-def deduplication_id(body: str) -> str:
-    """The FIFO MessageDeduplicationId of a body: its SHA-256, hex (64 characters)."""
+def deduplication_id(body: str, *, upsert: bool = False) -> str:
+    """The FIFO MessageDeduplicationId of one change, chosen once per change and kept across its retries.
+
+    Events and action interactions: the SHA-256 of the body (hex, 64 characters). An identical event sent twice
+    is the same event; SQS drops the copy, and the handler derives the same eventId from this id, so Personalize
+    ignores a copy that arrives after SQS's five-minute window too.
+
+    Items, actions and users (``upsert``): a random id. Their bodies are states, not occurrences: a change that
+    goes back to an earlier state (price 10 → 12 → 10) has the body of the first one, and content-based
+    deduplication would drop it and leave the record at 12. The publisher sends a retried entry with the id it
+    was given first, so a retry after a lost response is still deduplicated.
+    """
+    if upsert:
+        return uuid.uuid4().hex
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 

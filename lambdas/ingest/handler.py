@@ -7,6 +7,7 @@ Thin on purpose (STYLE.md): wire Powertools, build the runtime once per cold sta
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import boto3
@@ -29,8 +30,11 @@ NAMESPACE = "PersonalizeIngest"
 RESERVE_FRACTION = 0.1
 RESERVE_MIN_S = 2.0
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE))
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE
+logger = Logger(service=SERVICE_NAME)
+# The service is given explicitly, not left to Powertools' environment lookup: every metric must carry the
+# ``service`` dimension, because the dashboard and alarms (stacks/monitoring.py) query by it.
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE, service=SERVICE_NAME)
 
 # The pipeline does its own retrying (it knows the invocation's deadline and which errors are poison), so the
 # SDK must not retry underneath it; short timeouts keep a hung connection from eating the whole invocation.
@@ -67,14 +71,28 @@ class _PowertoolsSink:
         if not dimensions:
             metrics.add_metric(name=name, unit=MetricUnit(unit), value=value)
             return
-        with single_metric(name=name, unit=MetricUnit(unit), value=value, namespace=metrics.namespace) as metric:
+        with single_metric(
+            name=name,
+            unit=MetricUnit(unit),
+            value=value,
+            namespace=metrics.namespace,
+            default_dimensions={"service": SERVICE_NAME},
+        ) as metric:
             for key, dimension in dimensions:
                 metric.add_dimension(name=key, value=dimension)
 
 
+if is_metrics_disabled():
+    # Switched off (the local runner and the demo): then every invocation has "no application metrics to publish",
+    # which Powertools would warn about on each flush.
+    warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+
+
 # Powertools prints the cold-start metric even when POWERTOOLS_METRICS_DISABLED is set (local runs).
 @metrics.log_metrics(capture_cold_start_metric=not is_metrics_disabled())
-@logger.inject_lambda_context(clear_state=True)
+# log_event=False pins what POWERTOOLS_LOGGER_LOG_EVENT could turn on: the event holds bodies, i.e. property values.
+# Records are correlated by their SQS message id, which every per-record log line carries as ``message_id``.
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Process one SQS batch; answer with the messages SQS must redeliver."""
     global _runtime  # noqa: PLW0603 - one runtime per execution environment, built on first use
@@ -84,7 +102,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     remaining_s = context.get_remaining_time_in_millis() / 1000.0
     deadline = runtime.clock() + remaining_s - max(RESERVE_MIN_S, RESERVE_FRACTION * remaining_s)
     records = event.get("Records") or []
-    metrics.add_metric(name="BatchSize", unit=MetricUnit.Count, value=len(records))
+    # Disabled metrics are never flushed, so they would pile up until Powertools prints them at 100 values anyway.
+    if not is_metrics_disabled():
+        metrics.add_metric(name="BatchSize", unit=MetricUnit.Count, value=len(records))
     result = process_batch(records, runtime, deadline=deadline, log=logger)
     result.telemetry.publish(_PowertoolsSink())
     return result.response()

@@ -21,7 +21,7 @@ from ingest.kinds import Kind
 from ingest.model import ApiModel, api_models
 from ingest.plan import plan_calls
 from ingest.schema import DatasetSchema
-from ingest.send import Accepted, Failed, Pacer, RecordSink, Rejected, Sender
+from ingest.send import BLOCKED_BY_EARLIER_FAILURE, Accepted, Failed, Pacer, RecordSink, Rejected, Sender
 from ingest.settings import Settings
 from ingest.telemetry import Telemetry
 from ingest.validate import ValidRecord, validate
@@ -109,6 +109,8 @@ class _Batch:
         self.telemetry = Telemetry()
         self.letters: list[DeadLetter] = []
         self.failures: dict[str, tuple[CallFailure, str | None]] = {}
+        # FIFO: the batch position of the first failed message of each group; nothing after it may be sent.
+        self.first_failure: dict[str, int] = {}
         self.accepted: set[str] = set()
         self.targets: dict[str, str] = {}
         self.sender = Sender(
@@ -121,6 +123,7 @@ class _Batch:
             clock=runtime.clock,
             sleep=runtime.sleep,
             rng=runtime.rng,
+            holds_group=self.redelivered,
         )
 
     def _calls_per_second(self, api: ApiModel) -> float | None:
@@ -130,8 +133,22 @@ class _Batch:
     def reject(self, message: Message, code: ErrorCode, reason: str, api: str | None = None) -> None:
         self.letters.append(DeadLetter(message=message, code=code, reason=reason, api=api))
 
+    def redelivered(self, message: Message, failure: CallFailure) -> bool:
+        """Whether SQS will deliver ``message`` again after ``failure``; on its last delivery it is dead-lettered
+        instead (RetriesExhausted), and like any dead letter it no longer holds back the rest of its FIFO group."""
+        limit = self.runtime.settings.max_receive_count
+        return failure.disposition is Disposition.SETUP or not (limit and message.receive_count >= limit)
+
     def fail(self, message: Message, failure: CallFailure, api: str | None) -> None:
         self.failures[message.message_id] = (failure, api)
+        if message.group_id is not None and self.redelivered(message, failure):
+            first = self.first_failure.get(message.group_id, message.position)
+            self.first_failure[message.group_id] = min(first, message.position)
+
+    def blocked(self, message: Message) -> bool:
+        """FIFO: whether an earlier message of this one's group failed, so this one must not be sent now."""
+        first = self.first_failure.get(message.group_id) if message.group_id is not None else None
+        return first is not None and first < message.position
 
     def _unexpected(self, message: Message, exc: Exception) -> None:
         """A bug of ours met by one record: retry it (it reaches the DLQ as RetriesExhausted with the reason)
@@ -192,7 +209,6 @@ class _Batch:
     def send_all(self, records: list[ValidRecord]) -> None:
         """Send in rounds: when the newest change to an id is rejected, the older ones it hid get their turn."""
         fifo = any(record.change.message.group_id for record in records)
-        blocked: set[str] = set()
         max_records = {name: api.max_records for name, api in self.runtime.apis.items()}
         pending = records
         while pending:
@@ -200,11 +216,12 @@ class _Batch:
             pending = []
             for call in plan.calls:
                 api = call.kind.api
-                sendable = [record for record in call.records if record.change.message.group_id not in blocked]
+                # FIFO: never send a change past an earlier one of its group that failed, at any step so far
+                # (decode, DescribeDataset, an earlier call); the sender applies the same rule inside a call.
+                sendable = [record for record in call.records if not self.blocked(record.change.message)]
                 for record in call.records:
-                    if record.change.message.group_id in blocked:
-                        # FIFO: never send a change past an earlier one of its group that failed.
-                        self.fail(record.change.message, _BLOCKED, api)
+                    if self.blocked(record.change.message):
+                        self.fail(record.change.message, BLOCKED_BY_EARLIER_FAILURE, api)
                 if not sendable:
                     continue
                 outcomes = self.sender.send(dataclasses.replace(call, records=tuple(sendable)))
@@ -223,12 +240,11 @@ class _Batch:
                     elif isinstance(outcome, Failed):
                         for failed in (record, *riders):
                             self.fail(failed.change.message, outcome.failure, api)
-                        if message.group_id:
-                            blocked.add(message.group_id)
 
     def respond(self, messages: Sequence[Message]) -> BatchResult:
         settings = self.runtime.settings
         failed: set[str] = set()
+        explained: set[str] = set()  # failed messages whose reason is already logged
         by_id = {message.message_id: message for message in messages}
         for message_id, (failure, api) in self.failures.items():
             message = by_id[message_id]
@@ -239,6 +255,7 @@ class _Batch:
                     "setup error", extra={"message_id": message_id, "error_code": failure.error_code, "api": api}
                 )
                 failed.add(message_id)
+                explained.add(message_id)
             elif settings.max_receive_count and message.receive_count >= settings.max_receive_count:
                 reason = f"{failure.error_code}: {failure.message}" if failure.message else failure.error_code
                 self.reject(message, ErrorCode.RETRIES_EXHAUSTED, reason, api)
@@ -253,7 +270,10 @@ class _Batch:
             message_id = letter.message.message_id
             if message_id in unwritten:
                 failed.add(message_id)
-                self.log.warning("dead-letter write failed", extra={"message_id": message_id, "code": letter.code})
+                explained.add(message_id)
+                self.log.warning(
+                    "dead-letter write failed", extra={"message_id": message_id, "error_code": str(letter.code)}
+                )
                 continue
             dead_lettered[message_id] = letter.code
             self.telemetry.count("RecordsDeadLettered", 1, ErrorCode=str(letter.code))
@@ -264,6 +284,14 @@ class _Batch:
         # dead-lettered: failing them too would put a second copy in the DLQ on redelivery.
         failed |= _later_in_failed_groups(messages, failed) - set(dead_lettered)
         self.telemetry.count("RecordsFailed", len(failed))
+        # One line per message SQS will redeliver and why (ids and codes only), so a message id found in the
+        # queue or the DLQ can be traced through every invocation that saw it.
+        for message_id in sorted(failed - explained, key=lambda key: by_id[key].position):
+            # Not in failures: a later message of a FIFO group that failed after it was planned or sent.
+            failure, api = self.failures.get(message_id, (BLOCKED_BY_EARLIER_FAILURE, None))
+            self.log.info(
+                "left for redelivery", extra={"message_id": message_id, "error_code": failure.error_code, "api": api}
+            )
         self.log.info(
             "batch done",
             extra={
@@ -279,9 +307,6 @@ class _Batch:
             accepted=self.accepted - failed,
             dead_lettered=dead_lettered,
         )
-
-
-_BLOCKED = CallFailure(Disposition.RETRYABLE, "BlockedByEarlierFailure", "an earlier message of its group failed")
 
 
 def _later_in_failed_groups(messages: Sequence[Message], failed: set[str]) -> set[str]:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ingest.decode import Message
 from ingest.errors import CallFailure, Disposition, classify
 from ingest.model import ApiModel
 from ingest.plan import Call
@@ -82,16 +83,24 @@ class Pacer:
         self._next: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def wait(self, api: str, calls_per_second: float | None) -> None:
-        """Block until a call of ``api`` fits the rate; no-op without a rate."""
+    def wait(self, api: str, calls_per_second: float | None, *, deadline: float | None = None) -> bool:
+        """Block until a call of ``api`` fits the rate; no-op without a rate.
+
+        Returns False, at once and without taking a slot, when the call could not start before ``deadline``:
+        sleeping past it would leave the invocation no time to write dead letters and answer, and a Lambda
+        timeout makes SQS redeliver the whole batch, the records already accepted included.
+        """
         if not calls_per_second:
-            return
+            return True
         with self._lock:
             now = self._clock()
             start = max(now, self._next.get(api, now))
+            if deadline is not None and start >= deadline:
+                return False
             self._next[api] = start + 1.0 / calls_per_second
         if start > now:
             self._sleep(start - now)
+        return True
 
 
 class Sender:
@@ -109,7 +118,10 @@ class Sender:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        holds_group: Callable[[Message, CallFailure], bool] = lambda _message, _failure: True,
     ) -> None:
+        """``holds_group`` says whether a failed record holds back the later records of its FIFO message group
+        (it does when SQS will redeliver it; not when it is about to be dead-lettered)."""
         self._sink = sink
         self._apis = apis
         self._telemetry = telemetry
@@ -119,6 +131,7 @@ class Sender:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not cryptography
+        self._holds_group = holds_group
 
     def send(self, call: Call) -> dict[str, Outcome]:
         """Send one planned call; the result maps each record's SQS message id to its outcome."""
@@ -136,7 +149,21 @@ class Sender:
             self._telemetry.count("Bisections", 1, Api=api.kind.api)
             middle = len(records) // 2
             outcomes = self.bisect_invalid(api, call, records[:middle])
-            outcomes.update(self.bisect_invalid(api, call, records[middle:]))
+            # FIFO: a record of the first half that failed (retryable or setup) holds back every later record of
+            # its message group; sending them now would apply them before it when SQS redelivers the group.
+            failed_groups = set()
+            for record in records[:middle]:
+                outcome, message = outcomes[_key(record)], record.change.message
+                if isinstance(outcome, Failed) and message.group_id and self._holds_group(message, outcome.failure):
+                    failed_groups.add(message.group_id)
+            rest = []
+            for record in records[middle:]:
+                if record.change.message.group_id in failed_groups:
+                    outcomes[_key(record)] = BLOCKED
+                else:
+                    rest.append(record)
+            if rest:
+                outcomes.update(self.bisect_invalid(api, call, rest))
             return outcomes
         return {_key(record): Failed(result) for record in records}
 
@@ -144,16 +171,19 @@ class Sender:
         attempt = 0
         if self._clock() >= self._deadline:
             return _OUT_OF_TIME
+        failure: CallFailure | None = None
         while True:
-            self._pacer.wait(api.kind.api, self._calls_per_second(api))
+            if not self._pacer.wait(api.kind.api, self._calls_per_second(api), deadline=self._deadline):
+                # A retry keeps the error it retried (the reason a last delivery is dead-lettered with).
+                return failure or _OUT_OF_TIME
             started = self._clock()
             try:
                 self._sink.put(api, call.target, dict(call.call_fields), [record.record for record in records])
             except Exception as exc:
                 failure = classify(exc)
-                self._telemetry.call(api.kind.api, self._clock() - started, failure.error_code)
+                self._telemetry.call(api.kind.api, self._clock() - started, failure.error_code, len(records))
             else:
-                self._telemetry.call(api.kind.api, self._clock() - started, None)
+                self._telemetry.call(api.kind.api, self._clock() - started, None, len(records))
                 return None
             if failure.disposition in {Disposition.POISON, Disposition.SETUP}:
                 return failure
@@ -168,6 +198,11 @@ class Sender:
 
 
 _OUT_OF_TIME = CallFailure(Disposition.RETRYABLE, "OutOfTime", "the invocation ran out of time before this call")
+# FIFO: not sent because an earlier message of its group failed in this batch (DESIGN.md step 5).
+BLOCKED_BY_EARLIER_FAILURE = CallFailure(
+    Disposition.RETRYABLE, "BlockedByEarlierFailure", "an earlier message of its group failed"
+)
+BLOCKED = Failed(BLOCKED_BY_EARLIER_FAILURE)
 
 
 def _key(record: ValidRecord) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +33,11 @@ class Harness:
     runtime: Runtime
 
     def invoke(self, event: dict[str, Any], remaining_ms: int = 60_000) -> dict[str, Any]:
-        return handler.lambda_handler(event, LambdaContextStub(remaining_ms))  # type: ignore[arg-type]
+        response: dict[str, Any] = handler.lambda_handler(event, LambdaContextStub(remaining_ms))
+        return response
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        letters = []
+        letters: list[dict[str, Any]] = []
         while True:
             response = self.sqs.receive_message(
                 QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
@@ -81,9 +82,11 @@ def make_harness(
     *,
     without: tuple[str, ...] = (),
     dead_letter_queue_url: str | None = None,
+    dead_letter_client: Callable[[Any], Any] | None = None,
     **events_kwargs: Any,
 ) -> Harness:
-    """A handler wired to fakes. ``without`` drops Contract 2 variables; a DLQ URL may point nowhere."""
+    """A handler wired to fakes. ``without`` drops Contract 2 variables; a DLQ URL may point nowhere;
+    ``dead_letter_client`` wraps the moto SQS client the handler writes dead letters with (to inject faults)."""
     sqs = boto3.client("sqs", region_name="us-east-1")
     dlq_url = sqs.create_queue(QueueName=f"dlq-{random.randrange(10**9)}")["QueueUrl"]
     env = {
@@ -102,7 +105,9 @@ def make_harness(
         settings=settings,
         catalog=DatasetCatalog(client=control, clock=clock),
         sink=PersonalizeEventsSink(events),
-        dead_letters=DeadLetterQueue(client=sqs, queue_url=settings.dead_letter_queue_url),
+        dead_letters=DeadLetterQueue(
+            client=dead_letter_client(sqs) if dead_letter_client else sqs, queue_url=settings.dead_letter_queue_url
+        ),
         pacer=Pacer(clock=clock, sleep=clock.sleep),
         clock=clock,
         sleep=clock.sleep,

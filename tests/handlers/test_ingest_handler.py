@@ -6,17 +6,34 @@ DLQ holds it with its reason.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import logging
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from ingest import handler
+from ingest.decode import Change
 from ingest.errors import ConfigurationError
+from ingest.model import ApiModel
+from ingest.schema import DatasetSchema
+from ingest.validate import ValidRecord
 from tests.handlers.conftest import Harness, make_harness
-from tests.support.fakes import ACTION_INTERACTIONS_TRACKING_ID, LambdaContextStub, client_error
-from tests.support.sqs_events import action, event, item, sqs_event, sqs_record, user
+from tests.support.fakes import ACTION_INTERACTIONS_TRACKING_ID, DATASETS, LambdaContextStub, client_error
+from tests.support.sqs_events import (
+    action,
+    action_interaction,
+    event,
+    eventbridge_event,
+    item,
+    sns_notification,
+    sqs_event,
+    sqs_record,
+    user,
+)
 
 THROTTLE = client_error("ThrottlingException", 400, "Rate exceeded")
 
@@ -340,7 +357,7 @@ def test_handler_without_dead_letter_queue_fails_the_whole_invocation(
     monkeypatch.setattr(handler, "_runtime", None)
 
     with pytest.raises(ConfigurationError):
-        handler.lambda_handler(sqs_event(item("sku-1")), LambdaContextStub())  # type: ignore[arg-type]
+        handler.lambda_handler(sqs_event(item("sku-1")), LambdaContextStub())
 
 
 def test_handler_fifo_later_poison_in_a_failed_group_is_redelivered_not_dead_lettered(
@@ -367,11 +384,11 @@ def test_handler_deeply_nested_body_is_malformed_not_a_crash(harness: Harness) -
 def test_handler_unexpected_error_on_one_record_retries_it_and_sends_the_others(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ingest import pipeline
+    from ingest import pipeline, validate
 
-    real_validate = pipeline.validate
+    real_validate = validate.validate
 
-    def validate_with_a_bug(change, api, schema):  # type: ignore[no-untyped-def]
+    def validate_with_a_bug(change: Change, api: ApiModel, schema: DatasetSchema) -> ValidRecord:
         if change.fields.get("itemId") == "sku-bug":
             raise KeyError("a bug of ours")
         return real_validate(change, api, schema)
@@ -383,3 +400,267 @@ def test_handler_unexpected_error_on_one_record_retries_it_and_sends_the_others(
 
     assert failures(response) == [bug["messageId"]]
     assert harness.sent_ids() == ["sku-1"]
+
+
+# --- issue 5: every kind, envelopes, idempotent events, timestamps, FIFO order ------------------------------------
+
+# 2026-11-22T10:00:00Z
+EPOCH = 1795341600
+
+
+def test_handler_envelopes_are_unwrapped_and_dead_letters_keep_the_envelope_body(harness: Harness) -> None:
+    good_sns = sqs_record(sns_notification(item("sku-sns")))
+    good_eventbridge = sqs_record(eventbridge_event(item("sku-eb")))
+    bad_sns = sqs_record(sns_notification(item("sku-bad", colour="red")))
+    bad_eventbridge = sqs_record(eventbridge_event({"type": "item", "properties": {"price": 1}}))
+
+    response = harness.invoke({"Records": [good_sns, good_eventbridge, bad_sns, bad_eventbridge]})
+
+    assert failures(response) == []
+    assert harness.sent_ids() == ["sku-sns", "sku-eb"]
+    letters = {letter["SourceMessageId"]: letter for letter in harness.dead_letters()}
+    assert (letters[bad_sns["messageId"]]["ErrorCode"], letters[bad_sns["messageId"]]["body"]) == (
+        "SchemaViolation",
+        bad_sns["body"],
+    )
+    assert (letters[bad_eventbridge["messageId"]]["ErrorCode"], letters[bad_eventbridge["messageId"]]["body"]) == (
+        "MalformedMessage",
+        bad_eventbridge["body"],
+    )
+
+
+def test_handler_event_without_event_id_gets_the_message_id_on_every_delivery(harness: Harness) -> None:
+    derived = sqs_record(event("s-1", "u-1", "sku-1"))
+    given = sqs_record(event("s-1", "u-1", "sku-2", eventId="e-upstream"))
+    harness.invoke({"Records": [derived, given]})
+    # SQS delivers the same message again (a timeout, a crash): same message id, new receipt handle and count.
+    redelivered = {
+        **derived,
+        "receiptHandle": "AQEB-second-delivery",
+        "attributes": {**derived["attributes"], "ApproximateReceiveCount": "2"},
+    }
+
+    harness.invoke({"Records": [redelivered]})
+
+    assert harness.sent_ids("PutEvents") == [derived["messageId"], "e-upstream", derived["messageId"]]
+
+
+def test_handler_fifo_event_without_event_id_gets_the_deduplication_id(harness: Harness) -> None:
+    record = sqs_record(event("s-1", "u-1", "sku-1"), group_id="s-1", deduplication_id="dedup-7")
+
+    harness.invoke({"Records": [record]})
+
+    assert harness.sent_ids("PutEvents") == ["dedup-7"]
+
+
+def test_handler_timestamps_as_epoch_seconds_or_iso_8601_are_sent_as_epoch_seconds(harness: Harness) -> None:
+    bodies = [
+        event("s-1", "u-1", "sku-1", sentAt="2026-11-22T11:00:00+01:00"),
+        event("s-1", "u-1", "sku-2", sentAt=EPOCH),
+        event("s-1", "u-1", "sku-3", sentAt=f"{EPOCH}.9"),
+        event("s-1", "u-1", "sku-4", sentAt="2026-11-22T10:00:00"),  # no zone: UTC
+        action_interaction("a-1", "s-1", timestamp="2026-11-22T10:00:00Z"),
+        action_interaction("a-2", "s-1", timestamp=float(EPOCH)),
+    ]
+
+    response = harness.invoke(sqs_event(*bodies))
+
+    assert failures(response) == []
+    sent = dict(harness.events.calls)
+    assert [record["sentAt"] for record in sent["PutEvents"]["eventList"]] == [EPOCH] * 4
+    assert [record["timestamp"] for record in sent["PutActionInteractions"]["actionInteractions"]] == [EPOCH] * 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        event("s-1", "u-1", "sku-1", sentAt="next tuesday"),
+        event("s-1", "u-1", "sku-1", sentAt="2026-13-45T99:00:00Z"),
+        event("s-1", "u-1", "sku-1", sentAt=EPOCH * 1000),  # milliseconds
+        action_interaction("a-1", "s-1", timestamp="soon"),
+        action_interaction("a-1", "s-1", timestamp=True),
+    ],
+    ids=["words", "impossible-date", "milliseconds", "action-interaction-words", "boolean"],
+)
+def test_handler_unparseable_timestamp_is_malformed_and_never_sent(harness: Harness, body: dict[str, Any]) -> None:
+    record = sqs_record(body)
+
+    response = harness.invoke({"Records": [record]})
+
+    assert failures(response) == []
+    assert harness.events.calls == []
+    [letter] = harness.dead_letters()
+    assert (letter["ErrorCode"], letter["body"]) == ("MalformedMessage", record["body"])
+    assert "must be" in letter["ErrorMessage"]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "reason"),
+    [
+        (user("u-1", membershipType=["m" * 999] * 30), "MalformedMessage", "the limit for PutUsers is 24000"),
+        (
+            event("s-1", "u-1", "sku-1", properties={"device": ["d" * 600, "d" * 500]}),
+            "MalformedMessage",
+            "the limit for PutEvents is 1024",
+        ),
+        (
+            action_interaction("a-1", "s-1", properties={"channel": ["c" * 600, "c" * 500]}),
+            "MalformedMessage",
+            "the limit for PutActionInteractions is 1024",
+        ),
+        (event("s-1", "u-1", "sku-1", recommendationId="r" * 41), "MalformedMessage", "length must be 1..40"),
+        (event("s-1", "u-1", "sku-1", impression=[]), "MalformedMessage", "must hold 1..25 entries"),
+        (action_interaction("a-1", "s-1", impression=["a"] * 26), "MalformedMessage", "must hold 1..25 entries"),
+        (event("s-1", "u-1", "sku-1", properties={"sessionId": "s-2"}), "SchemaViolation", "reserved"),
+        (action_interaction("a-1", "s-1", properties={"TIMESTAMP": 1}), "SchemaViolation", "reserved"),
+    ],
+    ids=[
+        "user-properties-24000",
+        "event-properties-1024",
+        "action-interaction-properties-1024",
+        "recommendation-id-40",
+        "impression-empty",
+        "impression-26",
+        "event-forbidden-key",
+        "action-interaction-forbidden-key",
+    ],
+)
+def test_handler_per_kind_limit_is_enforced_before_any_call(
+    harness: Harness, body: dict[str, Any], code: str, reason: str
+) -> None:
+    record = sqs_record(body)
+
+    response = harness.invoke({"Records": [record]})
+
+    assert failures(response) == []
+    assert harness.events.calls == []
+    [letter] = harness.dead_letters()
+    assert (letter["ErrorCode"], letter["body"]) == (code, record["body"])
+    assert reason in letter["ErrorMessage"]
+
+
+def test_handler_fifo_failure_inside_a_bisected_call_holds_back_later_records_of_its_group(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The whole call is refused (one poison record); its first half then meets a setup error. The second half
+    # holds a later change of the failed group: it must stay unsent and be redelivered after the earlier one.
+    harness = make_harness(
+        monkeypatch, poison_ids={"sku-poison"}, script=[None, client_error("AccessDeniedException", 403), None]
+    )
+    first = sqs_record(item("sku-1"), group_id="catalog")
+    poison = sqs_record(item("sku-poison"), group_id="imports")
+    later = sqs_record(item("sku-2"), group_id="catalog")
+    other = sqs_record(item("sku-3"), group_id="pricing")
+
+    response = harness.invoke({"Records": [first, poison, later, other]})
+
+    assert failures(response) == [first["messageId"], poison["messageId"], later["messageId"]]
+    calls = [[record["itemId"] for record in kwargs["items"]] for _, kwargs in harness.events.calls]
+    assert calls == [["sku-1", "sku-poison", "sku-2", "sku-3"], ["sku-1", "sku-poison"], ["sku-3"]]
+    assert [record["itemId"] for record in harness.events.accepted] == ["sku-3"]
+    assert harness.dead_letters() == []
+
+
+def test_handler_fifo_failure_before_sending_holds_back_later_messages_of_its_group(harness: Harness) -> None:
+    # The users dataset cannot be described (throttled): the user change fails before any Put* call, so the
+    # event published after it in the same group must not overtake it.
+    harness.control.failing_datasets[DATASETS["USERS"]] = client_error(
+        "ThrottlingException", 400, "Rate exceeded", "DescribeDataset"
+    )
+    first = sqs_record(user("u-1"), group_id="u-1")
+    later = sqs_record(event("s-1", "u-1", "sku-1"), group_id="u-1")
+    other = sqs_record(event("s-2", "u-2", "sku-2"), group_id="u-2")
+
+    response = harness.invoke({"Records": [first, later, other]})
+
+    assert failures(response) == [first["messageId"], later["messageId"]]
+    assert [(api, kwargs["sessionId"]) for api, kwargs in harness.events.calls] == [("PutEvents", "s-2")]
+
+
+def test_handler_fifo_earlier_message_of_a_group_is_sent_when_a_later_one_fails(harness: Harness) -> None:
+    earlier = sqs_record(item("sku-1"), group_id="catalog")
+    broken = sqs_record(user("u-1"), group_id="catalog")
+    harness.control.failing_datasets[DATASETS["USERS"]] = client_error("ServiceUnavailable", 503)
+
+    response = harness.invoke({"Records": [earlier, broken]})
+
+    assert failures(response) == [broken["messageId"]]
+    assert harness.sent_ids() == ["sku-1"]
+
+
+def test_handler_logs_each_message_left_for_redelivery_with_its_id_and_error_code(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness = make_harness(monkeypatch, script=[THROTTLE] * 10_000)
+    event_in = sqs_event(item("sku-1", description="Jane Doe"), item("sku-2"))
+    stream = io.StringIO()
+    structured = logging.StreamHandler(stream)
+    structured.setFormatter(handler.logger.registered_formatter)
+    service_logger = logging.getLogger(handler.logger.name)
+    service_logger.addHandler(structured)
+    try:
+        harness.invoke(event_in, remaining_ms=5_000)
+    finally:
+        service_logger.removeHandler(structured)
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    left = [line for line in lines if line["message"] == "left for redelivery"]
+    assert [(line["message_id"], line["error_code"], line["api"]) for line in left] == [
+        (record["messageId"], "ThrottlingException", "PutItems") for record in event_in["Records"]
+    ]
+    assert "Jane Doe" not in stream.getvalue()
+
+
+@pytest.fixture
+def log_event_enabled(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The handler module as imported where POWERTOOLS_LOGGER_LOG_EVENT=true (Powertools would log the event)."""
+    monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
+    importlib.reload(handler)
+    yield
+    monkeypatch.delenv("POWERTOOLS_LOGGER_LOG_EVENT")
+    importlib.reload(handler)
+
+
+def test_handler_with_powertools_event_logging_enabled_still_logs_no_body(
+    aws_env: None, log_event_enabled: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness = make_harness(monkeypatch)
+    secret = "Jane Doe, 42 Secret Street"
+    stream = io.StringIO()
+    structured = logging.StreamHandler(stream)
+    structured.setFormatter(handler.logger.registered_formatter)
+    service_logger = logging.getLogger(handler.logger.name)
+    service_logger.addHandler(structured)
+    try:
+        harness.invoke(sqs_event(item("sku-1", description=secret)))
+    finally:
+        service_logger.removeHandler(structured)
+
+    assert harness.sent_ids() == ["sku-1"]
+    assert '"batch done"' in stream.getvalue()
+    assert secret not in stream.getvalue()
+
+
+def test_handler_schema_is_described_once_per_kind_across_invocations(harness: Harness) -> None:
+    harness.invoke(sqs_event(item("sku-1"), item("sku-2"), action("a-1")))
+    harness.invoke(sqs_event(item("sku-3"), action("a-2")))
+
+    assert harness.control.calls == 2  # one DescribeDataset for items, one for actions
+    assert len(harness.events.accepted) == 5
+
+
+def test_handler_fifo_failure_on_the_last_delivery_is_dead_lettered_and_holds_nothing_back(
+    harness: Harness,
+) -> None:
+    # The user change fails for the fifth time: it goes to the DLQ (RetriesExhausted) instead of back to the
+    # queue, so, like any dead letter, it no longer holds back the event behind it.
+    harness.control.failing_datasets[DATASETS["USERS"]] = client_error("ServiceUnavailable", 503, "down")
+    first = sqs_record(user("u-1"), group_id="u-1", receive_count=5)
+    later = sqs_record(event("s-1", "u-1", "sku-1"), group_id="u-1", receive_count=5)
+
+    response = harness.invoke({"Records": [first, later]})
+
+    assert failures(response) == []
+    [letter] = harness.dead_letters()
+    assert (letter["SourceMessageId"], letter["ErrorCode"]) == (first["messageId"], "RetriesExhausted")
+    assert [(api, kwargs["sessionId"]) for api, kwargs in harness.events.calls] == [("PutEvents", "s-1")]

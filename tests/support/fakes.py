@@ -36,22 +36,31 @@ ACTION_INTERACTIONS_TRACKING_ID = "ai-tracking-0001"
 
 def client_error(code: str, status: int, message: str = "", operation: str = "PutItems") -> ClientError:
     """A ClientError as botocore builds it from a service response."""
-    return ClientError(
-        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
-    )
+    response: dict[str, Any] = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, operation)  # type: ignore[arg-type]  # botocore's stubs want every metadata key
 
 
 @dataclass
 class FakePersonalizeControl:
-    """``personalize`` client: DescribeDataset and DescribeSchema over the repo's schema files."""
+    """``personalize`` client: DescribeDataset and DescribeSchema over the repo's schema files.
+
+    ``failures`` are raised by the next DescribeDataset calls, in order; ``failing_datasets`` fail every
+    DescribeDataset of one dataset ARN (the kinds of a batch are described in no particular order).
+    """
 
     failures: list[ClientError] = field(default_factory=list)
+    failing_datasets: dict[str, ClientError] = field(default_factory=dict)
     calls: int = 0
 
     def describe_dataset(self, *, datasetArn: str) -> dict[str, Any]:
         self.calls += 1
         if self.failures:
             raise self.failures.pop(0)
+        if datasetArn in self.failing_datasets:
+            raise self.failing_datasets[datasetArn]
         dataset_type = datasetArn.rsplit("/", 1)[-1]
         if dataset_type not in SCHEMA_FILES:
             raise client_error("ResourceNotFoundException", 400, "no such dataset", "DescribeDataset")

@@ -78,3 +78,47 @@ def event(session_id: str, user_id: str, item_id: str, **fields: Any) -> dict[st
         "sentAt": "2026-11-22T10:00:00Z",
         **fields,
     }
+
+
+def action_interaction(action_id: str, session_id: str, **fields: Any) -> dict[str, Any]:
+    """An action interaction fitting ``schemas/action_interactions.json``."""
+    return {
+        "type": "actionInteraction",
+        "actionId": action_id,
+        "sessionId": session_id,
+        "userId": "u-1",
+        "eventType": "Taken",
+        "timestamp": 1763805600,
+        **fields,
+    }
+
+
+def sns_notification(change: dict[str, Any]) -> dict[str, Any]:
+    """``change`` as SNS delivers it to an SQS subscription without raw message delivery."""
+    return {
+        "Type": "Notification",
+        "MessageId": str(uuid.uuid4()),
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:catalog-changes",
+        "Subject": None,
+        "Message": json.dumps(change),
+        "Timestamp": "2026-11-22T10:00:00.000Z",
+        "SignatureVersion": "1",
+        "Signature": "EXAMPLEpH+..",
+        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
+        "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+    }
+
+
+def eventbridge_event(change: dict[str, Any]) -> dict[str, Any]:
+    """``change`` as the ``detail`` of an EventBridge event delivered to an SQS target."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "CatalogChanged",
+        "source": "com.example.catalog",
+        "account": "123456789012",
+        "time": "2026-11-22T10:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": change,
+    }

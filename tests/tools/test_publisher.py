@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -316,7 +317,9 @@ def test_publish_missing_queue_reports_every_change_after_one_call(sqs: Any, que
 # --- FIFO -------------------------------------------------------------------------------------------------------
 
 
-def test_publish_fifo_sets_group_per_record_or_session_and_sha256_deduplication(sqs: Any, fifo_queue_url: str) -> None:
+def test_publish_fifo_sets_group_per_record_or_session_and_deduplication_per_kind(
+    sqs: Any, fifo_queue_url: str
+) -> None:
     changes = [item("sku-1"), action("a-7"), user("u-1"), event("s-1", "u-1", "sku-1"), action_interaction("s-2")]
 
     report = make_publisher(fifo_queue_url, sqs).publish(changes)
@@ -330,16 +333,47 @@ def test_publish_fifo_sets_group_per_record_or_session_and_sha256_deduplication(
         "event": "s-1",
         "actionInteraction": "s-2",
     }
-    for change in changes:
+    # Occurrences are deduplicated by content: the handler derives the same eventId from the same id.
+    for change in changes[3:]:
         expected = hashlib.sha256(canonical_body(change).encode()).hexdigest()
         assert received[change["type"]]["MessageDeduplicationId"] == expected
+    # States are not (see the next tests): one id per change, within SQS's 128-character limit.
+    upsert_ids = [received[kind]["MessageDeduplicationId"] for kind in ("item", "action", "user")]
+    assert len(set(upsert_ids)) == 3
+    assert all(re.fullmatch(r"[0-9a-f]{32}", dedup) for dedup in upsert_ids)
 
 
-def test_publish_fifo_identical_change_twice_queued_once(sqs: Any, fifo_queue_url: str) -> None:
-    report = make_publisher(fifo_queue_url, sqs).publish([item("sku-1"), item("sku-1")])
+def test_publish_fifo_identical_event_twice_queued_once(sqs: Any, fifo_queue_url: str) -> None:
+    report = make_publisher(fifo_queue_url, sqs).publish([event("s-1", "u-1", "sku-1")] * 2)
 
     assert report.sent == 2  # SQS accepts a duplicate and drops it: the deduplication id did its job
     assert len(drain(sqs, fifo_queue_url)) == 1
+
+
+def test_publish_fifo_item_changed_back_to_an_earlier_state_is_queued_every_time(sqs: Any, fifo_queue_url: str) -> None:
+    # 10 → 12 → 10 within SQS's five-minute deduplication window: the last change has the first one's body. Were
+    # it deduplicated by content, the item would stay at 12.
+    changes = [item("sku-1", price=10), item("sku-1", price=12), item("sku-1", price=10)]
+
+    report = make_publisher(fifo_queue_url, sqs).publish(changes)
+    # A second publisher (another process, a minute later) sending the same state again is queued as well.
+    make_publisher(fifo_queue_url, sqs).publish([item("sku-1", price=12)])
+
+    assert report.sent == 3
+    prices = [json.loads(message["Body"])["properties"]["price"] for message in drain(sqs, fifo_queue_url)]
+    assert prices == [10, 12, 10, 12]
+
+
+def test_publish_fifo_retried_entry_keeps_its_deduplication_id(sqs: Any, fifo_queue_url: str) -> None:
+    # SQS failed the entry on its side, perhaps after queueing it: the retry must be deduplicated against it.
+    spy = Spy(sqs, fail=lambda call, entry: ("InternalError", False) if call == 0 and entry["Id"] == "1" else None)
+
+    report = make_publisher(fifo_queue_url, spy).publish([item("sku-1"), item("sku-2"), event("s-1", "u-1", "i-1")])
+
+    assert (report.sent, report.calls) == (3, 2)
+    [retried] = spy.calls[1]
+    [first] = [entry for entry in spy.calls[0] if entry["Id"] == "1"]
+    assert retried["MessageDeduplicationId"] == first["MessageDeduplicationId"]
 
 
 def test_publish_standard_queue_sets_no_fifo_ids(sqs: Any, queue_url: str) -> None:

@@ -393,12 +393,19 @@ def test_contract_kind_fields_and_limits_match_botocore_model(kind: str) -> None
 # --- fixtures and README examples -------------------------------------------------------------------------------
 
 
+# Factories in tests/support/sqs_events.py that wrap a change rather than make one.
+_ENVELOPE_FACTORIES = {
+    "sns_notification": sqs_events.sns_notification,
+    "eventbridge_event": sqs_events.eventbridge_event,
+}
+
+
 def _fixture_factories() -> dict[str, Callable[..., Any]]:
     """Every contract-message factory in tests/support/sqs_events.py, so a new one is covered automatically."""
     return {
         name: function
         for name, function in inspect.getmembers(sqs_events, inspect.isfunction)
-        if function.__module__ == sqs_events.__name__ and name not in {"sqs_record", "sqs_event"}
+        if function.__module__ == sqs_events.__name__ and name not in {"sqs_record", "sqs_event", *_ENVELOPE_FACTORIES}
     }
 
 
@@ -412,6 +419,17 @@ def test_contract_fixture_factory_body_validates(factory: Callable[..., Any]) ->
     body = factory(*(f"{name}-1" for name in required))
 
     assert contract().is_valid(body), errors_of(body)
+    assert handler_verdict(body) == ACCEPTED
+
+
+@pytest.mark.parametrize("envelope", _ENVELOPE_FACTORIES.values(), ids=_ENVELOPE_FACTORIES.keys())
+def test_contract_fixture_envelope_around_a_valid_change_validates_after_unwrapping(
+    envelope: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    body = envelope(sqs_events.user("u-1"))
+
+    assert not contract().is_valid(body), "an envelope is not itself a change"
+    assert schema_verdict(body)
     assert handler_verdict(body) == ACCEPTED
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
+from collections.abc import Callable, Mapping
 
 import pytest
 
-from ingest.errors import Disposition
+from ingest.decode import Message
+from ingest.errors import CallFailure, Disposition
 from ingest.model import api_models
 from ingest.plan import Call, plan_calls
 from ingest.send import Accepted, Failed, Pacer, PersonalizeEventsSink, Rejected, Sender
@@ -22,7 +25,12 @@ def ten_items_call() -> Call:
 
 
 def sender(
-    fake: FakePersonalizeEvents, clock: FakeClock, *, budget: float = 30.0, telemetry: Telemetry | None = None
+    fake: FakePersonalizeEvents,
+    clock: FakeClock,
+    *,
+    budget: float = 30.0,
+    telemetry: Telemetry | None = None,
+    holds_group: Callable[[Message, CallFailure], bool] = lambda _message, _failure: True,
 ) -> Sender:
     return Sender(
         sink=PersonalizeEventsSink(fake),
@@ -33,10 +41,11 @@ def sender(
         clock=clock,
         sleep=clock.sleep,
         rng=random.Random(7),
+        holds_group=holds_group,
     )
 
 
-def outcome_by_item(call: Call, outcomes: dict[str, object]) -> dict[str, object]:
+def outcome_by_item(call: Call, outcomes: Mapping[str, object]) -> dict[str, object]:
     return {record.record["itemId"]: outcomes[record.change.message.message_id] for record in call.records}
 
 
@@ -158,3 +167,90 @@ def test_pacer_without_rate_never_waits() -> None:
         pacer.wait("PutItems", None)
 
     assert clock.sleeps == []
+
+
+def fifo_call(groups: list[str], item_ids: list[str]) -> Call:
+    records = [
+        dataclasses.replace(
+            r, change=dataclasses.replace(r.change, message=dataclasses.replace(r.change.message, group_id=g))
+        )
+        for r, g in zip(valid([item(i) for i in item_ids]), groups, strict=True)
+    ]
+    [call] = plan_calls(records, targets=TARGETS, max_records=MAX, collapse=False).calls
+    return call
+
+
+def test_send_fifo_failure_in_the_first_half_holds_back_later_records_of_its_group() -> None:
+    # [g1 p | g2 x]: the call is refused (p is poison), the first half meets a setup error, so g2 (same group as
+    # g1, later) is not sent; x (another group) is.
+    call = fifo_call(["catalog", "imports", "catalog", "pricing"], ["sku-g1", "sku-p", "sku-g2", "sku-x"])
+    fake = FakePersonalizeEvents(poison_ids={"sku-p"}, script=[None, client_error("AccessDeniedException", 403), None])
+
+    outcomes = outcome_by_item(call, sender(fake, FakeClock()).send(call))
+
+    assert [[r["itemId"] for r in kwargs["items"]] for _, kwargs in fake.calls] == [
+        ["sku-g1", "sku-p", "sku-g2", "sku-x"],
+        ["sku-g1", "sku-p"],
+        ["sku-x"],
+    ]
+    assert isinstance(outcomes["sku-x"], Accepted)
+    blocked = outcomes["sku-g2"]
+    assert isinstance(blocked, Failed)
+    assert blocked.failure.error_code == "BlockedByEarlierFailure"
+    assert all(isinstance(outcomes[i], Failed) for i in ("sku-g1", "sku-p"))
+
+
+def test_send_fifo_failure_that_will_be_dead_lettered_holds_nothing_back() -> None:
+    call = fifo_call(["catalog", "imports", "catalog", "pricing"], ["sku-g1", "sku-p", "sku-g2", "sku-x"])
+    fake = FakePersonalizeEvents(poison_ids={"sku-p"}, script=[None, client_error("AccessDeniedException", 403), None])
+    # Every record is on its last delivery, say: a failed one goes to the DLQ, not back to the queue.
+    released = sender(fake, FakeClock(), holds_group=lambda _message, _failure: False)
+
+    outcomes = outcome_by_item(call, released.send(call))
+
+    assert [r["itemId"] for r in fake.accepted] == ["sku-g2", "sku-x"]
+    assert isinstance(outcomes["sku-g2"], Accepted)
+
+
+def test_send_standard_queue_failure_in_the_first_half_still_sends_the_second() -> None:
+    fake = FakePersonalizeEvents(poison_ids={"sku-1"}, script=[None, client_error("AccessDeniedException", 403), None])
+    call = ten_items_call()
+
+    outcomes = outcome_by_item(call, sender(fake, FakeClock()).send(call))
+
+    assert sorted(r["itemId"] for r in fake.accepted) == [f"sku-{i}" for i in range(5, 10)]
+    assert all(isinstance(outcomes[f"sku-{i}"], Failed) for i in range(5))
+
+
+def test_pacer_refuses_a_slot_that_starts_after_the_deadline_without_sleeping() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+
+    granted = [pacer.wait("PutItems", 1.0, deadline=1002.5) for _ in range(5)]
+
+    assert granted == [True, True, True, False, False]
+    assert clock.now == 1002.0  # slept for the second and third slots only
+
+
+def test_send_paced_calls_stop_at_the_deadline_instead_of_sleeping_past_it() -> None:
+    # 60 items at one call per second with a 3.5 s budget: four calls fit, the other two chunks are out of time.
+    records = valid([item(f"sku-{i}") for i in range(60)])
+    calls = plan_calls(records, targets=TARGETS, max_records=MAX).calls
+    fake, clock = FakePersonalizeEvents(), FakeClock()
+    paced = Sender(
+        sink=PersonalizeEventsSink(fake),
+        apis=api_models(),
+        telemetry=Telemetry(),
+        deadline=clock() + 3.5,
+        pacer=Pacer(clock=clock, sleep=clock.sleep),
+        calls_per_second=lambda _api: 1.0,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+
+    outcomes = [outcome for call in calls for outcome in paced.send(call).values()]
+
+    assert len(fake.calls) == 4
+    assert clock.now <= 1000.0 + 3.5
+    assert [type(outcome).__name__ for outcome in outcomes] == ["Accepted"] * 40 + ["Failed"] * 20
+    assert {o.failure.error_code for o in outcomes if isinstance(o, Failed)} == {"OutOfTime"}
