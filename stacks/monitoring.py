@@ -7,6 +7,8 @@ rejects: DLQ not empty, oldest message too old, Lambda errors, setup errors and 
 
 The custom metrics are the ones ``lambdas/ingest`` publishes through Powertools EMF (``ingest.telemetry`` and
 ``ingest.handler``): every one carries Powertools' ``service`` dimension on top of its own.
+``tests/infra/test_monitoring.py`` reads the names and dimensions the Lambda's code emits and fails when this
+construct graphs or alarms on one it does not emit, or leaves one out.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ AGE_DATAPOINTS: Final = 3
 # (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
 CLOUDWATCH_PRINCIPAL: Final = "cloudwatch.amazonaws.com"
 DASHBOARD_WIDTH: Final = 24
+# Where the alarm descriptions send the person paged: the README's runbook.
+RUNBOOK: Final = "Runbook: README, 'Operating it'."
 # The characters CloudWatch allows in a namespace (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/
 # API_Metric.html), minus the space: enough for a namespace and a service name, and nothing that needs quoting.
 _METRIC_NAME: Final = re.compile(r"[A-Za-z0-9._/#:-]{1,255}")
@@ -116,9 +120,10 @@ class PipelineMonitoring(Construct):
     function
         The ingest Lambda (invocations, errors, throttles, duration, concurrency).
     namespace
-        The CloudWatch namespace of the Lambda's EMF metrics (``POWERTOOLS_METRICS_NAMESPACE``).
+        The CloudWatch namespace of the Lambda's EMF metrics: the function's ``POWERTOOLS_METRICS_NAMESPACE``.
     service
-        The value of the ``service`` dimension Powertools adds to each metric (``POWERTOOLS_SERVICE_NAME``).
+        The value of the ``service`` dimension Powertools adds to each metric: the function's
+        ``POWERTOOLS_SERVICE_NAME``.
     thresholds
         When the alarms fire; :class:`AlarmThresholds` defaults when omitted.
     alarm_email
@@ -173,6 +178,9 @@ class PipelineMonitoring(Construct):
         self.dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
+            # A name on-call can find without the console's search: the stack's, plus the region, because dashboard
+            # names are unique per account across regions and one stack may be deployed to several.
+            dashboard_name=Fn.sub("${AWS::StackName}-${AWS::Region}"),
             # The graphs are per minute; over a long time range CloudWatch widens the period itself.
             period_override=cloudwatch.PeriodOverride.AUTO,
             widgets=self._widgets(),
@@ -328,7 +336,7 @@ class PipelineMonitoring(Construct):
                 alarm_description=Fn.sub(
                     "Records are waiting in the ingest pipeline's dead-letter queue: Personalize never got them. "
                     "See why with `python -m tools.dlq inspect --dlq-url ${DeadLetterQueueUrl}`; after a fix, "
-                    "`redrive` or `replay` them (README, 'Operating the dead-letter queue').",
+                    f"`redrive` or `replay` them. {RUNBOOK}",
                     {"DeadLetterQueueUrl": self._dead_letter_queue.queue_url},
                 ),
                 metric=self._dead_letter_depth(GRAPH_PERIOD),
@@ -343,7 +351,7 @@ class PipelineMonitoring(Construct):
                 alarm_description=(
                     f"The ingest queue's oldest message is over {thresholds.max_message_age_seconds} seconds old: the "
                     "pipeline is falling behind or has stopped. Check the Lambda's errors and throttles, setup "
-                    "errors and the event source mapping on the dashboard."
+                    f"errors and the event source mapping on the dashboard. {RUNBOOK}"
                 ),
                 metric=self._oldest_message_age(),
                 threshold=thresholds.max_message_age_seconds,
@@ -358,7 +366,7 @@ class PipelineMonitoring(Construct):
                 alarm_description=(
                     "The ingest Lambda failed whole invocations (a crash, a timeout or an invalid environment); "
                     "their messages are redelivered and, past maxReceiveCount, dead-lettered without an ErrorCode. "
-                    "Read the function's log."
+                    f"Read the function's log. {RUNBOOK}"
                 ),
                 metric=self._function.metric_errors(statistic=cloudwatch.Stats.SUM, period=COUNT_PERIOD),
                 threshold=thresholds.function_errors,
@@ -372,7 +380,7 @@ class PipelineMonitoring(Construct):
                 alarm_description=(
                     "Personalize answered ResourceNotFound or AccessDenied: a dataset is gone or the function's "
                     "policy is wrong. Records are retried, not dead-lettered, until it is fixed or maxReceiveCount "
-                    "is reached."
+                    f"is reached. {RUNBOOK}"
                 ),
                 metric=self._total("SetupErrors", "ErrorCode", label="Setup errors", period=COUNT_PERIOD),
                 threshold=thresholds.setup_errors,
@@ -385,7 +393,8 @@ class PipelineMonitoring(Construct):
                 "SustainedThrottling",
                 alarm_description=(
                     f"Personalize has throttled the pipeline for {thresholds.throttled_periods} five-minute periods "
-                    "in a row: something else shares the dataset group's Put* quota, or maxConcurrency is too high."
+                    "in a row: something else shares the dataset group's Put* quota, or maxConcurrency is too high. "
+                    f"{RUNBOOK}"
                 ),
                 metric=self._total("ThrottledCalls", "Api", label="Throttled calls", period=COUNT_PERIOD),
                 threshold=thresholds.throttled_calls,
@@ -399,7 +408,9 @@ class PipelineMonitoring(Construct):
     # --- the dashboard ---------------------------------------------------------------------------------------
 
     def _widgets(self) -> list[list[cloudwatch.IWidget]]:
-        """Rows of widgets, top to bottom: alarms, keeping up, the Lambda, the records, Personalize."""
+        """Rows of widgets, top to bottom: alarms; keeping up (queues); the Lambda; the records (received, accepted,
+        dead-lettered, left for redelivery); Personalize (calls, throttles, errors, latency); what went wrong in
+        the setup or the code; and how well calls are filled."""
         thresholds = self._thresholds
         queue, function = self._queue, self._function
         return [
@@ -409,7 +420,8 @@ class PipelineMonitoring(Construct):
                         "# Personalize ingest pipeline\n"
                         "Is it keeping up? The ingest queue's depth and oldest message. "
                         "What does it reject? Dead-lettered records per reason, and the dead-letter queue. "
-                        f"Repair: `python -m tools.dlq inspect --dlq-url {self._dead_letter_queue.queue_url}`."
+                        f"Repair: `python -m tools.dlq inspect --dlq-url {self._dead_letter_queue.queue_url}`. "
+                        "What each alarm means and what to do: the README, 'Operating it'."
                     ),
                     width=DASHBOARD_WIDTH,
                     height=2,
@@ -529,17 +541,12 @@ class PipelineMonitoring(Construct):
                 _graph(
                     "Setup errors (dataset gone or access denied), per error code",
                     [self._search("SetupErrors", ("ErrorCode",), label="${PROP('Dim.ErrorCode')}")],
-                    width=6,
                 ),
                 _graph(
-                    "Older changes skipped for a newer one in the same batch, per API",
-                    [self._metric("RecordsSuperseded", label=api, Api=api) for api in APIS],
-                    width=6,
-                ),
-                _graph(
-                    "Calls split to isolate rejected records, per API",
-                    [self._metric("Bisections", label=api, Api=api) for api in APIS],
-                    width=6,
+                    # The handler never crashes on one record: a bug it meets is counted here and the record retried
+                    # (it reaches the DLQ as RetriesExhausted with the exception's message).
+                    "Unexpected errors in the ingest code (a bug; records retried), per exception type",
+                    [self._search("UnexpectedErrors", ("ErrorType",), label="${PROP('Dim.ErrorType')}")],
                 ),
                 _graph(
                     "Records per invocation (batch size)",
@@ -547,7 +554,24 @@ class PipelineMonitoring(Construct):
                         self._metric("BatchSize", statistic=cloudwatch.Stats.AVERAGE, label="Average"),
                         self._metric("BatchSize", statistic=cloudwatch.Stats.MAXIMUM, label="Largest"),
                     ],
-                    width=6,
+                ),
+            ],
+            [
+                _graph(
+                    # Ten is the most a call takes (PERSONALIZE.md §1): lower means batches are small or bisected.
+                    "Records per Personalize call, per API (average)",
+                    [
+                        self._metric("RecordsPerCall", statistic=cloudwatch.Stats.AVERAGE, label=api, Api=api)
+                        for api in APIS
+                    ],
+                ),
+                _graph(
+                    "Older changes skipped for a newer one in the same batch, per API",
+                    [self._metric("RecordsSuperseded", label=api, Api=api) for api in APIS],
+                ),
+                _graph(
+                    "Calls split to isolate rejected records, per API",
+                    [self._metric("Bisections", label=api, Api=api) for api in APIS],
                 ),
             ],
         ]

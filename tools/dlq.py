@@ -5,26 +5,28 @@ Three subcommands, for the on-call engineer::
     python -m tools.dlq inspect --dlq-url URL [--show-bodies] [--samples N] [--limit N] [--json]
     python -m tools.dlq redrive --dlq-url URL --queue-url URL [--codes C,...] [--dry-run] [--max-per-second N]
                                 [--method auto|move-task|copy] [--wait]
-    python -m tools.dlq replay  --dlq-url URL --queue-url URL [--codes C,...] [--dry-run]
-                                [--dataset-arn KIND=ARN ...] [--tracking-id KIND=ID ...]
+    python -m tools.dlq replay  --dlq-url URL --queue-url URL [--codes C,...] [--dry-run] [--max-per-second N]
+                                [--function-name NAME] [--dataset-arn KIND=ARN ...] [--tracking-id KIND=ID ...]
 
 What they promise:
 
 - **Nothing is lost.** A message leaves the DLQ only by DeleteMessage, and only after SQS confirmed its copy in the
   ingest queue. A crash between the two leaves the message in the DLQ (it becomes visible again when its hold
-  ends) and the next run copies it again: a duplicate. Items, users and actions are upserts; an event or action
-  interaction with an ``eventId``, or on a FIFO queue (see ``Copier``), is ignored the second time. An event
-  *without* eventId on a standard queue gets its id from the copy's SQS message id, so it would count twice: the
-  one duplicate that is not harmless, and only after a crash in that window.
+  ends) and the next run copies it again: a duplicate, and a harmless one. Items, users and actions are upserts.
+  Every copy carries ``SourceMessageId`` (the original's id), from which the Lambda derives a missing ``eventId``,
+  so both copies of an event or action interaction get the same eventId and Personalize uses it once; on a FIFO
+  queue SQS drops the second copy itself (see ``Copier``).
 - **Reading is not moving.** SQS has no "peek": a message is read by receiving it, which hides it. The tools hold
   what they read for ``--hold-seconds`` (so one pass sees every message once), then make everything they did not
   move visible again at once. If the process dies, SQS makes them visible itself when the hold ends.
-- **No property values on screen** (they may be personal data): ids, codes, the pipeline's error messages and
-  counts only, unless ``inspect --show-bodies`` asks for the bodies.
+- **No property values on screen** (they may be personal data): record ids, codes, the pipeline's error messages
+  and counts only, unless ``inspect --show-bodies`` asks for the bodies.
 
-Clients are built plainly, so ``AWS_ENDPOINT_URL_SQS`` / ``AWS_ENDPOINT_URL_PERSONALIZE`` (or ``--endpoint-url``)
-point them at local stand-ins, as for the Lambda. ``replay`` validates with the ingest Lambda's own code
-(``lambdas/ingest``), against the dataset schemas Personalize holds now.
+Clients are built plainly (boto3's usual credentials chain), so ``AWS_ENDPOINT_URL_SQS`` /
+``AWS_ENDPOINT_URL_PERSONALIZE`` / ``AWS_ENDPOINT_URL_LAMBDA`` (or ``--endpoint-url``) point them at local stand-ins,
+as for the Lambda. The region is ``--region``, else the one in the queue's URL, else the SDK's. ``replay`` validates
+with the ingest Lambda's own code (``lambdas/ingest``), against the dataset schemas Personalize holds now, for the
+datasets the deployed function writes to (``--function-name``: its environment, Contract 2).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -45,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 # The ingest Lambda's code is the reference for what "valid" means: replay imports it rather than copying it. Its
 # modules import each other absolutely from lambdas/ (DESIGN.md), so that directory goes on the path first.
@@ -54,7 +57,7 @@ if str(LAMBDAS_ROOT) not in sys.path:
     sys.path.insert(0, str(LAMBDAS_ROOT))
 
 from ingest.catalog import DatasetCatalog  # noqa: E402
-from ingest.decode import Message, decode  # noqa: E402
+from ingest.decode import SOURCE_MESSAGE_ID, Message, decode  # noqa: E402
 from ingest.errors import ErrorCode, RejectedRecord, classify  # noqa: E402
 from ingest.kinds import KINDS, Kind  # noqa: E402
 from ingest.model import ApiModel, api_models  # noqa: E402
@@ -113,6 +116,14 @@ DEFAULT_SAMPLES: Final = 5
 MOVE_TASK_POLL_SECONDS: Final = 5.0
 SAMPLE_MESSAGE_CHARS: Final = 300
 _MOVE_TASK_DONE: Final = frozenset({"COMPLETED", "CANCELLED", "FAILED"})
+# The request fields that identify a record (Contract 1): shown by inspect. Ids, never property values.
+RECORD_ID_FIELDS: Final[tuple[str, ...]] = ("itemId", "actionId", "userId", "sessionId", "eventId")
+MAX_ID_CHARS: Final = 256  # the longest id Personalize accepts (PERSONALIZE.md §2); longer is not an id
+UNDECODABLE: Final = "(not decodable)"
+# https://sqs.REGION.amazonaws.com/ACCOUNT/NAME (also .amazonaws.com.cn), and the legacy REGION.queue.amazonaws.com.
+_QUEUE_URL_REGION: Final = re.compile(
+    r"^https?://(?:sqs\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?|(?P<legacy>[a-z0-9-]+)\.queue\.amazonaws\.com)/"
+)
 # The service's retries, not ours: a throttled or 5xx answer is retried with backoff before the tool sees it.
 _CLIENT_CONFIG: Final = Config(retries={"mode": "standard", "total_max_attempts": 5}, user_agent_extra="dlq-tool")
 
@@ -180,8 +191,50 @@ class DeadLetterMessage:
         raw = self.system.get("SentTimestamp")
         return datetime.fromtimestamp(int(raw) / 1000, tz=UTC) if raw and raw.isdigit() else None
 
+    def as_ingest_message(self) -> Message:
+        """The message as the ingest Lambda would see it on its first delivery."""
+        return Message(
+            message_id=self.source_message_id or self.message_id,
+            body=self.body,
+            position=0,
+            receive_count=1,
+            sent_timestamp=int(self.system.get("SentTimestamp", "0") or 0),
+            group_id=self.group_id,
+            source_message_id=self.source_message_id,
+        )
+
+    def record(self) -> tuple[str | None, dict[str, str]]:
+        """The record's kind (``item``, ``event``...) and ids, read with the Lambda's own decoder; (None, {}) when
+        the body is not a change it can read. Ids only: never a property value."""
+        try:
+            change = decode(self.as_ingest_message())
+        except Exception:  # MalformedMessage, or a body the decoder chokes on: one message must not stop a pass
+            return None, {}
+        ids = {
+            name: str(value)
+            for name in RECORD_ID_FIELDS
+            if isinstance(value := change.fields.get(name), str | int)
+            and not isinstance(value, bool)
+            and len(str(value)) <= MAX_ID_CHARS
+        }
+        return change.kind.name, ids
+
+    @property
+    def target_api(self) -> str | None:
+        """The API the record failed in (``Api``) or, when it failed before a call, the one its kind is written
+        with; None when the body names no kind."""
+        if self.api:
+            return self.api
+        kind, _ = self.record()
+        return KINDS[kind].api if kind else None
+
     def forwarded_attributes(self) -> dict[str, MessageAttributeValueTypeDef]:
-        """The attributes a copy carries: upstream's own, without the Contract 3 ones."""
+        """The attributes a copy carries: upstream's own and ``SourceMessageId``, without the failure's.
+
+        A message the redrive policy moved has no SourceMessageId; its DLQ message id is the original's (SQS keeps
+        it), so the copy names that. Two copies of one dead letter (after a crash between copy and delete) then
+        carry the same SourceMessageId, from which the Lambda derives the same missing eventId.
+        """
         forwarded: dict[str, MessageAttributeValueTypeDef] = {}
         for name, value in self.attributes.items():
             if name in CONTRACT_ATTRIBUTES:
@@ -192,6 +245,8 @@ class DeadLetterMessage:
             if "BinaryValue" in value:
                 copy["BinaryValue"] = value["BinaryValue"]
             forwarded[name] = copy
+        if SOURCE_MESSAGE_ID not in forwarded:
+            forwarded[SOURCE_MESSAGE_ID] = {"DataType": "String", "StringValue": self.message_id}
         return forwarded
 
     def size(self) -> int:
@@ -493,15 +548,18 @@ class CodeSummary:
     def add(self, message: DeadLetterMessage, *, samples: int, show_bodies: bool) -> None:
         """Count ``message``, and keep it as a sample while there are fewer than ``samples``."""
         self.count += 1
-        self.apis[message.api or "(no call)"] += 1
+        self.apis[message.target_api or UNDECODABLE] += 1
         sent = message.sent_at
         if sent is not None:
             self.oldest = sent if self.oldest is None else min(self.oldest, sent)
             self.newest = sent if self.newest is None else max(self.newest, sent)
         if len(self.samples) < samples:
+            kind, ids = message.record()
             sample: dict[str, Any] = {
                 "messageId": message.message_id,
                 "sourceMessageId": message.source_message_id,
+                "kind": kind,
+                "ids": ids,
                 "api": message.api,
                 "errorMessage": message.error_message,
                 "sentAt": _iso(sent),
@@ -850,16 +908,8 @@ class Revalidator:
 
     def check(self, message: DeadLetterMessage) -> Verdict:
         """Validate ``message`` as the Lambda would now."""
-        record = Message(
-            message_id=message.source_message_id or message.message_id,
-            body=message.body,
-            position=0,
-            receive_count=1,
-            sent_timestamp=int(message.system.get("SentTimestamp", "0") or 0),
-            group_id=message.group_id,
-        )
         try:
-            change = decode(record)
+            change = decode(message.as_ingest_message())
             schema = self._schema(change.kind)
             if isinstance(schema, Verdict):
                 return schema
@@ -1078,6 +1128,12 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return int(text)
+
+
 def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
@@ -1136,10 +1192,12 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="counts by ErrorCode and Api, oldest and newest, samples of ids and error messages",
         description="Read the DLQ once through (every message is visible again afterwards) and summarise it. "
-        f"Messages without ErrorCode are shown as {REDRIVE_POLICY}: {REDRIVE_POLICY_MEANING}.",
+        f"Messages without ErrorCode are shown as {REDRIVE_POLICY}: {REDRIVE_POLICY_MEANING}. A message's Api is "
+        "the one it failed in (its Api attribute) or, when it failed before a call, the one its kind is written "
+        "with. Samples show record ids and error messages; bodies (property values) only with --show-bodies.",
     )
     inspect_cmd.add_argument(
-        "--samples", type=int, default=DEFAULT_SAMPLES, help="examples per code (default %(default)s)"
+        "--samples", type=_non_negative_int, default=DEFAULT_SAMPLES, help="examples per code (default %(default)s)"
     )
     inspect_cmd.add_argument(
         "--show-bodies", action="store_true", help="include the samples' bodies (property values: personal data?)"
@@ -1150,9 +1208,10 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, moving],
         help="move messages back to the ingest queue, all or those of given codes",
         description="Move messages back to the ingest queue. Without --codes or --limit, SQS's StartMessageMoveTask "
-        "does it (falling back to copying when SQS refuses); otherwise each message is copied (body unchanged, "
-        "the ErrorCode/ErrorMessage/Api attributes dropped, SourceMessageId kept) and deleted from the DLQ only after "
-        "the copy is confirmed. Messages not selected stay in the DLQ, visible again at the end.",
+        "does it, at --max-per-second (falling back to copying when SQS refuses); otherwise each message is copied "
+        "(body unchanged, the ErrorCode/ErrorMessage/Api attributes dropped, SourceMessageId kept, or set to the "
+        "message's own id when the redrive policy moved it) and deleted from the DLQ only after the copy is "
+        "confirmed. Messages not selected stay in the DLQ, visible again at the end.",
     )
     redrive_cmd.add_argument(
         "--codes",
@@ -1171,17 +1230,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="For messages dead-lettered as " + ", ".join(REPLAYABLE) + ": validate each again with the "
         "ingest Lambda's own code against the schema Personalize holds now (DescribeDataset, DescribeSchema) and "
         "send back only those that pass. The rest stay in the DLQ untouched. Dataset ARNs and tracking ids come "
-        "from --dataset-arn / --tracking-id, else from the Lambda's variables in the environment "
-        "(ITEMS_DATASET_ARN, EVENT_TRACKING_ID, ...).",
+        "from --dataset-arn / --tracking-id, else from the ingest function's environment (--function-name), else "
+        "from this shell's (ITEMS_DATASET_ARN, EVENT_TRACKING_ID, ...). InvalidInput records passed these checks "
+        "before Personalize refused them: they pass again, and Personalize is the judge; one it still refuses "
+        "comes back to the DLQ as InvalidInput.",
     )
     replay_cmd.add_argument("--codes", type=_codes, help=f"a subset of {', '.join(REPLAYABLE)} (default: all three)")
+    replay_cmd.add_argument(
+        "--function-name",
+        help="the ingest Lambda (stack output IngestFunctionName): validate for the datasets and trackers in its "
+        "environment (lambda:GetFunctionConfiguration); default: this shell's environment",
+    )
     replay_cmd.add_argument(
         "--dataset-arn",
         type=_kind_value,
         action="append",
         default=[],
         metavar="KIND=ARN",
-        help=f"the dataset of a kind ({', '.join(KINDS)}); repeatable",
+        help=f"the dataset of a kind ({', '.join(KINDS)}), over the function's; repeatable",
     )
     replay_cmd.add_argument(
         "--tracking-id",
@@ -1195,7 +1261,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--personalize-endpoint-url",
         help="Personalize endpoint, for a local stand-in (default: AWS_ENDPOINT_URL_PERSONALIZE, else AWS)",
     )
-    replay_cmd.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="still-failing messages listed")
+    replay_cmd.add_argument(
+        "--samples", type=_non_negative_int, default=DEFAULT_SAMPLES, help="still-failing messages listed"
+    )
     return parser
 
 
@@ -1203,9 +1271,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; 0 when everything selected was handled, 1 when something was not, 2 on usage."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    session = boto3.session.Session(region_name=args.region)
-    sqs: SQSClient = session.client("sqs", endpoint_url=args.endpoint_url, config=_CLIENT_CONFIG)
+    tracking_ids = args.tracking_id if args.command == "replay" else []
+    if any(KINDS[kind].target_field != "trackingId" for kind, _ in tracking_ids):
+        parser.error("--tracking-id applies to event and actionInteraction only")
+    # The queue's own region first: a client of another region cannot reach it. A local stand-in's URL names none.
+    session = boto3.session.Session(region_name=args.region or region_of_queue_url(args.dlq_url))
     try:
+        sqs: SQSClient = session.client("sqs", endpoint_url=args.endpoint_url, config=_CLIENT_CONFIG)
         if args.command == "inspect":
             inspected = inspect(
                 sqs=sqs,
@@ -1234,13 +1306,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 progress=_print_progress,
             )
         else:
-            if args.tracking_id and any(KINDS[kind].target_field != "trackingId" for kind, _ in args.tracking_id):
-                parser.error("--tracking-id applies to event and actionInteraction only")
+            environment: Mapping[str, str] = (
+                function_environment(session.client("lambda", config=_CLIENT_CONFIG), args.function_name)
+                if args.function_name
+                else os.environ
+            )
             settings = replay_settings(
                 dlq_url=args.dlq_url,
                 dataset_arns=dict(args.dataset_arn),
                 tracking_ids=dict(args.tracking_id),
-                env=os.environ,
+                env=environment,
             )
             personalize = session.client(
                 "personalize", endpoint_url=args.personalize_endpoint_url, config=_CLIENT_CONFIG
@@ -1261,11 +1336,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DlqToolError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except NoRegionError:
+        print("error: no AWS region: pass --region, or set AWS_REGION (or a profile's region)", file=sys.stderr)
+        return 1
+    except NoCredentialsError:
+        print("error: no AWS credentials (environment, AWS_PROFILE, SSO or an instance role)", file=sys.stderr)
+        return 1
     except (ClientError, BotoCoreError) as error:
         print(f"error: AWS refused a call: {_describe(error)}", file=sys.stderr)
         return 1
     print(json.dumps(report.to_dict(), indent=2) if args.json else render_move(report, command=args.command))
     return 0 if report.ok else 1
+
+
+def region_of_queue_url(queue_url: str) -> str | None:
+    """The region an AWS queue URL names (``https://sqs.eu-west-1.amazonaws.com/...``); None for any other URL."""
+    match = _QUEUE_URL_REGION.match(queue_url)
+    return (match["region"] or match["legacy"]) if match else None
+
+
+def function_environment(lambda_client: Any, function_name: str) -> dict[str, str]:
+    """The environment variables the deployed ingest function runs with (Contract 2): GetFunctionConfiguration.
+
+    Raises
+    ------
+    DlqToolError
+        Lambda cannot show the variables (their KMS key refused), or the function has no dataset variable: it is
+        not the ingest function.
+    """
+    environment = lambda_client.get_function_configuration(FunctionName=function_name).get("Environment") or {}
+    if "Error" in environment:
+        error = environment["Error"]
+        raise DlqToolError(
+            f"Lambda cannot show {function_name}'s environment: {error.get('ErrorCode')}: {error.get('Message')}"
+        )
+    variables = {str(name): str(value) for name, value in (environment.get("Variables") or {}).items()}
+    if not any(kind.dataset_env in variables for kind in KINDS.values()):
+        expected = ", ".join(sorted({kind.dataset_env for kind in KINDS.values()}))
+        raise DlqToolError(f"{function_name} has none of {expected}: is it the ingest function (IngestFunctionName)?")
+    return variables
 
 
 # --- text output -----------------------------------------------------------------------------------------------------
@@ -1302,9 +1411,10 @@ def render_inspect(report: InspectReport) -> str:
         if summary["meaning"]:
             lines.append(f"    {summary['meaning']}")
         for sample in summary["samples"]:
+            record = " ".join([sample["kind"] or UNDECODABLE, *(f"{k}={v}" for k, v in sample["ids"].items())])
             source = f" source {sample['sourceMessageId']}" if sample["sourceMessageId"] else ""
             api = f" {sample['api']}" if sample["api"] else ""
-            lines.append(f"    - {sample['messageId']}{source}{api} at {sample['sentAt']}")
+            lines.append(f"    - {sample['messageId']}: {record}{source}{api} at {sample['sentAt']}")
             if sample["errorMessage"]:
                 lines.append(f"      {sample['errorMessage'][:SAMPLE_MESSAGE_CHARS]}")
             if "body" in sample:

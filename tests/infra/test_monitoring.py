@@ -1,13 +1,19 @@
 """The monitoring construct, synthesized in a small stack of its own and asserted by property.
 
 Two stacks in one app, synthesized once for the module (with cdk-nag's AwsSolutions pack, as ``cdk synth`` runs
-it): ``Defaults`` (no email, default thresholds) and ``Tuned`` (an alarm email and non-default thresholds). Each has
-the queues and function the construct watches, built here rather than taken from the ingestion stack, so these
-tests do not depend on how the stack wires it.
+it): ``Defaults`` (no email, default thresholds, the namespace and service the ingest function is given) and
+``Tuned`` (an alarm email, non-default thresholds, another namespace and service). Each has the queues and function
+the construct watches, built here rather than taken from the ingestion stack, so these tests do not depend on how
+the stack wires it.
+
+The custom metrics the construct graphs and alarms on are checked against the ones the ingest Lambda's code emits,
+read from its source (``lambdas/ingest``): a renamed metric or dimension would otherwise leave a graph empty and an
+alarm silent, with nothing failing anywhere.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -23,13 +29,18 @@ from cfnlint.api import lint
 from cfnlint.config import ManualArgs
 from cfnlint.helpers import REGIONS
 
+import ingest.handler
 from ingest.errors import ErrorCode
 from ingest.kinds import KINDS as INGEST_KINDS
 from stacks.monitoring import APIS, DEAD_LETTER_CODES, KINDS, AlarmThresholds, PipelineMonitoring
-from tests.infra.synthesis import iter_violations
+from tests.infra.synthesis import PROJECT_ROOT, iter_violations
 
+# What stacks.ingest_pipeline gives the function (POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME).
 NAMESPACE = "PersonalizeIngest"
 SERVICE = "personalize-ingest"
+TUNED_NAMESPACE = "Team/PersonalizeIngest"
+TUNED_SERVICE = "catalog-ingest"
+INGEST_SOURCE = PROJECT_ROOT / "lambdas" / "ingest"
 EMAIL = "oncall@example.com"
 ALARMS_OF_THIS_ACCOUNT = {"Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"}
 TUNED = AlarmThresholds(
@@ -98,7 +109,15 @@ def _watched_metrics(alarm: dict[str, Any]) -> set[str]:
     return names
 
 
-def _build(app: App, stack_id: str, *, thresholds: AlarmThresholds | None, alarm_email: str | None) -> Stack:
+def _build(
+    app: App,
+    stack_id: str,
+    *,
+    thresholds: AlarmThresholds | None,
+    alarm_email: str | None,
+    namespace: str = NAMESPACE,
+    service: str = SERVICE,
+) -> Stack:
     """A stack holding what the construct watches (an ingest queue, its DLQ, a function) and the construct."""
     stack = Stack(app, stack_id)
     dead_letter_queue = sqs.Queue(
@@ -133,8 +152,8 @@ def _build(app: App, stack_id: str, *, thresholds: AlarmThresholds | None, alarm
         queue=queue,
         dead_letter_queue=dead_letter_queue,
         function=function,
-        namespace=NAMESPACE,
-        service=SERVICE,
+        namespace=namespace,
+        service=service,
         thresholds=thresholds,
         alarm_email=alarm_email,
     )
@@ -150,7 +169,14 @@ def assembly_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def stacks(assembly_dir: Path) -> dict[str, Synthesized]:
     app = App(outdir=str(assembly_dir))
     _build(app, "Defaults", thresholds=None, alarm_email=None)
-    _build(app, "Tuned", thresholds=TUNED, alarm_email=EMAIL)
+    _build(
+        app,
+        "Tuned",
+        thresholds=TUNED,
+        alarm_email=EMAIL,
+        namespace=TUNED_NAMESPACE,
+        service=TUNED_SERVICE,
+    )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     assembly = app.synth()
     return {name: Synthesized(assembly.get_stack_by_name(name).template) for name in ("Defaults", "Tuned")}
@@ -291,6 +317,11 @@ def test_alarms_tuned_config_thresholds_follow_configuration(tuned: Synthesized)
     assert tuned.alarm_on_metric("SetupErrors")["Threshold"] == 2
     throttling = tuned.alarm_on_metric("ThrottledCalls")
     assert (throttling["Threshold"], throttling["EvaluationPeriods"], throttling["DatapointsToAlarm"]) == (20, 4, 4)
+
+
+def test_alarms_default_config_descriptions_point_to_the_runbook(defaults: Synthesized) -> None:
+    for alarm in defaults.alarms():
+        assert "README, 'Operating it'" in json.dumps(alarm["AlarmDescription"])
 
 
 def test_thresholds_zero_or_negative_rejected() -> None:
@@ -440,6 +471,12 @@ def test_dashboard_default_config_has_every_widget_with_a_human_title(defaults: 
     assert all(title and " " in title for title in titles)  # sentences, not metric names
 
 
+def test_dashboard_default_config_named_after_stack_and_region(defaults: Synthesized) -> None:
+    defaults.template.has_resource_properties(
+        "AWS::CloudWatch::Dashboard", {"DashboardName": {"Fn::Sub": "${AWS::StackName}-${AWS::Region}"}}
+    )
+
+
 def test_dashboard_default_config_starts_with_alarm_status_of_every_alarm(defaults: Synthesized) -> None:
     widgets = defaults.dashboard()["widgets"]
     (status,) = [w for w in widgets if w["type"] == "alarm"]
@@ -478,6 +515,7 @@ def test_dashboard_default_config_lambda_widgets_watch_the_function(defaults: Sy
         ("Personalize call latency, per API (p99, ms)", "ApiLatency", "Api", APIS),
         ("Calls split to isolate rejected records, per API", "Bisections", "Api", APIS),
         ("Older changes skipped for a newer one in the same batch, per API", "RecordsSuperseded", "Api", APIS),
+        ("Records per Personalize call, per API (average)", "RecordsPerCall", "Api", APIS),
     ],
 )
 def test_dashboard_default_config_custom_metric_widget_one_line_per_value_with_service(
@@ -495,6 +533,7 @@ def test_dashboard_default_config_open_ended_error_codes_found_by_search(default
     for title, metric_name in (
         ("Personalize errors, per API and error code", "ApiErrors"),
         ("Setup errors (dataset gone or access denied), per error code", "SetupErrors"),
+        ("Unexpected errors in the ingest code (a bug; records retried), per exception type", "UnexpectedErrors"),
     ):
         (row,) = defaults.widget(title)["properties"]["metrics"]
         expression = row[0]["expression"]
@@ -514,6 +553,152 @@ def test_dashboard_metric_tables_match_ingest_lambda_tables() -> None:
     assert set(KINDS) == set(INGEST_KINDS)
     assert set(APIS) == {kind.api for kind in INGEST_KINDS.values()}
     assert set(DEAD_LETTER_CODES) == {str(code) for code in ErrorCode}
+
+
+# --- the metrics the ingest Lambda emits, against what the construct graphs and alarms on -----------------------
+
+MetricKey = tuple[str, frozenset[str]]  # a metric name and its dimension names
+_SEARCH = re.compile(r"SEARCH\('\{(?P<keys>[^}]*)\} MetricName=\"(?P<name>\w+)\" service=\"(?P<service>[^\"]*)\"'")
+_QUERY = re.compile(
+    r"SELECT SUM\((?P<name>\w+)\) FROM SCHEMA\(\"(?P<namespace>[^\"]+)\", (?P<keys>[^)]*)\) "
+    r"WHERE service = '(?P<service>[^']*)'"
+)
+# Telemetry.count(name, value, **dimensions), Telemetry.sample(name, unit, value, **dimensions),
+# MetricSink.emit(name, unit, value, ((key, value), ...)) and Powertools' Metrics.add_metric(name=...).
+_EMITTERS = frozenset({"count", "sample", "emit", "add_metric"})
+
+
+def _string_constants(trees: list[ast.Module]) -> dict[str, str]:
+    """Module-level ``NAME = "text"`` assignments of the ingest package (metric names are kept in such constants)."""
+    constants = {}
+    for tree in trees:
+        for node in tree.body:
+            value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+            targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                constants.update({target.id: value.value for target in targets if isinstance(target, ast.Name)})
+    return constants
+
+
+def _dimension_names(name: str, call: ast.Call) -> set[str]:
+    """The dimensions of one emitting call: keywords of count/sample, the literal pairs of emit, none for add_metric."""
+    attribute = call.func.attr if isinstance(call.func, ast.Attribute) else ""
+    if attribute == "add_metric":
+        return set()
+    if attribute == "emit":
+        pairs = call.args[3] if len(call.args) > 3 else None
+        assert isinstance(pairs, ast.Tuple), f"{name}: dimensions must be a literal tuple to be checked"
+        names = {pair.elts[0].value for pair in pairs.elts if isinstance(pair, ast.Tuple)}
+        assert all(isinstance(key, str) for key in names), f"{name}: dimension names must be literals"
+        return {str(key) for key in names}
+    keys = [keyword.arg for keyword in call.keywords]
+    assert None not in keys, f"{name}: dimensions passed as **kwargs cannot be checked"
+    return {str(key) for key in keys}
+
+
+def emitted_metrics() -> set[MetricKey]:
+    """Every custom metric ``lambdas/ingest`` emits, read from its source: (name, dimension names).
+
+    A call that forwards a name it was given (``emit(name, ...)`` inside the sink) is not a metric of its own and is
+    skipped; every dimension set includes Powertools' ``service``.
+    """
+    trees = [ast.parse(path.read_text()) for path in sorted(INGEST_SOURCE.glob("*.py"))]
+    constants = _string_constants(trees)
+    found: set[MetricKey] = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            if node.func.attr not in _EMITTERS:
+                continue
+            keywords = {keyword.arg: keyword.value for keyword in node.keywords}
+            name_node = keywords.get("name") if node.func.attr == "add_metric" else (node.args or [None])[0]
+            if isinstance(name_node, ast.Constant) and isinstance(name_node.value, str):
+                name = name_node.value
+            elif isinstance(name_node, ast.Name) and name_node.id in constants:
+                name = constants[name_node.id]
+            else:
+                continue  # a forwarded name, or not a metric call at all (str.count of a variable)
+            if node.func.attr in {"count", "sample"} and len(node.args) < 2:
+                continue  # not Telemetry's (str.count("x") takes one argument)
+            found.add((name, frozenset({*_dimension_names(name, node), "service"})))
+    # Powertools' own: log_metrics(capture_cold_start_metric=...) adds ColdStart with function_name and service.
+    if "capture_cold_start_metric" in (INGEST_SOURCE / "handler.py").read_text():
+        found.add(("ColdStart", frozenset({"function_name", "service"})))
+    return found
+
+
+def used_metrics(synthesized: Synthesized, namespace: str) -> tuple[set[MetricKey], set[MetricKey], set[str]]:
+    """The metrics of ``namespace`` the dashboard graphs and the alarms watch, and the service values they filter on."""
+    graphed: set[MetricKey] = set()
+    watched: set[MetricKey] = set()
+    services: set[str] = set()
+    for widget in synthesized.dashboard()["widgets"]:
+        for row in widget.get("properties", {}).get("metrics", []):
+            if isinstance(row[0], dict):
+                for match in _SEARCH.finditer(row[0].get("expression", "")):
+                    scope, *keys = match["keys"].split(",")
+                    if scope == namespace:
+                        graphed.add((match["name"], frozenset(keys)))
+                        services.add(match["service"])
+            elif row[0] == namespace:
+                rest = row[2:-1] if isinstance(row[-1], dict) else row[2:]
+                dimensions = dict(zip(rest[::2], rest[1::2], strict=True))
+                graphed.add((row[1], frozenset(dimensions)))
+                services.add(dimensions.get("service", "<none>"))
+    for alarm in synthesized.alarms():
+        stats = [alarm] + [entry["MetricStat"]["Metric"] for entry in alarm.get("Metrics", []) if "MetricStat" in entry]
+        for stat in stats:
+            if stat.get("Namespace") == namespace:
+                dimensions = {d["Name"]: d["Value"] for d in stat.get("Dimensions", [])}
+                watched.add((stat["MetricName"], frozenset(dimensions)))
+                services.add(dimensions.get("service", "<none>"))
+        for entry in alarm.get("Metrics", []):
+            for match in _QUERY.finditer(entry.get("Expression", "")):
+                if match["namespace"] == namespace:
+                    watched.add((match["name"], frozenset(key.strip() for key in match["keys"].split(","))))
+                    services.add(match["service"])
+    return graphed, watched, services
+
+
+def test_emitted_metrics_read_from_ingest_source_finds_the_known_ones() -> None:
+    # The reader itself: if it found nothing, the two tests below would prove nothing.
+    emitted = emitted_metrics()
+
+    assert ("RecordsDeadLettered", frozenset({"ErrorCode", "service"})) in emitted
+    assert ("ApiLatency", frozenset({"Api", "service"})) in emitted
+    assert ("BatchSize", frozenset({"service"})) in emitted
+    assert ("ColdStart", frozenset({"function_name", "service"})) in emitted
+
+
+def test_dashboard_and_alarms_default_config_use_only_metrics_the_ingest_lambda_emits(defaults: Synthesized) -> None:
+    graphed, watched, services = used_metrics(defaults, NAMESPACE)
+
+    # A name or dimension set the Lambda does not emit would be an empty graph or an alarm that never fires.
+    assert (graphed | watched) - emitted_metrics() == set()
+    assert services == {SERVICE}
+    assert {name for name, _ in watched} == {"SetupErrors", "ThrottledCalls"}
+
+
+def test_dashboard_default_config_graphs_every_metric_the_ingest_lambda_emits(defaults: Synthesized) -> None:
+    graphed, _, _ = used_metrics(defaults, NAMESPACE)
+
+    assert emitted_metrics() - graphed == set()
+
+
+def test_dashboard_and_alarms_tuned_config_use_the_given_namespace_and_service(tuned: Synthesized) -> None:
+    graphed, watched, services = used_metrics(tuned, TUNED_NAMESPACE)
+    default_graphed, default_watched, _ = used_metrics(tuned, NAMESPACE)
+
+    assert graphed == emitted_metrics()
+    assert {name for name, _ in watched} == {"SetupErrors", "ThrottledCalls"}
+    assert services == {TUNED_SERVICE}
+    assert default_graphed | default_watched == set()
+
+
+def test_handler_fallback_namespace_and_service_match_the_construct_inputs() -> None:
+    # Without POWERTOOLS_* variables (local runs), the handler still publishes where the dashboard looks.
+    assert (ingest.handler.NAMESPACE, ingest.handler.SERVICE) == (NAMESPACE, SERVICE)
 
 
 # --- cdk-nag and cfn-lint -----------------------------------------------------------------------------------------

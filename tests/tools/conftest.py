@@ -15,6 +15,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from ingest.kinds import KINDS
 from local.emulator import EmulatorConfig, EmulatorServer
 from local.sqs_server import QueuePair, SqsServer, create_queue_pair
 
@@ -30,10 +31,13 @@ QueuePairFactory = Callable[..., QueuePair]
 @pytest.fixture(autouse=True)
 def _no_ambient_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     """Dummy credentials and a fixed region; nothing from the developer's own AWS setup."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"):
+    endpoints = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_PERSONALIZE", "AWS_ENDPOINT_URL_LAMBDA")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", *endpoints):
         monkeypatch.delenv(name, raising=False)
-    for kind_variable in ("ITEMS_DATASET_ARN", "USERS_DATASET_ARN", "ACTIONS_DATASET_ARN", "INTERACTIONS_DATASET_ARN"):
-        monkeypatch.delenv(kind_variable, raising=False)
+    # The ingest Lambda's variables (Contract 2), which replay reads from the shell by default.
+    for kind in KINDS.values():
+        monkeypatch.delenv(kind.dataset_env, raising=False)
+        monkeypatch.delenv(kind.target_env, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)

@@ -7,8 +7,11 @@ The tool's promise under test: a message leaves the DLQ only after its copy is s
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import uuid
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,6 +36,7 @@ from tools.dlq import (
     inspect,
     main,
     redrive,
+    region_of_queue_url,
     replay,
     replay_settings,
 )
@@ -166,7 +170,8 @@ def test_inspect_mixed_dead_letters_counts_by_code_and_api_with_samples(sqs: Any
         "InvalidInput": 1,
         "MalformedMessage": 1,
     }
-    assert report["byApi"] == {"(no call)": 4, "PutItems": 1}
+    # Records that failed before a call count under the API their kind is written with.
+    assert report["byApi"] == {"PutItems": 4, "(not decodable)": 1}
     schema = report["byCode"]["SchemaViolation"]
     assert len(schema["samples"]) == 2
     assert schema["samples"][0]["sourceMessageId"] == "schema-0"
@@ -190,11 +195,48 @@ def test_inspect_default_hides_bodies_show_bodies_reveals_them(sqs: Any, queues:
     dead_letter(sqs, queues.dlq_url, ITEM)
 
     hidden = json.dumps(inspect(sqs=sqs, dlq_url=queues.dlq_url, **FAST).to_dict())
+    text = dlq.render_inspect(inspect(sqs=sqs, dlq_url=queues.dlq_url, **FAST))
     shown = inspect(sqs=sqs, dlq_url=queues.dlq_url, show_bodies=True, **FAST).to_dict()
 
     assert "19.99" not in hidden
-    assert "sku-1" not in hidden
+    assert "19.99" not in text
+    assert "price" not in hidden
     assert shown["byCode"]["SchemaViolation"]["samples"][0]["body"] == ITEM
+
+
+def test_inspect_samples_name_kind_and_record_ids_of_every_kind(sqs: Any, queues: QueuePair) -> None:
+    event = json.dumps(
+        {
+            "type": "event",
+            "sessionId": "s-9",
+            "userId": "u-9",
+            "eventType": "click",
+            "itemId": "sku-9",
+            "sentAt": 1,
+            "properties": {"discount": "secret"},
+        }
+    )
+    wrapped = json.dumps({"Type": "Notification", "TopicArn": "arn:aws:sns:us-east-1:1:t", "Message": USER})
+    dead_letter(sqs, queues.dlq_url, ITEM, "SchemaViolation")
+    dead_letter(sqs, queues.dlq_url, event, "InvalidInput", api="PutEvents")
+    dead_letter(sqs, queues.dlq_url, wrapped, "DatasetNotConfigured")
+    dead_letter(sqs, queues.dlq_url, "not json", "MalformedMessage")
+
+    report = inspect(sqs=sqs, dlq_url=queues.dlq_url, **FAST)
+    samples = {code: entry["samples"][0] for code, entry in report.to_dict()["byCode"].items()}
+    text = dlq.render_inspect(report)
+
+    assert (samples["SchemaViolation"]["kind"], samples["SchemaViolation"]["ids"]) == ("item", {"itemId": "sku-1"})
+    assert samples["InvalidInput"]["ids"] == {"itemId": "sku-9", "userId": "u-9", "sessionId": "s-9"}
+    # An SNS envelope is unwrapped as the Lambda does it.
+    assert (samples["DatasetNotConfigured"]["kind"], samples["DatasetNotConfigured"]["ids"]) == (
+        "user",
+        {"userId": "u-1"},
+    )
+    assert (samples["MalformedMessage"]["kind"], samples["MalformedMessage"]["ids"]) == (None, {})
+    assert "event itemId=sku-9 userId=u-9 sessionId=s-9" in text
+    assert "secret" not in text
+    assert report.by_api == {"PutItems": 1, "PutEvents": 1, "PutUsers": 1, "(not decodable)": 1}
 
 
 def test_inspect_after_reading_every_message_visible_again(sqs: Any, queues: QueuePair) -> None:
@@ -264,6 +306,17 @@ def test_redrive_copy_drops_failure_attributes_keeps_source_id_and_upstream_ones
     assert copy["Body"] == ITEM
     assert set(copy["MessageAttributes"]) == {"TraceId", "SourceMessageId"}
     assert copy["MessageAttributes"]["TraceId"] == {"DataType": "String", "StringValue": "t-1"}
+
+
+def test_redrive_redrive_policy_move_copy_names_its_message_id_as_source(sqs: Any, queues: QueuePair) -> None:
+    # The redrive policy moves a message without Contract 3 attributes, keeping its message id.
+    moved_id = dead_letter(sqs, queues.dlq_url, ITEM, None)
+
+    redrive(sqs=sqs, dlq_url=queues.dlq_url, queue_url=queues.url, method=Method.COPY, **FAST)
+
+    # So the Lambda derives a missing eventId from the original's id, as it did on the first delivery.
+    (copy,) = read_all(sqs, queues.url)
+    assert copy["MessageAttributes"] == {"SourceMessageId": {"DataType": "String", "StringValue": moved_id}}
 
 
 def test_redrive_code_filter_unselected_visible_again_immediately(sqs: Any, queues: QueuePair) -> None:
@@ -794,6 +847,113 @@ def test_replay_cli_against_emulator_sends_back_fixed_message(
     assert [m["Body"] for m in read_all(sqs, queues.url)] == [COLORED]
 
 
+def test_replay_crash_between_copy_and_delete_loses_nothing(
+    sqs: Any, queues: QueuePair, personalize: Any, items_dataset: tuple[str, Setup]
+) -> None:
+    dataset, setup = items_dataset
+    dead_letter(sqs, queues.dlq_url, COLORED, "SchemaViolation", source="colored")
+    dead_letter(sqs, queues.dlq_url, OVERPRICED, "SchemaViolation", source="odd")
+    add_color_field(personalize, setup, dataset)
+    checker = revalidator(personalize, queues.dlq_url, item=dataset)
+
+    # GIVEN a replay that dies once SQS confirmed the copy, before the original is deleted
+    with pytest.raises(SimulatedCrash):
+        replay(sqs=CrashingSqs(sqs), dlq_url=queues.dlq_url, queue_url=queues.url, revalidator=checker, **FAST)
+
+    # THEN the copy is in the ingest queue and the original still in the DLQ, beside the one that still fails
+    assert [m["Body"] for m in read_all(sqs, queues.url)] == [COLORED]
+    assert sorted(m["Body"] for m in read_all(sqs, queues.dlq_url)) == sorted([COLORED, OVERPRICED])
+
+    # WHEN replay runs again THEN only the still-failing one stays; the two copies name one source message, so
+    # the Lambda would derive one eventId for both
+    report = replay(sqs=sqs, dlq_url=queues.dlq_url, queue_url=queues.url, revalidator=checker, **FAST)
+    copies = read_all(sqs, queues.url)
+    assert (len(report.outcome.moved), [m["Body"] for m in copies]) == (1, [COLORED, COLORED])
+    assert {m["MessageAttributes"]["SourceMessageId"]["StringValue"] for m in copies} == {"colored"}
+    assert [m["Body"] for m in read_all(sqs, queues.dlq_url)] == [OVERPRICED]
+
+
+def ingest_function(endpoint_url: str, variables: dict[str, str]) -> str:
+    """A function on moto's server standing in for the deployed ingest Lambda: replay reads only its environment."""
+    clients = {"endpoint_url": endpoint_url, "region_name": REGION, **CREDENTIALS}
+    name = f"ingest-{uuid.uuid4().hex[:12]}"
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role = boto3.client("iam", **clients).create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("ingest/handler.py", "def lambda_handler(event, context):\n    return {}\n")
+    boto3.client("lambda", **clients).create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=role["Role"]["Arn"],
+        Handler="ingest.handler.lambda_handler",
+        Code={"ZipFile": code.getvalue()},
+        Environment={"Variables": variables},
+    )
+    return name
+
+
+def test_replay_cli_function_environment_and_endpoint_variables_send_back_fixed_message(
+    *,
+    sqs: Any,
+    sqs_endpoint: str,
+    queues: QueuePair,
+    personalize: Any,
+    items_dataset: tuple[str, Setup],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dataset, setup = items_dataset
+    dead_letter(sqs, queues.dlq_url, COLORED, "SchemaViolation")
+    add_color_field(personalize, setup, dataset)
+    function = ingest_function(
+        sqs_endpoint,
+        {"ITEMS_DATASET_ARN": dataset, "DEAD_LETTER_QUEUE_URL": queues.dlq_url, "MAX_RECEIVE_COUNT": "5"},
+    )
+    # No endpoint flags: the standard AWS_ENDPOINT_URL_* variables point the plain clients at the stand-ins.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", sqs_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", sqs_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_PERSONALIZE", personalize.meta.endpoint_url)
+
+    code = main(
+        [
+            "replay",
+            *("--dlq-url", queues.dlq_url, "--queue-url", queues.url, "--function-name", function),
+            *("--wait-seconds", "0", "--json"),
+        ]
+    )
+
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["moved"] == 1
+    assert [m["Body"] for m in read_all(sqs, queues.url)] == [COLORED]
+    assert counts(sqs, queues.dlq_url) == (0, 0)
+
+
+def test_replay_cli_function_without_dataset_variables_refused_nothing_moved(
+    sqs: Any, sqs_endpoint: str, queues: QueuePair, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead_letter(sqs, queues.dlq_url, COLORED, "SchemaViolation")
+    function = ingest_function(sqs_endpoint, {"LOG_LEVEL": "INFO"})
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", sqs_endpoint)
+
+    code = main(
+        [
+            "replay",
+            *("--dlq-url", queues.dlq_url, "--queue-url", queues.url, "--endpoint-url", sqs_endpoint),
+            *("--function-name", function, "--wait-seconds", "0"),
+        ]
+    )
+
+    assert code == 1
+    assert "is it the ingest function" in capsys.readouterr().err
+    assert (counts(sqs, queues.url), counts(sqs, queues.dlq_url)) == ((0, 0), (1, 0))
+
+
 def test_replay_cli_tracking_id_for_item_is_usage_error(queues: QueuePair) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["replay", "--dlq-url", queues.dlq_url, "--queue-url", queues.url, "--tracking-id", "item=x"])
@@ -808,3 +968,53 @@ def test_dead_letter_message_without_attributes_is_redrive_policy_move() -> None
     message = DeadLetterMessage.from_sqs({"MessageId": "m", "ReceiptHandle": "r", "Body": ITEM})
 
     assert (message.code, message.error_message, message.sent_at) == (REDRIVE_POLICY, None, None)
+
+
+# --- where the clients point ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "region"),
+    [
+        ("https://sqs.eu-west-1.amazonaws.com/111122223333/ingest-dlq", "eu-west-1"),
+        ("https://sqs.cn-north-1.amazonaws.com.cn/111122223333/ingest-dlq", "cn-north-1"),
+        ("https://us-east-2.queue.amazonaws.com/111122223333/ingest-dlq", "us-east-2"),
+        ("http://127.0.0.1:9324/000000000000/ingest-dlq", None),
+    ],
+)
+def test_region_of_queue_url_aws_url_names_region_local_url_none(url: str, region: str | None) -> None:
+    assert region_of_queue_url(url) == region
+
+
+def test_cli_no_region_anywhere_exits_one_with_hint(
+    sqs_endpoint: str, queues: QueuePair, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A local queue URL names no region, and neither the flags nor the environment give one.
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+
+    code = main(["inspect", "--dlq-url", queues.dlq_url, "--endpoint-url", sqs_endpoint, "--wait-seconds", "0"])
+
+    assert code == 1
+    assert "no AWS region: pass --region" in capsys.readouterr().err
+
+
+def test_inspect_cli_endpoint_from_aws_endpoint_url_sqs(
+    sqs: Any, sqs_endpoint: str, queues: QueuePair, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead_letter(sqs, queues.dlq_url, ITEM, "SchemaViolation")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", sqs_endpoint)
+
+    assert main(["inspect", "--dlq-url", queues.dlq_url, "--wait-seconds", "0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["byCode"]["SchemaViolation"]["count"] == 1
+
+
+def test_cli_no_credentials_exits_one_with_hint(
+    sqs_endpoint: str, queues: QueuePair, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+
+    code = main(["inspect", "--dlq-url", queues.dlq_url, "--endpoint-url", sqs_endpoint, "--wait-seconds", "0"])
+
+    assert code == 1
+    assert "no AWS credentials" in capsys.readouterr().err
