@@ -133,6 +133,10 @@ class PersonalizeDatasets(Construct):
         types = [dataset.dataset_type for dataset in datasets]
         if not datasets or len(set(types)) != len(types):
             raise ValueError(f"PersonalizeDatasets needs at least one dataset and one per type, got {types}")
+        # Personalize takes a role only with a KMS key, and uses the key through the role (API_CreateDatasetGroup.html);
+        # the provider's iam:PassRole grant is for that role, so a key without one would fail only at deploy time.
+        if (kms_key_arn is None) != (role_arn is None):
+            raise ValueError("PersonalizeDatasets needs kms_key_arn and role_arn together, or neither")
 
         self.provider = self._provider(
             group_name=group_name,

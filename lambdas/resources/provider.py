@@ -69,6 +69,10 @@ FRAMEWORK_PROPERTIES: Final = frozenset({"ServiceToken", "ServiceTimeout"})
 # on_event returns on to is_complete, and the start time lets is_complete give up with a message that says what
 # it was waiting for, instead of the framework's bare "Operation timed out".
 STARTED_AT: Final = "PersonalizeStartedAt"
+# Also carried to is_complete: whether on_event created (or adopted) the resource under a new physical id. Only
+# then may a describe that finds nothing mean "not visible yet"; after a no-op or in-place update it means the
+# resource was deleted outside the stack, which waiting would only turn into a timeout an hour later.
+NEW_PHYSICAL_ID: Final = "PersonalizeNewPhysicalId"
 
 Clock = Callable[[], float]
 
@@ -191,7 +195,7 @@ def on_event(event: Mapping[str, Any], client: PersonalizeClient, *, clock: Cloc
     else:
         arn = request.arn
         _delete_step(client, request.resource_type, arn)
-    return {"PhysicalResourceId": arn, STARTED_AT: started}
+    return {"PhysicalResourceId": arn, STARTED_AT: started, NEW_PHYSICAL_ID: arn != request.physical_id}
 
 
 def _create(client: PersonalizeClient, resource_type: ResourceType, properties: Properties) -> str:
@@ -299,7 +303,8 @@ def is_complete(
         if request.request_type == "Delete":
             progress = _delete_step(client, request.resource_type, request.arn)
         else:
-            progress = _settled(client, request)
+            # An event without the marker (from an older on_event) is treated as new: it may wait, never fail early.
+            progress = _settled(client, request, new=bool(event.get(NEW_PHYSICAL_ID, True)))
     except ClientError as error:
         if not is_transient(error):
             raise
@@ -318,13 +323,23 @@ def is_complete(
     return {"IsComplete": False}
 
 
-def _settled(client: PersonalizeClient, request: Request) -> Progress:
-    """Whether a created or updated resource is ACTIVE (and done updating); its attributes once it is."""
+def _settled(client: PersonalizeClient, request: Request, *, new: bool) -> Progress:
+    """Whether a created or updated resource is ACTIVE (and done updating); its attributes once it is.
+
+    ``new`` says whether ``on_event`` created or adopted the resource under a new physical id, rather than
+    updating the existing one in place (or not at all).
+    """
     resource_type, arn = request.resource_type, request.arn
     description = resource_type.describe(client, arn)
-    if description is None:
+    if description is None and new:
         # Right after a create, a describe may not see the resource yet (eventual consistency).
         return waiting(f"{resource_type.noun} {arn} is not found yet")
+    if description is None:
+        raise ProvisioningError(
+            f"{resource_type.noun.capitalize()} {arn} does not exist any more: it was deleted outside this stack, so "
+            "there is nothing to update. Remove it from the stack and deploy, then add it back (or give the dataset "
+            "group a new name to provision a new group)."
+        )
     status = description.get("status")
     if status == CREATE_FAILED:
         reason = description.get("failureReason") or "Personalize gave no failureReason"

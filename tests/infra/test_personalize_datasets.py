@@ -1,63 +1,35 @@
 """The Personalize custom resources and their provider, asserted by property on synthesized templates.
 
-Two syntheses: cdk.json's default (items and actions, retained), and the construct on its own with every dataset
-type, a KMS key and ``destroy`` (which the configuration does not offer yet), both checked by cdk-nag.
+Three syntheses: the app with cdk.json's default configuration (items and actions, retained) and with every dataset
+type and a KMS key, both as ``cdk synth`` runs them (cdk-nag included); and the construct alone with ``destroy``.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_logs as logs
-from aws_cdk.assertions import Template
-from cdk_nag import AwsSolutionsChecks
+from aws_cdk.assertions import Match, Template
 from cfnlint.api import lint
 from cfnlint.config import ManualArgs
 from cfnlint.helpers import REGIONS
 
 from resources.resource_types import RESOURCE_TYPES as HANDLED_TYPES
-from stacks.config import DatasetKind
-from stacks.ingest_pipeline import DatasetTarget, IngestPipeline
+from stacks.config import DATASET_KINDS
 from stacks.personalize_datasets import DatasetSpec, PersonalizeDatasets
 from stacks.personalize_properties import RESOURCE_TYPES
 from tests.infra.synthesis import PROJECT_ROOT, Synthesized, iter_violations, project_context, synthesize
 
-SCHEMA_FILES = {
-    "ITEMS": "items.json",
-    "ACTIONS": "actions.json",
-    "USERS": "users.json",
-    "INTERACTIONS": "interactions.json",
-    "ACTION_INTERACTIONS": "action_interactions.json",
-}
 KMS_KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 KMS_ROLE = "arn:aws:iam::111122223333:role/PersonalizeKms"
 PERSONALIZE = "arn:${AWS::Partition}:personalize:${AWS::Region}:${AWS::AccountId}"
-# Kind rows as the configuration will have them once the stack writes events and action interactions too.
-FUTURE_KINDS = {
-    "INTERACTIONS": DatasetKind(
-        name="events",
-        dataset_type="INTERACTIONS",
-        env_var="INTERACTIONS_DATASET_ARN",
-        put_action="personalize:PutEvents",
-        default_schema="schemas/interactions.json",
-        required_fields=("USER_ID", "ITEM_ID", "TIMESTAMP"),
-        tracking_env="EVENT_TRACKING_ID",
-    ),
-    "ACTION_INTERACTIONS": DatasetKind(
-        name="actionInteractions",
-        dataset_type="ACTION_INTERACTIONS",
-        env_var="ACTION_INTERACTIONS_DATASET_ARN",
-        put_action="personalize:PutActionInteractions",
-        default_schema="schemas/action_interactions.json",
-        required_fields=("USER_ID", "ACTION_ID", "EVENT_TYPE", "TIMESTAMP"),
-        tracking_env="ACTION_INTERACTIONS_TRACKING_ID",
-    ),
-}
+# The schema file each dataset type gets by default.
+DEFAULT_SCHEMAS = {kind.dataset_type: PROJECT_ROOT / kind.default_schema for kind in DATASET_KINDS.values()}
+DATASET_TYPES = tuple(DEFAULT_SCHEMAS)
 
 
 @pytest.fixture(scope="module")
@@ -66,62 +38,42 @@ def default(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize(project_context(), tmp_path_factory.mktemp("default"))
 
 
+@pytest.fixture(scope="module")
+def every_type(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """Every dataset kind with its default schema, a KMS key with its role, the default removal policy."""
+    context = project_context(
+        datasetGroup={"name": "shop", "kmsKeyArn": KMS_KEY, "roleArn": KMS_ROLE},
+        datasets={kind: {} for kind in DATASET_KINDS},
+    )
+    return synthesize(context, tmp_path_factory.mktemp("every-type"))
+
+
 @dataclass(frozen=True)
-class EveryType:
-    """The construct alone with every dataset type: its template, assembly directory and resolved attributes."""
+class Destroyed:
+    """The construct alone with every dataset type and removal policy DESTROY: its template, and the tracking id
+    each dataset type's records go through, resolved."""
 
     template: Template
-    template_json: dict[str, Any]
-    outdir: Path
     tracking_ids: dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def every_type(tmp_path_factory: pytest.TempPathFactory) -> EveryType:
-    """Every dataset type, a KMS key with its role, removal policy DESTROY; with cdk-nag, as the app runs it."""
-    outdir = tmp_path_factory.mktemp("every-type")
-    app = cdk.App(context=project_context(), outdir=str(outdir))
-    stack = cdk.Stack(app, "EveryType")
+def destroyed() -> Destroyed:
+    """Every dataset type (so an event tracker too) with removal policy DESTROY, without cdk-nag."""
+    stack = cdk.Stack(cdk.App(context=project_context()), "Destroyed")
     construct = PersonalizeDatasets(
         stack,
         "Personalize",
         group_name="shop",
         domain=None,
-        kms_key_arn=KMS_KEY,
-        role_arn=KMS_ROLE,
-        datasets=[
-            DatasetSpec(dataset_type=kind, schema=(PROJECT_ROOT / "schemas" / name).read_text())
-            for kind, name in SCHEMA_FILES.items()
-        ],
+        kms_key_arn=None,
+        role_arn=None,
+        datasets=[DatasetSpec(dataset_type=kind, schema=DEFAULT_SCHEMAS[kind].read_text()) for kind in DATASET_TYPES],
         removal_policy=cdk.RemovalPolicy.DESTROY,
         log_retention=logs.RetentionDays.ONE_WEEK,
     )
-    tracking_ids = {kind: stack.resolve(construct.tracking_id(kind)) for kind in SCHEMA_FILES}
-    # The ingest function fed from the construct the way the stack feeds it, with kind rows still to come
-    IngestPipeline(
-        stack,
-        "IngestPipeline",
-        datasets=[
-            DatasetTarget(
-                kind=kind,
-                dataset_arn=construct.dataset_arn(dataset_type),
-                schema_arn=construct.schema_arn(dataset_type),
-                tracking_id=construct.tracking_id(dataset_type),
-            )
-            for dataset_type, kind in FUTURE_KINDS.items()
-        ],
-        batch_size=10,
-        max_batching_window_seconds=0,
-        max_concurrency=2,
-        max_receive_count=5,
-        function_timeout_seconds=60,
-        function_memory_mb=512,
-        log_retention=logs.RetentionDays.ONE_WEEK,
-        powertools_layer_version=27,
-    )
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    template_json: dict[str, Any] = app.synth().get_stack_by_name("EveryType").template
-    return EveryType(Template.from_json(template_json), template_json, outdir, tracking_ids)
+    tracking_ids = {kind: stack.resolve(construct.tracking_id(kind)) for kind in DATASET_TYPES}
+    return Destroyed(Template.from_stack(stack), tracking_ids)
 
 
 def of_type(template_json: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -171,14 +123,29 @@ def test_custom_resources_default_config_group_and_a_schema_and_dataset_per_kind
     assert default.resources("Custom::PersonalizeEventTracker") == {}  # no Interactions dataset, no tracker
 
 
-def test_custom_resources_default_config_datasets_reference_group_and_own_schema(default: Synthesized) -> None:
-    (group_id,) = default.resources("Custom::PersonalizeDatasetGroup")
+def test_custom_resources_every_type_config_a_dataset_per_type_with_its_default_schema(
+    every_type: Synthesized,
+) -> None:
+    schemas = [r["Properties"] for r in every_type.resources("Custom::PersonalizeSchema").values()]
+
+    assert by_dataset_type(every_type.template_json).keys() == set(DATASET_TYPES)
+    assert sorted(schema["Schema"] for schema in schemas) == sorted(
+        path.read_text() for path in DEFAULT_SCHEMAS.values()
+    )
+
+
+@pytest.mark.parametrize("name", ["default", "every_type"])
+def test_custom_resources_any_config_datasets_reference_group_and_own_schema(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    synthesized: Synthesized = request.getfixturevalue(name)
+    (group_id,) = synthesized.resources("Custom::PersonalizeDatasetGroup")
     schema_ids = {
         r["Properties"]["Name"].rpartition("-")[2].upper(): lid
-        for lid, r in default.resources("Custom::PersonalizeSchema").items()
+        for lid, r in synthesized.resources("Custom::PersonalizeSchema").items()
     }
 
-    for dataset_type, (_, dataset) in by_dataset_type(default.template_json).items():
+    for dataset_type, (_, dataset) in by_dataset_type(synthesized.template_json).items():
         # References are dependencies: CloudFormation creates the group and schema first and deletes them last.
         assert dataset["Properties"]["DatasetGroupArn"] == {"Fn::GetAtt": [group_id, "Arn"]}
         assert dataset["Properties"]["SchemaArn"] == {"Fn::GetAtt": [schema_ids[dataset_type], "Arn"]}
@@ -199,7 +166,7 @@ def test_custom_resource_types_construct_and_handler_table_agree() -> None:
     assert set(RESOURCE_TYPES) == set(HANDLED_TYPES)
 
 
-def test_event_tracker_every_type_created_after_interactions_dataset(every_type: EveryType) -> None:
+def test_event_tracker_every_type_created_after_interactions_dataset(every_type: Synthesized) -> None:
     (tracker,) = of_type(every_type.template_json, "Custom::PersonalizeEventTracker").values()
     datasets = by_dataset_type(every_type.template_json)
 
@@ -210,11 +177,12 @@ def test_event_tracker_every_type_created_after_interactions_dataset(every_type:
     assert datasets["INTERACTIONS"][0] in tracker["DependsOn"]
 
 
-def test_tracking_ids_every_type_from_tracker_and_action_interactions_dataset(every_type: EveryType) -> None:
-    (tracker_id,) = of_type(every_type.template_json, "Custom::PersonalizeEventTracker")
-    datasets = by_dataset_type(every_type.template_json)
+def test_tracking_ids_construct_from_tracker_and_action_interactions_dataset(destroyed: Destroyed) -> None:
+    template_json = destroyed.template.to_json()
+    (tracker_id,) = of_type(template_json, "Custom::PersonalizeEventTracker")
+    datasets = by_dataset_type(template_json)
 
-    assert every_type.tracking_ids == {
+    assert destroyed.tracking_ids == {
         "ITEMS": None,
         "ACTIONS": None,
         "USERS": None,
@@ -223,16 +191,51 @@ def test_tracking_ids_every_type_from_tracker_and_action_interactions_dataset(ev
     }
 
 
-def test_tracking_ids_every_type_reach_ingest_environment(every_type: EveryType) -> None:
-    (function,) = [
-        r["Properties"]
-        for r in of_type(every_type.template_json, "AWS::Lambda::Function").values()
-        if r["Properties"]["Handler"] == "ingest.handler.lambda_handler"
-    ]
-    variables = function["Environment"]["Variables"]
+def test_ingest_environment_every_type_gets_dataset_arns_and_tracking_ids(every_type: Synthesized) -> None:
+    (tracker_id,) = every_type.resources("Custom::PersonalizeEventTracker")
+    datasets = by_dataset_type(every_type.template_json)
+    variables = every_type.ingest_function()[1]["Environment"]["Variables"]
 
-    assert variables["EVENT_TRACKING_ID"] == every_type.tracking_ids["INTERACTIONS"]
-    assert variables["ACTION_INTERACTIONS_TRACKING_ID"] == every_type.tracking_ids["ACTION_INTERACTIONS"]
+    # The attributes, so the function is created once the datasets and tracker are ACTIVE, and follows replacements
+    for kind in DATASET_KINDS.values():
+        assert variables[kind.env_var] == {"Fn::GetAtt": [datasets[kind.dataset_type][0], "Arn"]}, kind.name
+    assert variables["EVENT_TRACKING_ID"] == {"Fn::GetAtt": [tracker_id, "TrackingId"]}
+    assert variables["ACTION_INTERACTIONS_TRACKING_ID"] == {
+        "Fn::GetAtt": [datasets["ACTION_INTERACTIONS"][0], "TrackingId"]
+    }
+
+
+def test_dataset_group_kms_config_passes_key_and_role_to_personalize(every_type: Synthesized) -> None:
+    every_type.template.has_resource_properties(
+        "Custom::PersonalizeDatasetGroup",
+        {"Name": "shop", "KmsKeyArn": KMS_KEY, "RoleArn": KMS_ROLE, "Domain": Match.absent()},
+    )
+
+
+def test_dataset_group_default_config_no_kms_key_no_role(default: Synthesized) -> None:
+    default.template.has_resource_properties(
+        "Custom::PersonalizeDatasetGroup", {"KmsKeyArn": Match.absent(), "RoleArn": Match.absent()}
+    )
+
+
+@pytest.mark.parametrize(("kms_key_arn", "role_arn"), [(KMS_KEY, None), (None, KMS_ROLE)])
+def test_construct_kms_key_without_role_or_role_without_key_rejected(
+    kms_key_arn: str | None, role_arn: str | None
+) -> None:
+    stack = cdk.Stack(cdk.App())
+
+    with pytest.raises(ValueError, match=r"kms_key_arn and role_arn together, or neither"):
+        PersonalizeDatasets(
+            stack,
+            "Personalize",
+            group_name="shop",
+            domain=None,
+            kms_key_arn=kms_key_arn,
+            role_arn=role_arn,
+            datasets=[DatasetSpec("ITEMS", "{}")],
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+            log_retention=logs.RetentionDays.ONE_WEEK,
+        )
 
 
 def test_construct_duplicate_dataset_type_rejected() -> None:
@@ -255,28 +258,52 @@ def test_construct_duplicate_dataset_type_rejected() -> None:
 # --- removal policies ---------------------------------------------------------------------------------------------
 
 
-def test_removal_policy_default_config_retains_group_and_datasets_except_on_failed_create(
-    default: Synthesized,
+@pytest.mark.parametrize("name", ["default", "every_type"])
+def test_removal_policy_retain_keeps_group_datasets_and_tracker_except_on_failed_create(
+    name: str, request: pytest.FixtureRequest
 ) -> None:
-    for resource_type in ("Custom::PersonalizeDatasetGroup", "Custom::PersonalizeDataset"):
-        for resource in default.resources(resource_type).values():
-            assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
+    template_json = request.getfixturevalue(name).template_json
+    kept = [
+        resource
+        for resource_type in (
+            "Custom::PersonalizeDatasetGroup",
+            "Custom::PersonalizeDataset",
+            "Custom::PersonalizeEventTracker",
+        )
+        for resource in of_type(template_json, resource_type).values()
+    ]
+
+    assert len(kept) >= 2  # a group and at least one dataset (every_type: five datasets and the tracker)
+    for resource in kept:
+        assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
 
 
-def test_removal_policy_any_config_deletes_schemas(default: Synthesized, every_type: EveryType) -> None:
-    for template_json in (default.template_json, every_type.template_json):
-        for resource in of_type(template_json, "Custom::PersonalizeSchema").values():
+def test_removal_policy_every_type_retains_tracker_with_its_group(every_type: Synthesized) -> None:
+    every_type.template.has_resource(
+        "Custom::PersonalizeEventTracker", {"DeletionPolicy": "RetainExceptOnCreate", "UpdateReplacePolicy": "Retain"}
+    )
+
+
+def test_removal_policy_any_config_deletes_schemas(
+    default: Synthesized, every_type: Synthesized, destroyed: Destroyed
+) -> None:
+    for template_json in (default.template_json, every_type.template_json, destroyed.template.to_json()):
+        schemas = of_type(template_json, "Custom::PersonalizeSchema").values()
+        assert schemas
+        for resource in schemas:
             assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Delete", "Delete")
 
 
-def test_removal_policy_destroy_deletes_group_datasets_and_tracker(every_type: EveryType) -> None:
-    for resource_type in (
-        "Custom::PersonalizeDatasetGroup",
-        "Custom::PersonalizeDataset",
-        "Custom::PersonalizeEventTracker",
-    ):
-        for resource in of_type(every_type.template_json, resource_type).values():
-            assert resource.get("DeletionPolicy", "Delete") == "Delete", resource_type
+@pytest.mark.parametrize(
+    "resource_type",
+    ["Custom::PersonalizeDatasetGroup", "Custom::PersonalizeDataset", "Custom::PersonalizeEventTracker"],
+)
+def test_removal_policy_destroy_deletes_group_datasets_and_tracker(resource_type: str, destroyed: Destroyed) -> None:
+    resources = destroyed.template.find_resources(resource_type)
+
+    assert resources
+    for resource in resources.values():
+        assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Delete", "Delete")
 
 
 # --- the provider -------------------------------------------------------------------------------------------------
@@ -342,6 +369,24 @@ def test_provider_iam_default_config_scoped_to_own_group_schemas_and_datasets(de
 
 
 @pytest.mark.parametrize("name", ["default", "every_type"])
+def test_provider_iam_any_config_only_list_actions_on_every_resource(name: str, request: pytest.FixtureRequest) -> None:
+    template_json = request.getfixturevalue(name).template_json
+    role = handler_role(template_json)
+    on_everything = [
+        action
+        for policy in of_type(template_json, "AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "*" in ([statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"])
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    ]
+
+    # Only the List operations, which support no resource-level permissions; everything else names its resources
+    assert on_everything
+    assert [action for action in on_everything if not action.startswith("personalize:List")] == []
+
+
+@pytest.mark.parametrize("name", ["default", "every_type"])
 def test_provider_iam_any_config_no_personalize_wildcard_action(name: str, request: pytest.FixtureRequest) -> None:
     template_json = request.getfixturevalue(name).template_json
     actions = [
@@ -353,7 +398,7 @@ def test_provider_iam_any_config_no_personalize_wildcard_action(name: str, reque
     assert [action for action in actions if "*" in action] == []
 
 
-def test_provider_iam_kms_config_passes_only_kms_role_only_to_personalize(every_type: EveryType) -> None:
+def test_provider_iam_kms_config_passes_only_kms_role_only_to_personalize(every_type: Synthesized) -> None:
     statement = handler_statements(every_type.template_json)["PassKmsRoleToPersonalize"]
 
     assert (statement["Action"], statement["Resource"]) == ("iam:PassRole", KMS_ROLE)
@@ -367,7 +412,7 @@ def test_provider_iam_kms_config_passes_only_kms_role_only_to_personalize(every_
     assert passes == [statement]
 
 
-def test_provider_iam_every_type_tracker_actions_on_trackers_and_own_group(every_type: EveryType) -> None:
+def test_provider_iam_every_type_tracker_actions_on_trackers_and_own_group(every_type: Synthesized) -> None:
     statement = handler_statements(every_type.template_json)["EventTracker"]
 
     assert sorted(statement["Action"]) == [
@@ -384,11 +429,11 @@ def test_provider_iam_every_type_tracker_actions_on_trackers_and_own_group(every
 # --- cdk-nag and cfn-lint on the construct with every type --------------------------------------------------------
 
 
-def test_cdk_nag_every_type_no_unacknowledged_findings(every_type: EveryType) -> None:
+def test_cdk_nag_every_type_no_unacknowledged_findings(every_type: Synthesized) -> None:
     assert list(iter_violations(every_type.outdir)) == []
 
 
-def test_cfn_lint_every_type_template_has_no_matches(every_type: EveryType) -> None:
+def test_cfn_lint_every_type_template_has_no_matches(every_type: Synthesized) -> None:
     matches = lint(json.dumps(every_type.template_json), config=ManualArgs(regions=REGIONS, include_checks=["I"]))
 
     assert [str(match) for match in matches] == []

@@ -25,10 +25,12 @@ from tests.resources.resource_helpers import (
     group_props,
     provision_set,
     schema_props,
+    with_field,
 )
 
 KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ROLE = "arn:aws:iam::123456789012:role/PersonalizeKms"
+NULLABLE_FIELD = {"name": "BRAND", "type": ["null", "string"], "categorical": True}
 
 
 def create_event(resource_type: str, properties: dict[str, str]) -> dict[str, Any]:
@@ -140,16 +142,38 @@ def test_create_retried_after_crash_adopts_what_first_attempt_made(
     assert [call["error"] for call in emu.state.calls(operation)] == [None]  # created once, by the first attempt
 
 
-def test_dataset_group_create_existing_with_other_domain_fails_naming_difference(
-    cfn: CustomResourceDriver, personalize: Any
+@pytest.mark.parametrize(
+    ("existing", "difference"),
+    [
+        ({"domain": "VIDEO_ON_DEMAND"}, "its domain is VIDEO_ON_DEMAND"),
+        ({"kmsKeyArn": KMS_KEY, "roleArn": ROLE}, f"its kmsKeyArn is {KMS_KEY}; its roleArn is {ROLE}"),
+    ],
+)
+def test_dataset_group_create_existing_with_other_settings_fails_naming_difference(
+    existing: dict[str, str], difference: str, cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
 ) -> None:
-    personalize.create_dataset_group(name="shop", domain="VIDEO_ON_DEMAND")
+    personalize.create_dataset_group(name="shop", **existing)
 
     with pytest.raises(CustomResourceFailed) as failed:
         cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
 
-    assert "dataset-group/shop already exists and its domain is VIDEO_ON_DEMAND" in failed.value.reason
+    assert f"dataset-group/shop already exists and {difference}" in failed.value.reason
     assert "It was not made by this request" in failed.value.reason
+    assert len(emu.state.calls("CreateDatasetGroup")) == 1  # the foreign one: the handler created nothing
+
+
+def test_dataset_create_group_already_has_type_with_other_schema_fails(
+    cfn: CustomResourceDriver, personalize: Any
+) -> None:
+    group = cfn.create(DATASET_GROUP_TYPE, group_props())
+    theirs = cfn.create(SCHEMA_TYPE, schema_props("ITEMS"))
+    ours = cfn.create(SCHEMA_TYPE, schema_props("ITEMS", text=with_field(document("ITEMS"), NULLABLE_FIELD)))
+    personalize.create_dataset(name="shop-items", schemaArn=theirs.arn, datasetGroupArn=group.arn, datasetType="Items")
+
+    with pytest.raises(CustomResourceFailed) as failed:
+        cfn.create(DATASET_TYPE, dataset_props(group, "ITEMS", ours))
+
+    assert f"dataset/shop/ITEMS already exists and it uses schema {theirs.arn}" in failed.value.reason
 
 
 def test_dataset_create_group_already_has_type_under_other_name_fails(
@@ -163,12 +187,33 @@ def test_dataset_create_group_already_has_type_under_other_name_fails(
         cfn.create(DATASET_TYPE, dataset_props(group, "ITEMS", schema))
 
 
-def test_event_tracker_create_group_has_other_tracker_fails(cfn: CustomResourceDriver, personalize: Any) -> None:
+def test_event_tracker_create_group_has_other_tracker_fails_without_adopting_it(
+    cfn: CustomResourceDriver, personalize: Any
+) -> None:
     group = cfn.create(DATASET_GROUP_TYPE, group_props())
-    personalize.create_event_tracker(name="hand-made", datasetGroupArn=group.arn)
+    theirs = personalize.create_event_tracker(name="hand-made", datasetGroupArn=group.arn)["eventTrackerArn"]
 
-    with pytest.raises(CustomResourceFailed, match=r"already exists and it is named hand-made"):
+    with pytest.raises(CustomResourceFailed) as failed:
         cfn.create(EVENT_TRACKER_TYPE, event_tracker_properties(group_name="shop", group_arn=group.arn))
+
+    # Personalize's own refusal (one tracker per group), naming the tracker in the way; never theirs as ours
+    assert failed.value.reason.startswith("Cannot create event tracker shop-tracker: ")
+    assert theirs in failed.value.reason
+    assert failed.value.physical_id is None
+
+
+def test_event_tracker_create_beside_action_interactions_tracker_makes_its_own(
+    cfn: CustomResourceDriver, personalize: Any
+) -> None:
+    # GIVEN a group whose Action interactions dataset came with a tracker Personalize made for it
+    provisioned = provision_set(cfn, "shop", ("INTERACTIONS", "ACTION_INTERACTIONS"))
+    assert provisioned.tracker is not None
+
+    # THEN the event tracker (PutEvents) is a tracker of its own, not the Action interactions one
+    assert provisioned.tracker.data["Name"] == "shop-tracker"
+    assert provisioned.tracker.data["TrackingId"] != provisioned.datasets["ACTION_INTERACTIONS"].data["TrackingId"]
+    described = personalize.describe_event_tracker(eventTrackerArn=provisioned.tracker.arn)["eventTracker"]
+    assert described["trackingId"] == provisioned.tracker.data["TrackingId"]
 
 
 def test_schema_create_same_name_other_document_fails(cfn: CustomResourceDriver, personalize: Any) -> None:

@@ -17,9 +17,11 @@ from stacks.personalize_properties import DATASET_GROUP_TYPE, DATASET_TYPE, SCHE
 from tests.resources.resource_helpers import (
     CLIENT_SETTINGS,
     dataset_props,
+    document,
     group_props,
     provision_set,
     schema_props,
+    with_field,
 )
 
 
@@ -32,6 +34,11 @@ def delete_event(resource_type: str, physical_id: str) -> dict[str, Any]:
         "PhysicalResourceId": physical_id,
         "ResourceProperties": {"ServiceToken": "token"},
     }
+
+
+def deletes(emu: EmulatorServer) -> list[str]:
+    """The Delete* calls the emulator received, oldest first."""
+    return [call["api"] for call in emu.state.calls() if call["api"].startswith("Delete")]
 
 
 def resource_counts(emu: EmulatorServer) -> dict[str, int]:
@@ -57,7 +64,9 @@ def test_delete_whole_set_in_reverse_dependency_order_leaves_nothing(
 
 
 @pytest.mark.parametrize("resource", ["schema", "group", "dataset", "tracker"])
-def test_delete_resource_already_gone_succeeds(resource: str, cfn: CustomResourceDriver, personalize: Any) -> None:
+def test_delete_resource_already_gone_succeeds_without_delete_call(
+    resource: str, cfn: CustomResourceDriver, emu: EmulatorServer
+) -> None:
     provisioned = provision_set(cfn, "shop", ("INTERACTIONS",))
     assert provisioned.tracker is not None
     target = {
@@ -68,9 +77,13 @@ def test_delete_resource_already_gone_succeeds(resource: str, cfn: CustomResourc
     }[resource]
     for deployed in provisioned.reverse_dependency_order():
         cfn.delete(deployed)
+    deletes_before = deletes(emu)
 
     # Deleted out of band (or by an earlier, interrupted attempt): ResourceNotFound counts as done
     cfn.delete(target)
+
+    # and the handler described first: it asked for no delete of what was already gone
+    assert deletes(emu) == deletes_before
 
 
 def test_delete_failed_create_marker_physical_id_is_done(personalize: Any, emu: EmulatorServer) -> None:
@@ -154,6 +167,34 @@ def test_dataset_delete_while_create_in_progress_waits_then_deletes(
     assert [call["error"] for call in emu.state.calls("DeleteDataset")] == [None]
 
 
+def test_dataset_delete_during_schema_update_waits_for_update_then_deletes(
+    cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
+) -> None:
+    # GIVEN an Items dataset whose in-place schema update has started but not finished
+    provisioned = provision_set(cfn, "shop", ("ITEMS",))
+    dataset = provisioned.datasets["ITEMS"]
+    text = with_field(document("ITEMS"), {"name": "BRAND", "type": ["null", "string"], "categorical": True})
+    new_schema = cfn.create(SCHEMA_TYPE, schema_props("ITEMS", text=text))
+    emu.configure(create_delay=0.6)
+    provider.on_event(
+        {
+            **delete_event(DATASET_TYPE, dataset.physical_id),
+            "RequestType": "Update",
+            "ResourceProperties": dataset_props(provisioned.group, "ITEMS", new_schema),
+            "OldResourceProperties": dataset.properties,
+        },
+        personalize,
+    )
+    assert personalize.describe_dataset(datasetArn=dataset.arn)["dataset"]["latestDatasetUpdate"]["status"] != "ACTIVE"
+
+    # WHEN the dataset is deleted
+    cfn.delete(dataset)
+
+    # THEN the delete waited for the update to settle (Personalize refuses it meanwhile) and then went through
+    assert personalize.list_datasets()["datasets"] == []
+    assert [call["error"] for call in emu.state.calls("DeleteDataset")] == [None]
+
+
 # --- schemas: deleted once no dataset uses them ---------------------------------------------------------------
 
 
@@ -196,6 +237,29 @@ def test_stack_delete_with_retained_group_and_datasets_keeps_them_usable(
     assert resource_counts(emu) == {"schemas": 3, "datasetGroups": 1, "datasets": 3, "eventTrackers": 1}
     statuses = {d["status"] for d in personalize.list_datasets(datasetGroupArn=provisioned.group.arn)["datasets"]}
     assert statuses == {"ACTIVE"}
+
+
+def test_redeploy_after_retained_stack_deletion_adopts_everything(
+    cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
+) -> None:
+    # GIVEN a stack deleted with its group, datasets and tracker retained (its schemas stay: the datasets use them)
+    first = provision_set(cfn, "shop", ("ITEMS", "INTERACTIONS", "ACTION_INTERACTIONS"))
+    for schema in first.schemas.values():
+        cfn.delete(schema)
+
+    # WHEN the same stack is deployed again (new logical ids, the same names)
+    second = provision_set(cfn, "shop", ("ITEMS", "INTERACTIONS", "ACTION_INTERACTIONS"))
+
+    # THEN every create finds what the first stack left instead of failing on ResourceAlreadyExists
+    assert [r.physical_id for r in second.reverse_dependency_order()] == [
+        r.physical_id for r in first.reverse_dependency_order()
+    ]
+    assert second.tracker is not None
+    assert first.tracker is not None
+    assert second.tracker.data["TrackingId"] == first.tracker.data["TrackingId"]
+    assert second.datasets["ACTION_INTERACTIONS"].data == first.datasets["ACTION_INTERACTIONS"].data
+    created = [call["api"] for call in emu.state.calls() if call["api"].startswith("Create")]
+    assert len(created) == 1 + 3 + 3 + 1  # the first deployment's group, schemas, datasets and tracker only
 
 
 # --- polling: transient errors, giving up, the Lambda entry points ---------------------------------------------

@@ -46,6 +46,34 @@ def test_update_unchanged_properties_every_type_is_no_op(cfn: CustomResourceDriv
     assert changing_calls(emu) == []
 
 
+@pytest.mark.parametrize("resource", ["group", "schema"])
+def test_update_no_op_resource_deleted_outside_stack_fails_at_once(
+    resource: str, cfn: CustomResourceDriver, personalize: Any
+) -> None:
+    # GIVEN a resource deleted behind CloudFormation's back
+    deployed = (
+        cfn.create(DATASET_GROUP_TYPE, group_props())
+        if resource == "group"
+        else cfn.create(SCHEMA_TYPE, schema_props("ITEMS"))
+    )
+    cfn.delete(deployed)
+    # WHEN an update that changes nothing Personalize sees arrives (a new ServiceToken, a reformatted schema file)
+    properties = dict(deployed.properties)
+    if resource == "schema":
+        properties["Schema"] = json.dumps(json.loads(properties["Schema"]))
+
+    # THEN it fails on the first poll, naming the resource, instead of waiting for it to appear until the timeout
+    driver = CustomResourceDriver(cfn.on_event, cfn.is_complete, poll_interval=0.005, timeout=5)
+    with pytest.raises(CustomResourceFailed) as failed:
+        driver.update(deployed, properties)
+
+    assert failed.value.reason.endswith(
+        f"{deployed.arn} does not exist any more: it was deleted outside this stack, so there is nothing to update. "
+        "Remove it from the stack and deploy, then add it back (or give the dataset group a new name to provision "
+        "a new group)."
+    )
+
+
 def test_schema_update_reformatted_document_same_schema(cfn: CustomResourceDriver, emu: EmulatorServer) -> None:
     schema = cfn.create(SCHEMA_TYPE, schema_props("ITEMS"))
     reformatted = json.dumps(json.loads(document("ITEMS")), sort_keys=True)  # same schema, other spacing and order
@@ -103,8 +131,10 @@ def test_dataset_update_incompatible_schema_refused_before_anything_changes(
     assert "Nothing was changed" in failed.value.reason
     assert emu.state.calls("UpdateDataset") == []
     assert personalize.describe_dataset(datasetArn=dataset.arn)["dataset"]["schemaArn"] == dataset.data["SchemaArn"]
-    # CloudFormation's rollback: the dataset back to its old properties is a no-op, the new schema is deleted
+    # CloudFormation's rollback: the dataset back to its old properties is a no-op, the schema resource back to
+    # its old document finds the old schema again, and the cleanup deletes the new one
     assert cfn.update(dataset, dataset.properties).physical_id == dataset.physical_id
+    assert cfn.update(new_schema, provisioned.schemas["ITEMS"].properties).physical_id == dataset.data["SchemaArn"]
     cfn.delete(new_schema)
     assert [s["schemaArn"] for s in personalize.list_schemas()["schemas"]] == [dataset.data["SchemaArn"]]
 
@@ -174,6 +204,23 @@ def test_dataset_group_rename_replaces_group_and_children_then_cleanup_deletes_o
     assert [g["datasetGroupArn"] for g in personalize.list_dataset_groups()["datasetGroups"]] == [group.arn]
     assert {d["datasetArn"] for d in personalize.list_datasets()["datasets"]} == {d.arn for d in datasets.values()}
     assert len(personalize.list_schemas()["schemas"]) == 2
+
+
+def test_dataset_group_rename_rolled_back_adopts_original_group(
+    cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
+) -> None:
+    # GIVEN a group renamed by a stack update (a replacement) that later fails
+    old = cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
+    renamed = cfn.update(old, group_props("shop-v2"))
+
+    # WHEN CloudFormation rolls the group back to its old name
+    rolled_back = cfn.update(renamed, old.properties)
+
+    # THEN the original group is found again (not created a second time), and the rollback's cleanup deletes the new
+    assert (rolled_back.physical_id, rolled_back.data) == (old.physical_id, old.data)
+    assert [call["error"] for call in emu.state.calls("CreateDatasetGroup")] == [None, None]  # shop, shop-v2
+    cfn.delete(renamed)
+    assert [g["datasetGroupArn"] for g in personalize.list_dataset_groups()["datasetGroups"]] == [old.arn]
 
 
 @pytest.mark.parametrize(
