@@ -58,9 +58,13 @@ LOCAL_KINDS: dict[str, LocalKind] = {
     "user": LocalKind("USERS", "users.json", "USERS_DATASET_ARN"),
     "event": LocalKind("INTERACTIONS", "interactions.json", "INTERACTIONS_DATASET_ARN", "EVENT_TRACKING_ID"),
     "actionInteraction": LocalKind(
-        "ACTION_INTERACTIONS", "action_interactions.json", "ACTION_INTERACTIONS_DATASET_ARN"
+        "ACTION_INTERACTIONS",
+        "action_interactions.json",
+        "ACTION_INTERACTIONS_DATASET_ARN",
+        "ACTION_INTERACTIONS_TRACKING_ID",
     ),
 }
+ALL_KINDS: tuple[str, ...] = tuple(LOCAL_KINDS)
 
 
 def personalize_client(service: str, endpoint_url: str) -> Any:
@@ -97,6 +101,7 @@ class Provisioned:
     dataset_group_arn: str
     datasets: dict[str, str] = field(default_factory=dict)
     event_tracking_id: str | None = None
+    tracking_ids: dict[str, str] = field(default_factory=dict)
 
 
 def provision(client: Any, *, name: str, kinds: tuple[str, ...]) -> Provisioned:
@@ -140,9 +145,13 @@ def provision(client: Any, *, name: str, kinds: tuple[str, ...]) -> Provisioned:
             ),
         )
         result.datasets[kind_name] = dataset.arn
+        # The Action interactions dataset comes with a tracker of its own (the stack passes its TrackingId too).
+        if "TrackingId" in dataset.data:
+            result.tracking_ids[kind_name] = dataset.data["TrackingId"]
     if "event" in kinds:
         tracker = driver.create(EVENT_TRACKER_TYPE, event_tracker_properties(group_name=name, group_arn=group.arn))
         result.event_tracking_id = tracker.data["TrackingId"]
+        result.tracking_ids["event"] = tracker.data["TrackingId"]
     return result
 
 
@@ -228,8 +237,10 @@ class LocalPipeline:
         }
         for kind_name, dataset_arn in self.provisioned.datasets.items():
             env[LOCAL_KINDS[kind_name].dataset_env] = dataset_arn
-        if self.provisioned.event_tracking_id:
-            env["EVENT_TRACKING_ID"] = self.provisioned.event_tracking_id
+        for kind_name, tracking_id in self.provisioned.tracking_ids.items():
+            tracking_env = LOCAL_KINDS[kind_name].tracking_env
+            if tracking_env:
+                env[tracking_env] = tracking_id
         return env
 
     def drain(

@@ -1,7 +1,9 @@
 """Fixtures for the emulator's tests: a fresh server per test, plain boto3 clients, and a setup helper.
 
 Every test talks HTTP to the emulator through boto3 exactly as the pipeline does against AWS. Lifecycle
-delays are tiny (20 ms) so the suite stays fast, but not zero: statuses still have to be polled.
+delays are tiny (20 ms) so the suite stays fast, but not zero: statuses still have to be polled. A test that
+asks for ``clock`` gets an emulator that reads the time from that :class:`ManualClock` instead (statuses,
+quota windows, injected latency), so what happens at a given instant is checked without sleeping.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from typing import Any
 import boto3
 import pytest
 
-from local.emulator import EmulatorConfig, EmulatorServer
-from tests.emulator.emulator_helpers import FAST, Setup, client_kwargs
+from local.emulator import Emulator, EmulatorConfig, EmulatorServer
+from tests.emulator.emulator_helpers import FAST, ManualClock, Setup, client_kwargs
 
 
 @pytest.fixture(autouse=True)
@@ -34,9 +36,19 @@ def emulator_config() -> EmulatorConfig:
 
 
 @pytest.fixture
-def emu(emulator_config: EmulatorConfig) -> Iterator[EmulatorServer]:
-    """A fresh emulator on a free loopback port."""
-    with EmulatorServer(port=0, config=emulator_config) as server:
+def clock() -> ManualClock:
+    """A manual clock; asking for it puts ``emu`` on it."""
+    return ManualClock()
+
+
+@pytest.fixture
+def emu(emulator_config: EmulatorConfig, request: pytest.FixtureRequest) -> Iterator[EmulatorServer]:
+    """A fresh emulator on a free loopback port (on the test's ``clock`` if the test asks for one)."""
+    emulator = None
+    if "clock" in request.fixturenames:
+        clock: ManualClock = request.getfixturevalue("clock")
+        emulator = Emulator(emulator_config, clock=clock, monotonic=clock, sleep=clock.sleep)
+    with EmulatorServer(port=0, config=emulator_config, emulator=emulator) as server:
         yield server
 
 
@@ -53,6 +65,7 @@ def events(emu: EmulatorServer) -> Any:
 
 
 @pytest.fixture
-def setup(personalize: Any) -> Setup:
-    """The setup helper for ``emu``."""
-    return Setup(personalize)
+def setup(personalize: Any, request: pytest.FixtureRequest) -> Setup:
+    """The setup helper for ``emu`` (moving the test's ``clock`` while it waits, if there is one)."""
+    clock = request.getfixturevalue("clock") if "clock" in request.fixturenames else None
+    return Setup(personalize, clock)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -71,11 +72,53 @@ def client_kwargs(endpoint_url: str, region: str = REGION) -> dict[str, Any]:
     return {"endpoint_url": endpoint_url, "region_name": region, "config": NO_RETRIES, **CREDENTIALS}
 
 
-class Setup:
-    """Creates resources through the control plane and waits for them, as a deployment would."""
+class ManualClock:
+    """A clock that moves only when told to: the emulator's wall clock, monotonic clock and sleep in one.
 
-    def __init__(self, personalize: Any) -> None:
+    With it, statuses, quota windows and injected latency are checked by what the emulator does at a given
+    instant, not by how fast the machine runs the test. ``sleep`` records each delay and moves the clock on.
+    """
+
+    def __init__(self, start: float = 1_767_225_600.0) -> None:
+        self._lock = threading.Lock()
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        """Return the current time."""
+        with self._lock:
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward."""
+        with self._lock:
+            self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        """Record an emulator's sleep and move the clock by it."""
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.now += seconds
+
+
+class Setup:
+    """Creates resources through the control plane and waits for them, as a deployment would.
+
+    Parameters
+    ----------
+    personalize : Any
+        A ``personalize`` client for the emulator.
+    clock : ManualClock or None
+        The emulator's clock, when it runs on one: waiting then moves it forward between polls instead of
+        sleeping.
+    """
+
+    # How far a wait moves a manual clock between two polls: a fraction of the shortest delay in use.
+    CLOCK_STEP = 0.005
+
+    def __init__(self, personalize: Any, clock: ManualClock | None = None) -> None:
         self.personalize = personalize
+        self.clock = clock
         self._count = 0
 
     def _name(self, prefix: str) -> str:
@@ -128,8 +171,14 @@ class Setup:
     def describe_tracker(self, arn: str) -> dict[str, Any]:
         return dict(self.personalize.describe_event_tracker(eventTrackerArn=arn)["eventTracker"])
 
-    @staticmethod
-    def wait(describe: Callable[[str], dict[str, Any]], arn: str, status: str, timeout: float = 3.0) -> list[str]:
+    def _pause(self) -> None:
+        """Let time pass between two polls: the manual clock's, or the machine's."""
+        if self.clock is not None:
+            self.clock.advance(self.CLOCK_STEP)
+        else:
+            time.sleep(0.002)
+
+    def wait(self, describe: Callable[[str], dict[str, Any]], arn: str, status: str, timeout: float = 3.0) -> list[str]:
         """Poll ``describe`` until ``status``; return the distinct statuses seen, in order."""
         seen: list[str] = []
         deadline = time.monotonic() + timeout
@@ -139,11 +188,10 @@ class Setup:
                 seen.append(current)
             if current == status:
                 return seen
-            time.sleep(0.002)
+            self._pause()
         raise AssertionError(f"{arn} never reached {status}; saw {seen}")
 
-    @staticmethod
-    def wait_gone(describe: Callable[[str], dict[str, Any]], arn: str, timeout: float = 3.0) -> list[str]:
+    def wait_gone(self, describe: Callable[[str], dict[str, Any]], arn: str, timeout: float = 3.0) -> list[str]:
         """Poll ``describe`` until it raises ResourceNotFound; return the statuses seen before."""
         seen: list[str] = []
         deadline = time.monotonic() + timeout
@@ -156,7 +204,7 @@ class Setup:
                 return seen
             if not seen or seen[-1] != current:
                 seen.append(current)
-            time.sleep(0.002)
+            self._pause()
         raise AssertionError(f"{arn} is still there; saw {seen}")
 
 

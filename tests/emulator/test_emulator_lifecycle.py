@@ -6,10 +6,11 @@ import json
 import re
 from typing import Any
 
+import boto3
 import pytest
 
-from local.emulator import EmulatorServer
-from tests.emulator.emulator_helpers import SCHEMA_FIELDS, Setup, admin, avro
+from local.emulator import EmulatorConfig, EmulatorServer
+from tests.emulator.emulator_helpers import SCHEMA_FIELDS, ManualClock, Setup, admin, avro, client_kwargs
 
 ACCOUNT_ARN = "arn:aws:personalize:us-east-1:123456789012"
 
@@ -98,6 +99,48 @@ def test_create_dataset_group_polled_goes_pending_in_progress_active(emu: Emulat
     assert seen == ["CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE"]
 
 
+@pytest.mark.parametrize("emulator_config", [EmulatorConfig()], ids=["defaults"])
+def test_create_dataset_group_default_delay_is_short_but_not_zero_so_callers_poll(
+    emu: EmulatorServer, setup: Setup, clock: ManualClock
+) -> None:
+    # GIVEN the emulator's default settings, on a clock that moves only when told
+    delay = emu.emulator.config.create_delay
+
+    # WHEN a dataset group is created and described right away, half-way through the delay and past it
+    arn = setup.group(wait=False)
+    seen = [setup.describe_group(arn)["status"]]
+    clock.advance(delay / 2)
+    seen.append(setup.describe_group(arn)["status"])
+    clock.advance(delay)
+    seen.append(setup.describe_group(arn)["status"])
+
+    # THEN it is not ACTIVE at once: a caller has to poll, as on AWS, for a short while (under a second)
+    assert seen == ["CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE"]
+    assert 0 < delay < 1
+
+
+@pytest.mark.parametrize("emulator_config", [EmulatorConfig()], ids=["defaults"])
+def test_delete_dataset_default_delay_goes_pending_in_progress_then_gone(
+    emu: EmulatorServer, personalize: Any, setup: Setup, clock: ManualClock
+) -> None:
+    # GIVEN an ACTIVE dataset under the default settings
+    dataset = setup.dataset("Items")
+    delay = emu.emulator.config.delete_delay
+
+    # WHEN it is deleted and described right away, half-way through the delay and past it
+    personalize.delete_dataset(datasetArn=dataset)
+    seen = [setup.describe_dataset(dataset)["status"]]
+    clock.advance(delay / 2)
+    seen.append(setup.describe_dataset(dataset)["status"])
+    clock.advance(delay)
+
+    # THEN it went through both delete statuses, and is then gone
+    assert seen == ["DELETE PENDING", "DELETE IN_PROGRESS"]
+    assert 0 < delay < 1
+    with pytest.raises(personalize.exceptions.ResourceNotFoundException):
+        setup.describe_dataset(dataset)
+
+
 def test_delete_dataset_polled_goes_delete_pending_in_progress_then_not_found(
     emu: EmulatorServer, setup: Setup, personalize: Any
 ) -> None:
@@ -178,6 +221,17 @@ def test_delete_dataset_group_already_deleting_raises_resource_in_use(
         personalize.delete_dataset_group(datasetGroupArn=group)
 
 
+def test_delete_dataset_already_deleting_raises_resource_in_use(
+    emu: EmulatorServer, personalize: Any, setup: Setup
+) -> None:
+    dataset = setup.dataset("Items")
+    emu.configure(delete_delay=FROZEN)
+    personalize.delete_dataset(datasetArn=dataset)
+
+    with pytest.raises(personalize.exceptions.ResourceInUseException, match="DELETE PENDING"):
+        personalize.delete_dataset(datasetArn=dataset)
+
+
 def test_delete_dataset_group_still_creating_raises_resource_in_use(
     emu: EmulatorServer, personalize: Any, setup: Setup
 ) -> None:
@@ -238,6 +292,28 @@ def test_create_dataset_name_taken_raises_already_exists(personalize: Any, setup
 
     with pytest.raises(personalize.exceptions.ResourceAlreadyExistsException, match="same"):
         personalize.create_dataset(name="same", schemaArn=schema, datasetGroupArn=setup.group(), datasetType="Items")
+
+
+def test_create_dataset_group_name_taken_raises_already_exists(personalize: Any) -> None:
+    personalize.create_dataset_group(name="same")
+
+    with pytest.raises(personalize.exceptions.ResourceAlreadyExistsException, match="same"):
+        personalize.create_dataset_group(name="same")
+
+
+def test_create_dataset_group_name_of_group_being_deleted_raises_already_exists(
+    emu: EmulatorServer, personalize: Any, setup: Setup
+) -> None:
+    # GIVEN a group whose deletion is still in progress
+    arn = personalize.create_dataset_group(name="reused")["datasetGroupArn"]
+    setup.wait(setup.describe_group, arn, "ACTIVE")
+    emu.configure(delete_delay=FROZEN)
+    personalize.delete_dataset_group(datasetGroupArn=arn)
+
+    # WHEN its name is used again
+    # THEN the name is still taken (it is free once the group is gone)
+    with pytest.raises(personalize.exceptions.ResourceAlreadyExistsException):
+        personalize.create_dataset_group(name="reused")
 
 
 def test_create_dataset_unknown_type_raises_invalid_input(personalize: Any, setup: Setup) -> None:
@@ -317,6 +393,20 @@ def test_create_dataset_group_limit_is_configurable(emu: EmulatorServer, persona
         personalize.create_dataset_group(name="g2")
 
 
+def test_create_dataset_group_limit_counts_groups_of_the_callers_region_only(
+    emu: EmulatorServer, personalize: Any
+) -> None:
+    emu.configure(max_dataset_groups=1)
+    personalize.create_dataset_group(name="virginia")
+    frankfurt = boto3.client("personalize", **client_kwargs(emu.endpoint_url, region="eu-central-1"))
+
+    arn = frankfurt.create_dataset_group(name="frankfurt")["datasetGroupArn"]
+
+    assert arn.startswith("arn:aws:personalize:eu-central-1:")
+    with pytest.raises(frankfurt.exceptions.LimitExceededException):
+        frankfurt.create_dataset_group(name="frankfurt-2")
+
+
 # --- event trackers ---------------------------------------------------------------------------------------------
 
 
@@ -339,10 +429,31 @@ def test_create_event_tracker_second_for_group_raises_already_exists(personalize
         setup.tracker(group)
 
 
-def test_create_action_interactions_dataset_describes_tracking_id(setup: Setup) -> None:
-    dataset = setup.dataset("Action_Interactions")
+def test_create_event_tracker_name_taken_raises_already_exists(personalize: Any, setup: Setup) -> None:
+    personalize.create_event_tracker(name="tracker", datasetGroupArn=setup.group())
 
-    assert re.fullmatch(r"[0-9a-f-]{36}", setup.describe_dataset(dataset)["trackingId"])
+    with pytest.raises(personalize.exceptions.ResourceAlreadyExistsException, match="tracker"):
+        personalize.create_event_tracker(name="tracker", datasetGroupArn=setup.group())
+
+
+def test_create_action_interactions_dataset_describes_its_own_tracking_id(setup: Setup) -> None:
+    group = setup.group()
+    dataset = setup.dataset("Action_Interactions", group=group)
+    setup.dataset("Interactions", group=group)
+    _, event_tracking_id = setup.tracker(group)
+
+    tracking_id = setup.describe_dataset(dataset)["trackingId"]
+
+    assert re.fullmatch(r"[0-9a-f-]{36}", tracking_id)
+    # Its own: not the group's event tracker's (PutEvents and PutActionInteractions write through different ones).
+    assert tracking_id != event_tracking_id
+    assert setup.describe_dataset(setup.dataset("Action_Interactions"))["trackingId"] != tracking_id
+
+
+def test_describe_other_dataset_types_have_no_tracking_id(setup: Setup) -> None:
+    dataset = setup.dataset("Items")
+
+    assert "trackingId" not in setup.describe_dataset(dataset)
 
 
 # --- UpdateDataset ----------------------------------------------------------------------------------------------
@@ -382,11 +493,36 @@ def test_update_dataset_incompatible_schema_raises_invalid_input(
         personalize.update_dataset(datasetArn=dataset, schemaArn=setup.schema(fields=fields))
 
 
-def test_update_dataset_interactions_raises_invalid_input(personalize: Any, setup: Setup) -> None:
-    dataset = setup.dataset("Interactions")
+@pytest.mark.parametrize("dataset_type", ["Interactions", "Actions", "Action_Interactions"])
+def test_update_dataset_other_than_items_or_users_raises_invalid_input(
+    personalize: Any, setup: Setup, dataset_type: str
+) -> None:
+    dataset = setup.dataset(dataset_type)
 
     with pytest.raises(personalize.exceptions.InvalidInputException, match="Only ITEMS and USERS"):
-        personalize.update_dataset(datasetArn=dataset, schemaArn=setup.schema("Interactions"))
+        personalize.update_dataset(datasetArn=dataset, schemaArn=setup.schema(dataset_type))
+
+
+def test_update_dataset_users_with_added_nullable_field_takes_the_new_schema(personalize: Any, setup: Setup) -> None:
+    dataset = setup.dataset("Users")
+    new_schema = setup.schema(fields=[*SCHEMA_FIELDS["Users"], {"name": "AGE", "type": ["null", "int"]}])
+
+    personalize.update_dataset(datasetArn=dataset, schemaArn=new_schema)
+
+    setup.wait(lambda arn: setup.describe_dataset(arn)["latestDatasetUpdate"], dataset, "ACTIVE")
+    assert setup.describe_dataset(dataset)["schemaArn"] == new_schema
+
+
+def test_update_dataset_while_an_update_is_in_progress_raises_resource_in_use(
+    emu: EmulatorServer, personalize: Any, setup: Setup
+) -> None:
+    dataset = setup.dataset("Items")
+    emu.configure(create_delay=FROZEN)
+    added = [*SCHEMA_FIELDS["Items"], {"name": "BRAND", "type": ["null", "string"], "categorical": True}]
+    personalize.update_dataset(datasetArn=dataset, schemaArn=setup.schema(fields=added))
+
+    with pytest.raises(personalize.exceptions.ResourceInUseException, match="being updated"):
+        personalize.update_dataset(datasetArn=dataset, schemaArn=setup.schema(fields=added))
 
 
 # --- listing ----------------------------------------------------------------------------------------------------

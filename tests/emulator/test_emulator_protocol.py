@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -15,7 +16,8 @@ from typing import Any
 import boto3
 import pytest
 
-from local.emulator import EmulatorServer
+from local.emulator import EmulatorConfig, EmulatorServer
+from local.emulator import __main__ as emulator_main
 from tests.emulator.emulator_helpers import SCHEMA_FIELDS, Setup, admin, avro, client_kwargs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,20 +132,32 @@ def cli_env() -> dict[str, str]:
     }
 
 
-def test_aws_cli_creates_describes_and_puts_items(emu: EmulatorServer, setup: Setup) -> None:
+def test_aws_cli_creates_describes_and_puts_items_and_events(emu: EmulatorServer, setup: Setup) -> None:
     def aws(*args: str) -> subprocess.CompletedProcess[str]:
         command = [str(AWS_CLI), *args, "--endpoint-url", emu.endpoint_url, "--region", "us-east-1", "--output", "json"]
         return subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=60, check=False)
 
+    # GIVEN a schema created with the CLI, and an Items dataset and an event tracker that use it
     created = aws("personalize", "create-schema", "--name", "cli-items", "--schema", avro(SCHEMA_FIELDS["Items"]))
     schema_arn = json.loads(created.stdout)["schemaArn"]
     dataset = setup.dataset("Items", schema=schema_arn)
+    group = setup.describe_dataset(dataset)["datasetGroupArn"]
+    setup.dataset("Interactions", group=group)
+    _, tracking_id = setup.tracker(group)
+
+    # WHEN the CLI describes the dataset, puts a good and a bad item, and puts an event timed in ISO-8601
     described = aws("personalize", "describe-dataset", "--dataset-arn", dataset)
     records = json.dumps([{"itemId": "cli-1", "properties": json.dumps({"price": "3.5"})}])
     put = aws("personalize-events", "put-items", "--dataset-arn", dataset, "--items", records)
     bad = json.dumps([{"itemId": "cli-2", "properties": json.dumps({"colour": "red"})}])
     rejected = aws("personalize-events", "put-items", "--dataset-arn", dataset, "--items", bad)
+    iso_event = {"eventId": "cli-e1", "eventType": "click", "sentAt": "2026-11-22T10:00:00Z", "itemId": "cli-1"}
+    event = json.dumps([iso_event])
+    put_event = aws(
+        "personalize-events", "put-events", "--tracking-id", tracking_id, "--session-id", "s-1", "--event-list", event
+    )
 
+    # THEN the CLI read every answer as it reads AWS's: output, success without output, the modeled error
     assert schema_arn == "arn:aws:personalize:us-east-1:123456789012:schema/cli-items"
     assert json.loads(described.stdout)["dataset"]["status"] == "ACTIVE"
     assert (put.returncode, put.stdout) == (0, "")
@@ -151,25 +165,113 @@ def test_aws_cli_creates_describes_and_puts_items(emu: EmulatorServer, setup: Se
     assert rejected.returncode != 0
     assert "InvalidInputException" in rejected.stderr
     assert 'unknown field "colour"' in rejected.stderr
+    # AND the event's timestamp came over the wire as the epoch seconds the CLI converts it to
+    assert (put_event.returncode, put_event.stderr) == (0, "")
+    assert [(e["eventId"], e["sentAt"]) for e in emu.state.events(tracking_id)] == [("cli-e1", 1_795_341_600.0)]
 
 
-def test_module_runs_standalone_prints_url_and_stops_on_sigterm() -> None:
+def free_port() -> int:
+    """Return a loopback port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_module_runs_standalone_on_the_given_port_with_flags_and_stops_on_sigterm() -> None:
+    # GIVEN the module started on a chosen port, with a quota and a lifecycle delay set by flags
+    port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.emulator", "--port", "0", "--create-delay", "0.05"],
+        [sys.executable, "-m", "local.emulator", f"--port={port}", "--quota=PutItems=3", "--create-delay=0.05"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
+        # WHEN it prints its URL, is asked for its health and settings, then gets SIGTERM
         assert process.stdout is not None
         url = process.stdout.readline().strip()
         health = admin(url, "GET", "health")
+        _, config = admin(url, "GET", "config")
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=10)
     finally:
         if process.poll() is None:
             process.kill()
 
-    assert url.startswith("http://127.0.0.1:")
+    # THEN it served on that port with those settings (the other quotas Personalize's), and exited cleanly
+    assert url == f"http://127.0.0.1:{port}"
     assert health == (200, {"status": "ok"})
+    assert config["quotas"] == {
+        "PutItems": 3,
+        "PutUsers": 10,
+        "PutActions": 10,
+        "PutEvents": 1000,
+        "PutActionInteractions": 1000,
+    }
+    assert config["create_delay"] == 0.05
     assert code == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--quota", "PutThings=3"], ["--quota", "PutItems"], ["--quota", "PutItems=fast"], ["--fail-create", "(x"]],
+    ids=["unknown-api", "no-value", "not-a-number", "broken-regex"],
+)
+def test_module_malformed_flag_exits_with_usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        emulator_main.parse_args(argv)
+
+    assert exited.value.code == 2
+    assert "argument" in capsys.readouterr().err
+
+
+def test_module_out_of_range_setting_exits_2_without_serving(capsys: pytest.CaptureFixture[str]) -> None:
+    code = emulator_main.main(["--throttle-rate", "2"])
+
+    assert code == 2
+    assert "throttle_rate must be within [0, 1]" in capsys.readouterr().err
+
+
+def test_module_flags_build_every_setting() -> None:
+    args = emulator_main.parse_args(
+        [
+            "--account-id=210987654321",
+            "--default-region=eu-west-1",
+            "--delete-delay=0.3",
+            "--fail-create=^bad-",
+            "--failure-reason=no",
+            "--max-dataset-groups=2",
+            "--max-schemas=7",
+            "--quota=PutEvents=50",
+            "--throttle-rate=0.1",
+            "--server-error-rate=0.2",
+            "--latency=0.01",
+            "--latency-jitter=0.02",
+            "--fault-control-plane",
+            "--control-throttle-code=LimitExceededException",
+            "--seed=9",
+            "--reject-records=poison",
+        ]
+    )
+
+    config = emulator_main.config_from_args(args).to_json()
+
+    assert config == {
+        **EmulatorConfig().to_json(),
+        "account_id": "210987654321",
+        "default_region": "eu-west-1",
+        "delete_delay": 0.3,
+        "fail_create": "^bad-",
+        "failure_reason": "no",
+        "max_dataset_groups": 2,
+        "max_schemas": 7,
+        "quotas": {**EmulatorConfig().quotas, "PutEvents": 50},
+        "throttle_rate": 0.1,
+        "server_error_rate": 0.2,
+        "latency": 0.01,
+        "latency_jitter": 0.02,
+        "fault_control_plane": True,
+        "control_throttle_code": "LimitExceededException",
+        "seed": 9,
+        "reject_records": "poison",
+    }

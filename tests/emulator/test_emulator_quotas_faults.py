@@ -8,17 +8,17 @@ adaptive retry modes classify it as throttling by its code, and the legacy mode'
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import boto3
 import pytest
+from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.retries.standard import RetryContext, RetryEventAdapter, ThrottlingErrorDetector
 
 from local.emulator import EmulatorConfig, EmulatorServer
-from tests.emulator.emulator_helpers import Setup, admin, client_kwargs
+from tests.emulator.emulator_helpers import ManualClock, Setup, admin, client_kwargs
 
 ITEM = {"itemId": "i-1", "properties": json.dumps({"price": 1.0})}
 
@@ -43,29 +43,82 @@ def is_throttling(client: Any, operation: str, error: ClientError) -> bool:
 
 
 # --- quotas -----------------------------------------------------------------------------------------------------
+#
+# These tests run the emulator on a manual clock (the ``clock`` fixture): a window is one second of *its*
+# time, so how fast the machine sends the calls cannot change the outcome.
+
+# Personalize's quotas per dataset group (PERSONALIZE.md section 2), written out here so that a change of the
+# emulator's defaults fails a test.
+DOCUMENTED_QUOTAS = [
+    ("PutItems", 10),
+    ("PutUsers", 10),
+    ("PutActions", 10),
+    ("PutEvents", 1000),
+    ("PutActionInteractions", 1000),
+]
 
 
-def test_put_items_burst_of_11_throttled_and_classified_as_throttling(
-    emu: EmulatorServer, events: Any, setup: Setup
+def one_call(api: str, setup: Setup) -> dict[str, Any]:
+    """Provision what ``api`` writes to (in a new group) and return the request of one valid call."""
+    if api == "PutEvents":
+        group = setup.group()
+        setup.dataset("Interactions", group=group)
+        event = {"eventType": "click", "sentAt": 1_700_000_000, "itemId": "i-1"}
+        return {"trackingId": setup.tracker(group)[1], "sessionId": "s-1", "eventList": [event]}
+    if api == "PutActionInteractions":
+        tracking_id = setup.describe_dataset(setup.dataset("Action_Interactions"))["trackingId"]
+        interaction = {"actionId": "a-1", "sessionId": "s-1", "eventType": "Taken", "timestamp": 1_700_000_000}
+        return {"trackingId": tracking_id, "actionInteractions": [interaction]}
+    dataset_type, list_field, id_field = {
+        "PutItems": ("Items", "items", "itemId"),
+        "PutUsers": ("Users", "users", "userId"),
+        "PutActions": ("Actions", "actions", "actionId"),
+    }[api]
+    record = ITEM if api == "PutItems" else {id_field: "r-1"}
+    return {"datasetArn": setup.dataset(dataset_type), list_field: [record]}
+
+
+def outcome(events: Any, api: str, request: dict[str, Any]) -> str:
+    """Send one call over HTTP; return "ok" or the error code."""
+    try:
+        getattr(events, xform_name(api))(**request)
+    except ClientError as exc:
+        return str(exc.response["Error"]["Code"])
+    return "ok"
+
+
+@pytest.mark.parametrize(("api", "limit"), DOCUMENTED_QUOTAS)
+def test_put_quota_default_admits_limit_per_second_then_throttles_until_window_passes(
+    emu: EmulatorServer, events: Any, setup: Setup, clock: ManualClock, *, api: str, limit: int
 ) -> None:
-    dataset = setup.dataset("Items")
-    errors: list[ClientError] = []
+    # GIVEN the default settings, and what one call of the API writes to
+    request = one_call(api, setup)
+    path = events.meta.service_model.operation_model(api).http["requestUri"]
+    body = json.dumps(request).encode()
 
-    for _ in range(11):
-        try:
-            events.put_items(datasetArn=dataset, items=[ITEM])
-        except ClientError as exc:
-            errors.append(exc)
+    # WHEN `limit` calls arrive within one second (in-process: a thousand HTTP calls would be slow), then one
+    # more over HTTP, then one more when the second has passed
+    for _ in range(limit):
+        emu.emulator.call_events("POST", path, body, "us-east-1")
+    with pytest.raises(ClientError) as caught:
+        getattr(events, xform_name(api))(**request)
+    clock.advance(1.0)
+    after_the_window = outcome(events, api, request)
 
-    assert errors, "the eleventh call within a second must be throttled"
-    error = errors[0]
+    # THEN the call over the quota is throttled with an error botocore's retry modes treat as throttling, and
+    # the window admits calls again once it has passed
+    error = caught.value
     assert error.response["Error"]["Code"] == "ThrottlingException"
     assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert is_throttling(events, "PutItems", error)
-    assert emu.state.throttle_counts()["PutItems"] == len(errors)
+    assert is_throttling(events, api, error)
+    assert after_the_window == "ok"
+    assert emu.state.throttle_counts() == {api: 1}
+    assert emu.state.stats()["recordsAccepted"][api] == limit + 1
 
 
-def test_put_items_quota_is_per_api_and_per_group(emu: EmulatorServer, events: Any, setup: Setup) -> None:
+def test_put_items_quota_is_per_api_and_per_group(
+    emu: EmulatorServer, events: Any, setup: Setup, clock: ManualClock
+) -> None:
     emu.configure(quotas={"PutItems": 1, "PutUsers": 1})
     group = setup.group()
     items, users = setup.dataset("Items", group=group), setup.dataset("Users", group=group)
@@ -81,32 +134,34 @@ def test_put_items_quota_is_per_api_and_per_group(emu: EmulatorServer, events: A
     assert outcomes == ["ok", "ThrottlingException", "ok"]
 
 
-def test_put_items_quota_window_slides_admits_again_after_a_second(
-    emu: EmulatorServer, events: Any, setup: Setup
+def test_put_items_quota_window_slides_admits_again_one_second_after_the_admitted_call(
+    emu: EmulatorServer, events: Any, setup: Setup, clock: ManualClock
 ) -> None:
     emu.configure(quotas={"PutItems": 1})
     dataset = setup.dataset("Items")
-    assert [put_item_outcome(events, dataset) for _ in range(2)] == ["ok", "ThrottlingException"]
+    first = [put_item_outcome(events, dataset) for _ in range(2)]
 
-    time.sleep(1.05)
+    clock.advance(0.999)
+    just_before = put_item_outcome(events, dataset)
+    clock.advance(0.001)
+    after = put_item_outcome(events, dataset)
 
-    assert put_item_outcome(events, dataset) == "ok"
+    assert first == ["ok", "ThrottlingException"]
+    # A throttled call does not push the window on: one second after the admitted call, a call goes through.
+    assert (just_before, after) == ("ThrottlingException", "ok")
 
 
-def test_put_events_quota_set_over_http_throttles(emu: EmulatorServer, events: Any, setup: Setup) -> None:
+def test_put_events_quota_set_over_http_throttles(
+    emu: EmulatorServer, events: Any, setup: Setup, clock: ManualClock
+) -> None:
     group = setup.group()
     setup.dataset("Interactions", group=group)
     _, tracking_id = setup.tracker(group)
     status, _ = admin(emu.endpoint_url, "POST", "config", {"quotas": {"PutEvents": 2}})
     event = {"eventType": "click", "sentAt": 1_700_000_000, "itemId": "i-1"}
-    codes = []
+    request = {"trackingId": tracking_id, "sessionId": "s-1", "eventList": [event]}
 
-    for _ in range(3):
-        try:
-            events.put_events(trackingId=tracking_id, sessionId="s-1", eventList=[event])
-            codes.append("ok")
-        except ClientError as exc:
-            codes.append(exc.response["Error"]["Code"])
+    codes = [outcome(events, "PutEvents", request) for _ in range(3)]
 
     assert status == 200
     assert codes == ["ok", "ok", "ThrottlingException"]
@@ -173,14 +228,41 @@ def test_server_error_fault_surfaces_as_botocore_5xx_and_writes_nothing(
     assert emu.state.stats()["faults"] == {"server_error": 1}
 
 
-def test_latency_fault_delays_the_call(emu: EmulatorServer, events: Any, setup: Setup) -> None:
+def test_latency_fault_waits_the_configured_delay_before_answering(
+    emu: EmulatorServer, events: Any, setup: Setup, clock: ManualClock
+) -> None:
+    # GIVEN an Items dataset and 150 ms of added latency
     dataset = setup.dataset("Items")
     emu.configure(latency=0.15)
 
-    started = time.monotonic()
+    # WHEN a Put* call and a control-plane call are made
     events.put_items(datasetArn=dataset, items=[ITEM])
+    setup.describe_dataset(dataset)
 
-    assert time.monotonic() - started >= 0.15
+    # THEN the Put* call waited exactly the latency, the control plane (faults off there) not at all
+    assert clock.sleeps == [0.15]
+    assert [r["itemId"] for r in emu.state.records(dataset)] == ["i-1"]
+
+
+def test_latency_jitter_same_seed_gives_same_delays_within_bounds(
+    emu: EmulatorServer, events: Any, setup: Setup, clock: ManualClock
+) -> None:
+    # GIVEN 100 ms of latency plus up to 50 ms of seeded jitter
+    dataset = setup.dataset("Items")
+    emu.configure(latency=0.1, latency_jitter=0.05, seed=4)
+
+    # WHEN five calls are made, then the seed is set again and five more
+    for _ in range(5):
+        put_item_outcome(events, dataset)
+    first = list(clock.sleeps)
+    emu.configure(seed=4)
+    for _ in range(5):
+        put_item_outcome(events, dataset)
+
+    # THEN each delay is within the bounds, they vary, and the seed repeats them
+    assert all(0.1 <= delay <= 0.15 for delay in first)
+    assert len(set(first)) > 1
+    assert clock.sleeps[5:] == first
 
 
 def test_control_plane_faults_only_when_enabled(emu: EmulatorServer, personalize: Any) -> None:

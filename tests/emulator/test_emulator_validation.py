@@ -222,6 +222,45 @@ def test_put_events_unknown_tracking_id_raises_invalid_input(events: Any) -> Non
         events.put_events(trackingId="no-such-tracker", sessionId="s-1", eventList=[event])
 
 
+def test_put_events_group_without_interactions_dataset_raises_invalid_input(events: Any, setup: Setup) -> None:
+    # GIVEN an ACTIVE event tracker in a group that has no Interactions dataset
+    group = setup.group()
+    setup.dataset("Items", group=group)
+    _, tracking_id = setup.tracker(group)
+    event = {"eventType": "click", "sentAt": 1_700_000_000, "itemId": "i-1"}
+
+    # WHEN events are put through it
+    # THEN PutEvents answers InvalidInput (the only error its model has)
+    with pytest.raises(events.exceptions.InvalidInputException, match="no ACTIVE Interactions dataset"):
+        events.put_events(trackingId=tracking_id, sessionId="s-1", eventList=[event])
+
+
+def test_put_events_tracker_not_active_raises_invalid_input(emu: EmulatorServer, events: Any, setup: Setup) -> None:
+    group = setup.group()
+    setup.dataset("Interactions", group=group)
+    emu.configure(create_delay=30)
+    _, tracking_id = setup.tracker(group, wait=False)
+    event = {"eventType": "click", "sentAt": 1_700_000_000, "itemId": "i-1"}
+
+    with pytest.raises(events.exceptions.InvalidInputException, match="must be ACTIVE"):
+        events.put_events(trackingId=tracking_id, sessionId="s-1", eventList=[event])
+
+
+def test_put_events_one_bad_event_stores_none_and_names_it(
+    emu: EmulatorServer, events: Any, interactions: tuple[str, str]
+) -> None:
+    _, tracking_id = interactions
+    good = {"eventId": "e-1", "eventType": "click", "sentAt": 1_700_000_000, "itemId": "i-1"}
+    bad = {**good, "eventId": "e-2", "properties": json.dumps({"colour": "red"})}
+
+    with pytest.raises(events.exceptions.InvalidInputException) as caught:
+        events.put_events(trackingId=tracking_id, sessionId="s-1", eventList=[good, bad])
+
+    assert 'eventList[1] (eventId=e-2): unknown field "colour"' in caught.value.response["Error"]["Message"]
+    assert "e-1" not in caught.value.response["Error"]["Message"]
+    assert emu.state.events(tracking_id) == []
+
+
 @pytest.mark.parametrize("key", ["userId", "SESSIONID", "eventType", "timestamp", "recommendationId", "impression"])
 def test_put_events_forbidden_property_key_rejected(events: Any, interactions: tuple[str, str], key: str) -> None:
     event = {"eventId": "e-1", "eventType": "click", "sentAt": 1_700_000_000, "properties": json.dumps({key: "x"})}
@@ -264,6 +303,35 @@ def test_put_action_interactions_dataset_tracking_id_accepted(emu: EmulatorServe
     events.put_action_interactions(trackingId=tracking_id, actionInteractions=[interaction])
 
     assert emu.state.records(dataset)[0]["actionId"] == "a-7"
+
+
+def test_put_action_interactions_dataset_not_active_raises_resource_in_use(
+    emu: EmulatorServer, events: Any, setup: Setup
+) -> None:
+    # GIVEN an Action interactions dataset still being created (its trackingId is already described)
+    group = setup.group()
+    emu.configure(create_delay=30)
+    dataset = setup.dataset("Action_Interactions", group=group, wait=False)
+    tracking_id = setup.describe_dataset(dataset)["trackingId"]
+    interaction = {"actionId": "a-7", "sessionId": "s-1", "eventType": "Taken", "timestamp": 1}
+
+    # WHEN an action interaction is put through it
+    with pytest.raises(events.exceptions.ResourceInUseException) as caught:
+        events.put_action_interactions(trackingId=tracking_id, actionInteractions=[interaction])
+
+    # THEN it is refused as the model's 409, and nothing is stored
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    assert emu.state.events(tracking_id) == []
+
+
+def test_put_items_dataset_being_deleted_raises_resource_in_use(
+    emu: EmulatorServer, personalize: Any, events: Any, items_dataset: str
+) -> None:
+    emu.configure(delete_delay=30)
+    personalize.delete_dataset(datasetArn=items_dataset)
+
+    with pytest.raises(events.exceptions.ResourceInUseException, match="DELETE PENDING"):
+        events.put_items(datasetArn=items_dataset, items=[item("i-1")])
 
 
 def test_put_action_interactions_unknown_tracking_id_raises_resource_not_found(events: Any) -> None:

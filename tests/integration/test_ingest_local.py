@@ -10,7 +10,9 @@ the service side, past everything the handler validates itself.
 The properties checked (DESIGN.md "The ingest algorithm", Contract 3):
 
 - nothing is lost: every published message ends either stored in the emulator (with its properties as sent,
-  camelCase-normalised) or in the DLQ with the expected ErrorCode and its original body, never both;
+  camelCase-normalised) or in the DLQ with the expected ErrorCode and its original body, never both; for all
+  five kinds, each through its own API (events and action interactions through their tracking ids, a resent
+  one under the eventId of its first send);
 - a record the service rejects goes to the DLQ alone, named in ErrorMessage; the others of its call are stored;
 - transient failures past the receive limit end as RetriesExhausted on the last delivery, with the last error;
 - setup errors are never dead-lettered by the handler: the queue's redrive policy moves them;
@@ -64,13 +66,18 @@ def _restore_environment() -> Iterator[None]:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One message to publish and what must become of it: ``STORED`` or the dead-letter ErrorCode."""
+    """One message to publish and what must become of it: ``STORED`` or the dead-letter ErrorCode.
+
+    ``properties`` are those published (items, actions, users); ``stored_fields`` what a stored event or
+    action interaction must carry (they have no id, and the request fields matter as much as the properties).
+    """
 
     body: str
     expected: str
     kind: str | None = None
     record_id: str | None = None
     properties: Mapping[str, Any] | None = None
+    stored_fields: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,9 +178,11 @@ def publish(pipeline: LocalPipeline, changes: Sequence[Change]) -> list[Publishe
 
 
 def stored_records(pipeline: LocalPipeline) -> dict[tuple[str, str], dict[str, Any]]:
-    """What the emulator holds, by (kind, record id), for every provisioned dataset that still exists."""
+    """What the emulator holds, by (kind, record id), for every provisioned items/actions/users dataset."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for kind, dataset_arn in pipeline.provisioned.datasets.items():
+        if kind not in ID_FIELDS:
+            continue  # an event stream: see stored_stream
         for record in pipeline.emulator.state.records(dataset_arn):
             found[(kind, record[ID_FIELDS[kind]])] = record
     return found
@@ -261,6 +270,191 @@ def test_ingest_stream_under_throttling_and_5xx_every_message_stored_or_dead_let
     assert len(stored) == sum(1 for message in published if message.change.expected == STORED)
     # AND the path checked went through SQS redelivery, not only through retries within one invocation
     assert summary.messages_reported_failed > 0
+
+
+# Every kind of Contract 1, each with a field that tells its messages apart in the emulator: the record id for
+# items, actions and users; a unique itemId / actionId for the event streams, whose records have no id of
+# their own (the handler derives the eventId).
+ALL_KINDS = ("item", "action", "user", "event", "actionInteraction")
+STREAM_KEYS = {"event": "itemId", "actionInteraction": "actionId"}
+# DESIGN.md Contract 2: the ingest Lambda's environment (Powertools' own variables aside).
+CONTRACT_2 = (
+    "ITEMS_DATASET_ARN",
+    "ACTIONS_DATASET_ARN",
+    "USERS_DATASET_ARN",
+    "INTERACTIONS_DATASET_ARN",
+    "ACTION_INTERACTIONS_DATASET_ARN",
+    "EVENT_TRACKING_ID",
+    "ACTION_INTERACTIONS_TRACKING_ID",
+    "DEAD_LETTER_QUEUE_URL",
+    "MAX_RECEIVE_COUNT",
+)
+SESSIONS = 3
+
+
+def user(index: int) -> Change:
+    """A valid user, with a schema field name among its keys."""
+    return change("user", f"u-{index:03d}", {"membershipType": ("gold", "silver")[index % 2], "AGE_GROUP": "30s"})
+
+
+def event(index: int) -> Change:
+    """A valid event; every other one timed in ISO-8601 rather than epoch seconds."""
+    sent_at = 1_763_805_600 + index
+    fields: dict[str, Any] = {
+        "type": "event",
+        "sessionId": f"s-{index % SESSIONS}",
+        "userId": f"u-{index % SESSIONS:03d}",
+        "eventType": "click",
+        "itemId": f"sku-e-{index:03d}",
+        # ISO-8601 for even indexes below 60 (the seconds field), epoch seconds otherwise
+        "sentAt": f"2025-11-22T10:00:{index:02d}Z" if index % 2 == 0 and index < 60 else sent_at,
+        "eventValue": 1.5,
+        "properties": {"DEVICE": "ios"},
+    }
+    expected = {
+        "sessionId": fields["sessionId"],
+        "userId": fields["userId"],
+        "eventType": "click",
+        "itemId": fields["itemId"],
+        "sentAt": float(sent_at),
+        "eventValue": 1.5,
+        "properties": {"device": "ios"},
+    }
+    return Change(
+        body=json.dumps(fields), expected=STORED, kind="event", record_id=fields["itemId"], stored_fields=expected
+    )
+
+
+def action_interaction(index: int) -> Change:
+    """A valid action interaction."""
+    fields = {
+        "type": "actionInteraction",
+        "actionId": f"act-i-{index:03d}",
+        "sessionId": f"s-{index % SESSIONS}",
+        "userId": f"u-{index % SESSIONS:03d}",
+        "eventType": "Taken",
+        "timestamp": 1_763_805_600 + index,
+        "properties": {"channel": "email"},
+    }
+    expected = {
+        "sessionId": fields["sessionId"],
+        "userId": fields["userId"],
+        "eventType": "Taken",
+        "actionId": fields["actionId"],
+        "timestamp": float(1_763_805_600 + index),
+        "properties": {"channel": "email"},
+    }
+    return Change(
+        body=json.dumps(fields),
+        expected=STORED,
+        kind="actionInteraction",
+        record_id=str(fields["actionId"]),
+        stored_fields=expected,
+    )
+
+
+def stored_stream(pipeline: LocalPipeline, kind: str) -> dict[str, list[dict[str, Any]]]:
+    """The events (or action interactions) the emulator holds, grouped by their distinguishing field."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for record in pipeline.emulator.state.records(pipeline.provisioned.datasets[kind]):
+        found.setdefault(record[STREAM_KEYS[kind]], []).append(record)
+    return found
+
+
+def test_ingest_every_kind_under_throttling_and_5xx_every_message_stored_once_or_dead_lettered() -> None:
+    # GIVEN a dataset per kind (and the event tracker), an emulator that throttles 15 % and fails 15 % of Put*
+    # calls (seeded), and a shuffled stream of every kind with a schema violation of each event stream
+    config = EmulatorConfig(**LIFECYCLE, throttle_rate=0.15, server_error_rate=0.15, seed=11)
+    valid = [
+        *(item(index) for index in range(5)),
+        *(action(index) for index in range(4)),
+        *(user(index) for index in range(4)),
+        *(event(index) for index in range(8)),
+        *(action_interaction(index) for index in range(6)),
+    ]
+    bad_event = json.loads(event(91).body) | {"properties": {"colour": "red"}}
+    bad_interaction = json.loads(action_interaction(93).body) | {"properties": {"channel": 7}}
+    invalid = [
+        Change(json.dumps(bad_event), "SchemaViolation", kind="event", record_id=bad_event["itemId"]),
+        Change(
+            json.dumps(bad_interaction),
+            "SchemaViolation",
+            kind="actionInteraction",
+            record_id=bad_interaction["actionId"],
+        ),
+        change("user", "u-bad", {"membershipType": "gold", "shoeSize": 44}, "SchemaViolation"),
+    ]
+    stream = [*valid, *invalid]
+    random.Random(3).shuffle(stream)
+    with LocalPipeline(
+        kinds=ALL_KINDS, emulator_config=config, visibility_timeout_s=3, max_receive_count=10
+    ) as pipeline:
+        published = publish(pipeline, stream)
+
+        # WHEN the real handler, with the Contract 2 environment of all five datasets, drains the queue
+        summary = pipeline.drain(function_timeout_s=3.0, max_seconds=50)
+
+        # (the environment the handler was cold-started with, as the stack would set it)
+        environment = {name: os.environ.get(name) for name in CONTRACT_2}
+        datasets = pipeline.provisioned.datasets
+        action_tracker = pipeline.personalize.describe_dataset(datasetArn=datasets["actionInteraction"])
+        depth = pipeline.queue_depth()
+        stats = pipeline.emulator.state.stats()
+        records = stored_records(pipeline)
+        streams = {kind: stored_stream(pipeline, kind) for kind in STREAM_KEYS}
+        letters = by_source(pipeline.dead_letters())
+
+    assert environment == {
+        "ITEMS_DATASET_ARN": datasets["item"],
+        "ACTIONS_DATASET_ARN": datasets["action"],
+        "USERS_DATASET_ARN": datasets["user"],
+        "INTERACTIONS_DATASET_ARN": datasets["event"],
+        "ACTION_INTERACTIONS_DATASET_ARN": datasets["actionInteraction"],
+        "EVENT_TRACKING_ID": pipeline.provisioned.event_tracking_id,
+        "ACTION_INTERACTIONS_TRACKING_ID": action_tracker["dataset"]["trackingId"],
+        "DEAD_LETTER_QUEUE_URL": pipeline.queues.dlq_url,
+        "MAX_RECEIVE_COUNT": "10",
+    }
+    # THEN the queue is empty and the faults did happen
+    assert summary.stopped_reason == "drained"
+    assert depth == 0
+    assert sum(stats["faults"].values()) > 0
+    # AND each of the five APIs was called and accepted records
+    assert set(stats["recordsAccepted"]) == {"PutItems", "PutActions", "PutUsers", "PutEvents", "PutActionInteractions"}
+    # AND every message is in exactly one place: stored as sent, or dead-lettered with its code and body
+    problems: list[str] = []
+    for message in published:
+        entry = message.change
+        letter = letters.pop(message.message_id, None)
+        if entry.kind in STREAM_KEYS:
+            copies = streams[entry.kind].pop(entry.record_id or "", [])
+        else:
+            stored = records.pop((entry.kind or "", entry.record_id or ""), None)
+            copies = [] if stored is None else [stored]
+        if entry.expected != STORED:
+            if letter is None or (letter["ErrorCode"], letter["body"]) != (entry.expected, entry.body):
+                problems.append(f"{entry.record_id}: expected {entry.expected} in the DLQ, found {letter}")
+            if copies:
+                problems.append(f"{entry.record_id}: dead-lettered and stored")
+            continue
+        if letter is not None:
+            problems.append(f"{entry.record_id}: dead-lettered as {letter['ErrorCode']}, expected stored")
+        if not copies:
+            problems.append(f"{entry.record_id}: acknowledged but not stored (lost)")
+        elif entry.kind in STREAM_KEYS:
+            # A resent event carries the eventId of the first send, so Personalize trains on it once.
+            if len({copy["eventId"] for copy in copies}) != 1:
+                problems.append(f"{entry.record_id}: stored {len(copies)} times under different eventIds")
+            fields = entry.stored_fields or {}
+            if any({name: copy.get(name) for name in fields} != fields for copy in copies):
+                problems.append(f"{entry.record_id}: stored as {copies[0]}")
+        elif copies[0]["properties"] != as_stored(entry.properties or {}):
+            problems.append(f"{entry.record_id}: stored {copies[0]['properties']}")
+    assert problems == []
+    # AND nothing is stored or dead-lettered that was not published
+    assert records == {}
+    assert streams == {"event": {}, "actionInteraction": {}}
+    assert letters == {}
 
 
 # --- poison isolation ---------------------------------------------------------------------------------------
