@@ -10,6 +10,9 @@ Two things worth knowing about moto's server:
 - Its state lives in module-level backends of the *process*, so two servers started in one process share
   their queues, and ``mock_aws`` starting in that process resets them. Run it standalone
   (``python -m local.sqs_server --port N``) when another process must not see or reset the state.
+- It is slow on a deep queue: every SendMessage and every message received computes all queue attributes,
+  each a scan of the queue that asks the time twice per message. Two patches applied on import make that cheap
+  (:func:`_fast_unix_time`, :func:`_cheap_retention_check`) without changing an answer.
 
 Standalone::
 
@@ -19,18 +22,23 @@ Standalone::
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import boto3
 from botocore.config import Config
+from moto.core import utils as moto_core_utils
 from moto.server import ThreadedMotoServer
+from moto.sqs import models as moto_sqs_models
+from moto.sqs.models import Message, SQSBackend
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -48,6 +56,52 @@ LOOPBACK = "127.0.0.1"
 # from the environment are never sent to it (and a laptop without any still works).
 _DUMMY_ACCESS_KEY_ID = "testing"
 _DUMMY_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - not a secret: moto's documented dummy value
+
+
+# moto's own clock functions, kept for the patches below and for the tests that the patches agree with them.
+MOTO_UNIX_TIME: Final = moto_core_utils.unix_time
+
+
+def _fast_unix_time(dt: datetime.datetime | None = None) -> float:
+    """Seconds since the epoch, as moto's ``unix_time``: the current time through ``time.time()``.
+
+    moto computes "now" as a naive UTC datetime minus the epoch (so that freezegun can stop its clock), about 10 µs a
+    call; its SQS queues ask it twice per message per scan (``Message.visible`` and ``delayed``), and every
+    SendMessage and every received message scans the whole queue three times. With 1,000 messages queued that was
+    a quarter of a second per SendMessageBatch. ``time.time()`` gives the same number a hundred times faster; we
+    never freeze moto's clock.
+    """
+    return time.time() if dt is None else MOTO_UNIX_TIME(dt)
+
+
+def _fast_unix_time_millis(dt: datetime.datetime | None = None) -> float:
+    """Milliseconds since the epoch, as moto's ``unix_time_millis``."""
+    return _fast_unix_time(dt) * 1000.0
+
+
+def _cheap_retention_check(backend: SQSBackend, queue_name: str, message: Message) -> bool:
+    """Whether ``message`` is still within its queue's retention period: moto's own check, without its cost.
+
+    moto 5.2's ReceiveMessage asks ``is_message_valid_based_on_retention_period`` about every message it hands
+    out, and that computes *every* queue attribute to read one: three scans of the whole queue per message
+    received (``ApproximateNumberOfMessages*``). With 600 messages queued a receive of ten took about a second of
+    CPU, taken from the handler under test in the same process, so the demo and the benchmark measured moto. This
+    reads the one attribute it needs; the answer is the same (tests/integration/test_sqs_server.py).
+    """
+    queue = backend.get_queue(queue_name)
+    # Set from the queue's attributes by name (moto's Queue._set_attributes), hence unknown to its type stubs.
+    retention_period = int(getattr(queue, "message_retention_period"))  # noqa: B009
+    retain_until = retention_period + int(message.sent_timestamp or 0) / 1000
+    return bool(retain_until > _fast_unix_time())
+
+
+# Applied on import: every server this module starts, in-process or standalone, runs with it. moto's own check is
+# kept for the test that the two agree.
+MOTO_RETENTION_CHECK: Final = SQSBackend.is_message_valid_based_on_retention_period
+SQSBackend.is_message_valid_based_on_retention_period = _cheap_retention_check  # type: ignore[method-assign,assignment]
+# moto.sqs.models imported these names from moto.core.utils; its queues look them up in their own module.
+setattr(moto_sqs_models, "unix_time", _fast_unix_time)  # noqa: B010
+setattr(moto_sqs_models, "unix_time_millis", _fast_unix_time_millis)  # noqa: B010
 
 
 class SqsServer:
