@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 ACCEPT = "accepted"
+KINDS = ("item", "action", "user", "event", "actionInteraction")
+# Kinds Personalize upserts by id; the others (events, action interactions) are appended, one per eventId.
+UPSERT_KINDS = frozenset({"item", "action", "user"})
 # SQS: at most 10 entries per SendMessageBatch.
 PUBLISH_BATCH = 10
 
@@ -69,17 +72,115 @@ def _action(rng: random.Random, action_id: str) -> dict[str, Any]:
     }
 
 
-def build_stream(*, items: int, actions: int, seed: int) -> list[Published]:
-    """A realistic stream: every id once, a quarter of them updated again, and a handful of bad messages."""
+def _user(rng: random.Random, user_id: str) -> dict[str, Any]:
+    return {
+        "type": "user",
+        "userId": user_id,
+        # SCHEMA_NAME keys are accepted too; the pipeline sends camelCase.
+        "properties": {"membershipType": rng.choice(["bronze", "silver", "gold"]), "AGE_GROUP": rng.choice(AGES)},
+    }
+
+
+def _event(rng: random.Random, session: str, user_id: str, item_id: str, event_id: str | None) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": "event",
+        "sessionId": session,
+        "userId": user_id,
+        "eventType": rng.choice(["click", "click", "click", "purchase"]),
+        "itemId": item_id,
+        # Both spellings of a time: ISO-8601 and epoch seconds.
+        "sentAt": "2026-11-22T10:00:00Z" if rng.random() < 0.5 else 1_763_805_600 + rng.randint(0, 86_400),
+        "properties": {"device": rng.choice(["mobile", "desktop", "tv"])},
+    }
+    if rng.random() < 0.5:
+        event["eventValue"] = round(rng.uniform(0, 5), 1)
+    if event_id is not None:
+        event["eventId"] = event_id
+    return event
+
+
+def _action_interaction(rng: random.Random, session: str, user_id: str, action_id: str) -> dict[str, Any]:
+    return {
+        "type": "actionInteraction",
+        "actionId": action_id,
+        "sessionId": session,
+        "userId": user_id,
+        "eventType": rng.choice(["Viewed", "Viewed", "Taken", "Not Taken"]),
+        "timestamp": 1_763_805_600 + rng.randint(0, 86_400),
+        "properties": {"channel": rng.choice(["email", "push", "web"])},
+    }
+
+
+def _sns(change: dict[str, Any]) -> str:
+    """``change`` as an SNS topic delivers it to a queue without raw message delivery."""
+    return json.dumps(
+        {
+            "Type": "Notification",
+            "MessageId": "5a1b9f0e-0000-4000-8000-000000000001",
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:catalog-changes",
+            "Message": json.dumps(change),
+            "Timestamp": "2026-11-22T10:00:00.000Z",
+        }
+    )
+
+
+def _eventbridge(change: dict[str, Any]) -> str:
+    """``change`` as an EventBridge rule delivers it to a queue: the change is the event's ``detail``."""
+    return json.dumps(
+        {
+            "version": "0",
+            "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+            "detail-type": "UserProfileChanged",
+            "source": "com.example.accounts",
+            "account": "123456789012",
+            "time": "2026-11-22T10:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": change,
+        }
+    )
+
+
+AGES = ["18-24", "25-34", "35-44", "45+"]
+
+
+def build_stream(*, items: int, actions: int, users: int, seed: int) -> list[Published]:
+    """A realistic stream of every kind: every id once, a quarter of them updated again, bad messages among them.
+
+    Users browse in sessions (events on the stream's items) and react to actions (action interactions); half the
+    events carry their own ``eventId``, the other half get one derived from their SQS message id. Some changes
+    arrive inside SNS and EventBridge envelopes.
+    """
     rng = random.Random(seed)
     stream: list[Published] = []
-    for index in range(items):
-        item_id = f"sku-{index:05d}"
+    item_ids = [f"sku-{index:05d}" for index in range(items)]
+    action_ids = [f"act-{index:04d}" for index in range(actions)]
+    for item_id in item_ids:
         versions = 2 if rng.random() < 0.25 else 1
         stream.extend(Published("item", json.dumps(_item(rng, item_id)), ACCEPT, item_id) for _ in range(versions))
-    for index in range(actions):
-        action_id = f"act-{index:04d}"
+    for action_id in action_ids:
         stream.append(Published("action", json.dumps(_action(rng, action_id)), ACCEPT, action_id))
+    for index in range(users):
+        user_id = f"user-{index:04d}"
+        versions = 2 if rng.random() < 0.25 else 1
+        for _ in range(versions):
+            change = _user(rng, user_id)
+            body = _eventbridge(change) if rng.random() < 0.2 else json.dumps(change)
+            stream.append(Published("user", body, ACCEPT, user_id))
+        for session_index in range(rng.randint(1, 2)):
+            session = f"s-{index:04d}-{session_index}"
+            for event_index in range(rng.randint(1, 5) if item_ids else 0):
+                event_id = f"evt-{index:04d}-{session_index}-{event_index}" if rng.random() < 0.5 else None
+                change = _event(rng, session, user_id, rng.choice(item_ids), event_id)
+                # record_id None: the pipeline derives the eventId from the SQS message id.
+                stream.append(Published("event", json.dumps(change), ACCEPT, event_id))
+            for _ in range(rng.randint(0, 2) if action_ids else 0):
+                change = _action_interaction(rng, session, user_id, rng.choice(action_ids))
+                stream.append(Published("actionInteraction", json.dumps(change), ACCEPT, None))
+    rng.shuffle(stream)
+    # An item published through SNS: the envelope is unwrapped, the DLQ would keep it as published.
+    if item_ids:
+        stream.append(Published("item", _sns(_item(rng, item_ids[0])), ACCEPT, item_ids[0]))
     bad = [
         Published("item", '{"type": "item", "itemId": "sku-broken", "properties": {', "MalformedMessage"),
         Published("item", json.dumps({"type": "product", "itemId": "sku-x"}), "MalformedMessage"),
@@ -112,13 +213,44 @@ def build_stream(*, items: int, actions: int, seed: int) -> list[Published]:
         ),
         Published(
             "user",
-            json.dumps({"type": "user", "userId": "u-1", "properties": {"membershipType": "gold"}}),
-            "DatasetNotConfigured",
+            json.dumps({"type": "user", "userId": "user-bad", "properties": {"shoeSize": 44}}),
+            "SchemaViolation",
+        ),
+        Published(
+            "event",
+            json.dumps({**_event(rng, "s-bad", "user-0000", "sku-00000", None), "sentAt": "last tuesday"}),
+            "MalformedMessage",
+        ),
+        Published(
+            "event",
+            json.dumps({**_event(rng, "s-bad", "user-0000", "sku-00000", None), "sessionId": ""}),
+            "MalformedMessage",
+        ),
+        Published(
+            "actionInteraction",
+            json.dumps(
+                {k: v for k, v in _action_interaction(rng, "s-bad", "user-0000", "act-0000").items() if k != "actionId"}
+            ),
+            "MalformedMessage",
         ),
     ]
     for message in bad:
         stream.insert(rng.randrange(len(stream) + 1), message)
     return stream
+
+
+def for_kinds(stream: Sequence[Published], kinds: Sequence[str]) -> list[Published]:
+    """``stream`` for a dataset group holding only ``kinds``: one good change of each other kind stays in it, and
+    is expected in the dead-letter queue as DatasetNotConfigured; the other changes of those kinds are left out."""
+    kept: list[Published] = []
+    unconfigured: set[str] = set()
+    for message in stream:
+        if message.kind in kinds:
+            kept.append(message)
+        elif message.expected == ACCEPT and message.kind not in unconfigured:
+            unconfigured.add(message.kind)
+            kept.append(Published(message.kind, message.body, "DatasetNotConfigured", message.record_id))
+    return kept
 
 
 def publish(pipeline: LocalPipeline, stream: Sequence[Published]) -> dict[str, Published]:
@@ -147,10 +279,11 @@ def account(pipeline: LocalPipeline, sent: dict[str, Published]) -> tuple[dict[s
     depth = pipeline.queue_depth()
     if depth:
         problems.append(f"{depth} message(s) still in the ingest queue")
-    stored: dict[str, dict[str, Any]] = {}
+    # What the emulator holds, per kind: record ids for upserted kinds, event ids for events and action interactions.
+    stored: dict[str, set[str]] = {}
     for kind, dataset_arn in pipeline.provisioned.datasets.items():
-        id_field = f"{kind}Id"
-        stored.update({record[id_field]: record for record in pipeline.emulator.state.records(dataset_arn)})
+        key = f"{kind}Id" if kind in UPSERT_KINDS else "eventId"
+        stored[kind] = {record[key] for record in pipeline.emulator.state.records(dataset_arn)}
     counts: dict[str, Counter[str]] = {}
     for message_id, message in sent.items():
         tally = counts.setdefault(message.kind, Counter())
@@ -158,10 +291,12 @@ def account(pipeline: LocalPipeline, sent: dict[str, Published]) -> tuple[dict[s
         letter = letters.pop(message_id, None)
         if letter is None:
             tally[ACCEPT] += 1
+            # An event without an eventId gets its SQS message id as one (idempotent redelivery).
+            record_id = message.record_id or message_id
             if message.expected != ACCEPT:
                 problems.append(f"{message_id}: expected {message.expected}, but it was acknowledged as accepted")
-            elif message.record_id not in stored:
-                problems.append(f"{message_id}: acknowledged, but {message.record_id} is not in the emulator")
+            elif record_id not in stored.get(message.kind, set()):
+                problems.append(f"{message_id}: acknowledged, but {message.kind} {record_id} is not in the emulator")
             continue
         code = letter.get("ErrorCode", "(moved by the redrive policy)")
         tally[f"dlq:{code}"] += 1
@@ -177,18 +312,19 @@ def account(pipeline: LocalPipeline, sent: dict[str, Published]) -> tuple[dict[s
 
 def report(counts: dict[str, Counter[str]], stats: dict[str, Any], wall_s: float, summary: dict[str, object]) -> str:
     """The human-readable report."""
-    lines = [f"{'kind':<8} {'published':>9} {'accepted':>9}  dead-lettered"]
-    for kind, tally in sorted(counts.items()):
+    lines = [f"{'kind':<17} {'published':>9} {'accepted':>9}  dead-lettered"]
+    for kind in sorted(counts, key=lambda name: KINDS.index(name) if name in KINDS else len(KINDS)):
+        tally = counts[kind]
         dlq = ", ".join(f"{key[4:]} {n}" for key, n in sorted(tally.items()) if key.startswith("dlq:")) or "-"
-        lines.append(f"{kind:<8} {tally['published']:>9} {tally[ACCEPT]:>9}  {dlq}")
+        lines.append(f"{kind:<17} {tally['published']:>9} {tally[ACCEPT]:>9}  {dlq}")
     calls = stats["calls"]
     put_calls = {api: entry for api, entry in calls.items() if api.startswith("Put")}
     lines.append("")
-    lines.append(f"{'API':<12} {'calls':>6} {'ok':>6} {'records':>8}  errors")
+    lines.append(f"{'API':<21} {'calls':>6} {'ok':>6} {'records':>8}  errors")
     for api, entry in sorted(put_calls.items()):
         errors = ", ".join(f"{code} {n}" for code, n in sorted(entry["errors"].items())) or "-"
         records = stats["recordsAccepted"].get(api, 0)
-        lines.append(f"{api:<12} {entry['total']:>6} {entry['ok']:>6} {records:>8}  {errors}")
+        lines.append(f"{api:<21} {entry['total']:>6} {entry['ok']:>6} {records:>8}  {errors}")
     accepted_records = sum(stats["recordsAccepted"].values())
     lines.append("")
     lines.append(
@@ -207,11 +343,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--items", type=int, default=400, help="distinct item ids (default 400)")
     parser.add_argument("--actions", type=int, default=100, help="distinct action ids (default 100)")
+    parser.add_argument(
+        "--users", type=int, default=60, help="distinct users, each with sessions of events (default 60)"
+    )
+    parser.add_argument(
+        "--kinds",
+        default=",".join(KINDS),
+        help=f"the kinds the dataset group has datasets for (default all: {','.join(KINDS)}); one change of each "
+        "other kind is published and expected back as DatasetNotConfigured",
+    )
     parser.add_argument("--concurrency", type=int, default=2, help="event source maximum concurrency (default 2)")
     parser.add_argument("--throttle-rate", type=float, default=0.05, help="injected throttling per call (0.05)")
     parser.add_argument("--server-error-rate", type=float, default=0.02, help="injected 5xx per call (0.02)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
+    kinds = tuple(kind.strip() for kind in args.kinds.split(",") if kind.strip())
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown or not kinds:
+        parser.error(f"--kinds: unknown kind(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(KINDS)}")
 
     config = EmulatorConfig(
         create_delay=0.05,
@@ -221,11 +370,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
     )
     started = time.monotonic()
-    with LocalPipeline(kinds=("item", "action"), emulator_config=config) as pipeline:
+    with LocalPipeline(kinds=kinds, emulator_config=config) as pipeline:
         print(f"SQS (moto):            {pipeline.sqs_server.endpoint_url}")
         print(f"Personalize emulator:  {pipeline.emulator.endpoint_url}")
         print(f"dataset group:         {pipeline.provisioned.dataset_group_arn}")
-        stream = build_stream(items=args.items, actions=args.actions, seed=args.seed)
+        stream = for_kinds(
+            build_stream(items=args.items, actions=args.actions, users=args.users, seed=args.seed), kinds
+        )
         sent = publish(pipeline, stream)
         print(f"published {len(sent)} messages; draining with the real handler ...\n")
         summary = pipeline.drain(max_concurrency=args.concurrency, max_seconds=120)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
+from stacks.monitoring import AlarmThresholds
 from stacks.personalize_properties import GROUP_NAME_MAX_LENGTH
 
 
@@ -56,7 +57,7 @@ class DatasetKind:
     env_var
         The ingest Lambda's environment variable that carries the dataset ARN (DESIGN.md, Contract 2).
     put_action
-        The IAM action of the incremental API that writes this kind, scoped to the dataset ARN.
+        The IAM action of the incremental API that writes this kind.
     default_schema
         The schema file (relative to the project root) of a dataset the stack creates when the configuration
         names none.
@@ -65,7 +66,16 @@ class DatasetKind:
         schema file fails ``cdk synth`` rather than the deployment.
     tracking_env
         For kinds written through a tracking id (events: ``EVENT_TRACKING_ID``, action interactions:
-        ``ACTION_INTERACTIONS_TRACKING_ID``), the variable that carries it when the stack creates the dataset.
+        ``ACTION_INTERACTIONS_TRACKING_ID``), the variable that carries it.
+    put_on_dataset
+        Whether ``put_action`` can be scoped to the dataset ARN. PutEvents and PutActionInteractions have no
+        resource type and need ``Resource: "*"`` (PERSONALIZE.md §1).
+    needs_metadata
+        Whether the schema needs a metadata field besides the required ones (Items, Users, Actions; §4).
+    tracking_id_required
+        Whether an existing dataset of this kind must be given its tracking id: an event tracker's id cannot be
+        derived from the dataset ARN, whereas the Action interactions dataset's own id is read at runtime with
+        DescribeDataset when absent.
     """
 
     name: str
@@ -75,6 +85,9 @@ class DatasetKind:
     default_schema: str
     required_fields: tuple[str, ...]
     tracking_env: str | None = None
+    put_on_dataset: bool = True
+    needs_metadata: bool = True
+    tracking_id_required: bool = False
 
 
 DATASET_KINDS: Final[Mapping[str, DatasetKind]] = MappingProxyType(
@@ -97,13 +110,47 @@ DATASET_KINDS: Final[Mapping[str, DatasetKind]] = MappingProxyType(
                 default_schema="schemas/actions.json",
                 required_fields=("ACTION_ID",),
             ),
+            DatasetKind(
+                name="users",
+                dataset_type="USERS",
+                env_var="USERS_DATASET_ARN",
+                put_action="personalize:PutUsers",
+                default_schema="schemas/users.json",
+                required_fields=("USER_ID",),
+            ),
+            DatasetKind(
+                name="interactions",
+                dataset_type="INTERACTIONS",
+                env_var="INTERACTIONS_DATASET_ARN",
+                put_action="personalize:PutEvents",
+                default_schema="schemas/interactions.json",
+                required_fields=("USER_ID", "ITEM_ID", "TIMESTAMP"),
+                tracking_env="EVENT_TRACKING_ID",
+                put_on_dataset=False,
+                needs_metadata=False,
+                tracking_id_required=True,
+            ),
+            DatasetKind(
+                name="actionInteractions",
+                dataset_type="ACTION_INTERACTIONS",
+                env_var="ACTION_INTERACTIONS_DATASET_ARN",
+                put_action="personalize:PutActionInteractions",
+                default_schema="schemas/action_interactions.json",
+                required_fields=("USER_ID", "ACTION_ID", "EVENT_TYPE", "TIMESTAMP"),
+                tracking_env="ACTION_INTERACTIONS_TRACKING_ID",
+                put_on_dataset=False,
+                needs_metadata=False,
+            ),
         )
     }
 )
 
 # The fields a ``datasets.<kind>`` object may carry: ``schema`` (the stack creates the dataset with that schema
-# file; ``{}`` takes the kind's default schema) or ``arn`` (an existing dataset: "bring your own dataset group").
-DATASET_FIELDS: Final[tuple[str, ...]] = ("schema", "arn")
+# file; ``{}`` takes the kind's default schema) or ``arn`` (an existing dataset: "bring your own dataset group"),
+# the latter with ``trackingId`` for the kinds written through one.
+DATASET_FIELDS: Final[tuple[str, ...]] = ("schema", "arn", "trackingId")
+# PutEvents' and PutActionInteractions' trackingId: 1..256 characters (botocore model); it is a UUID in practice.
+_TRACKING_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9-]{1,256}")
 DATASET_GROUP_FIELDS: Final[tuple[str, ...]] = ("name", "domain", "kmsKeyArn", "roleArn")
 # Schema files are read relative to the project root (where cdk.json is), whatever the working directory.
 PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
@@ -280,6 +327,17 @@ FUNCTION_MEMORY_MB: Final = IntSetting("functionMemoryMb", default=512, minimum=
 # (https://docs.powertools.aws.dev/lambda/python/latest/#lambda-layer).
 POWERTOOLS_LAYER_VERSION: Final = IntSetting("powertoolsLayerVersion", default=27, minimum=1)
 
+QUEUE_TYPE_KEY: Final = "queueType"
+# standard: at-least-once, best-effort order, collapse to the newest change per id within a batch. fifo: order per
+# message group (the publisher groups by kind + id, or by session), exactly-once publishing.
+QUEUE_TYPES: Final[tuple[str, ...]] = ("standard", "fifo")
+# "For FIFO queues, the maximum [batch size] is 10"; "Batching window is not supported for FIFO queues"
+# (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-parameters.html).
+_FIFO_BATCH_SIZE_MAX: Final = 10
+ALARM_EMAIL_KEY: Final = "alarmEmail"
+ALARMS_KEY: Final = "alarms"
+# An address SNS can send the subscription confirmation to; SNS itself checks nothing more at deploy time.
+_EMAIL_PATTERN: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 STACK_NAME_KEY: Final = "stackName"
 STACK_NAME_DEFAULT: Final = "PersonalizeIngest"
 DATASETS_KEY: Final = "datasets"
@@ -305,12 +363,16 @@ class DatasetConfig:
         ("bring your own dataset group"); ``None`` when the stack creates the dataset.
     schema_file, schema
         The schema file (as configured) and its text, when the stack creates the dataset; ``None`` otherwise.
+    tracking_id
+        An existing dataset's tracking id (``trackingId``): the event tracker's for ``interactions`` (required:
+        PutEvents writes through it), optionally the dataset's own for ``actionInteractions``.
     """
 
     kind: DatasetKind
     arn: str | None = None
     schema_file: str | None = None
     schema: str | None = None
+    tracking_id: str | None = None
 
     @classmethod
     def from_context(cls, kind_name: str, value: object) -> DatasetConfig:
@@ -338,7 +400,16 @@ class DatasetConfig:
                 key, 'either "arn" (an existing dataset) or "schema" (a dataset the stack creates), not both'
             )
         if "arn" in fields:
-            return cls(kind=kind, arn=_parse_dataset_arn(f"{key}.arn", fields["arn"], kind))
+            tracking_id = fields.get("trackingId")
+            if tracking_id is not None and not isinstance(tracking_id, str):
+                raise ConfigError(f"{key}.trackingId", f"must be a string, got {tracking_id!r}")
+            return cls(
+                kind=kind, arn=_parse_dataset_arn(f"{key}.arn", fields["arn"], kind), tracking_id=tracking_id or None
+            )
+        if "trackingId" in fields:
+            raise ConfigError(
+                f"{key}.trackingId", "only for an existing dataset (arn); the stack knows the ids of what it creates"
+            )
         schema_file = fields.get("schema", kind.default_schema)
         return cls(kind=kind, schema_file=str(schema_file), schema=_read_schema(f"{key}.schema", schema_file, kind))
 
@@ -362,6 +433,26 @@ class DatasetConfig:
             _parse_dataset_arn(f"{key}.arn", self.arn, self.kind)
         else:
             _check_schema(f"{key}.schema", str(self.schema), self.kind)
+        self._check_tracking_id(key)
+
+    def _check_tracking_id(self, key: str) -> None:
+        if self.tracking_id is not None:
+            if self.kind.tracking_env is None:
+                raise ConfigError(f"{key}.trackingId", f"{self.kind.name} are written by dataset ARN, not tracking id")
+            if self.arn is None:
+                raise ConfigError(f"{key}.trackingId", "only for an existing dataset (arn)")
+            parse_str(
+                f"{key}.trackingId",
+                self.tracking_id,
+                pattern=_TRACKING_ID_PATTERN,
+                shape="a tracking id (1..256 letters, digits and hyphens)",
+            )
+        elif self.arn is not None and self.kind.tracking_id_required:
+            raise ConfigError(
+                f"{key}.trackingId",
+                f"required with an existing {self.kind.dataset_type} dataset: the trackingId of its dataset group's "
+                "event tracker (aws personalize describe-event-tracker), which PutEvents writes through",
+            )
 
     @property
     def dataset_group_arn(self) -> str:
@@ -413,7 +504,7 @@ def _check_schema(key: str, text: str, kind: DatasetKind) -> str:
     missing = [name for name in kind.required_fields if name not in names]
     if missing:
         raise ConfigError(key, f"{kind.dataset_type} schemas need the field(s) {', '.join(missing)}")
-    if len(names - set(kind.required_fields)) < 1:
+    if kind.needs_metadata and len(names - set(kind.required_fields)) < 1:
         raise ConfigError(key, f"{kind.dataset_type} schemas need at least one metadata field besides the id")
     return text
 
@@ -547,6 +638,14 @@ class PipelineConfig:
         Retention of the ingest Lambda's log group, one of :data:`LOG_RETENTION_DAYS` (``logRetentionDays``).
     powertools_layer_version
         The pinned version of the public Powertools v3 layer (``powertoolsLayerVersion``).
+    queue_type
+        ``standard`` or ``fifo`` (``queueType``): FIFO queues keep each message group's changes in order; the
+        event source then takes at most 10 records and no batching window.
+    alarm_email
+        An address subscribed to the alarm topic (``alarmEmail``); ``None`` for none.
+    alarms
+        The alarm thresholds (``alarms``, an object of camelCase :class:`stacks.monitoring.AlarmThresholds`
+        fields; absent fields keep their defaults).
     """
 
     datasets: tuple[DatasetConfig, ...]
@@ -561,6 +660,9 @@ class PipelineConfig:
     function_memory_mb: int = FUNCTION_MEMORY_MB.default
     log_retention_days: int = LOG_RETENTION_DAYS_DEFAULT
     powertools_layer_version: int = POWERTOOLS_LAYER_VERSION.default
+    queue_type: str = QUEUE_TYPES[0]
+    alarm_email: str | None = None
+    alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
 
     @classmethod
     def from_context(cls, context: Mapping[str, object]) -> PipelineConfig:
@@ -614,6 +716,9 @@ class PipelineConfig:
                 LOG_RETENTION_DAYS_DEFAULT if log_retention_days is None else _parse_log_retention(log_retention_days)
             ),
             powertools_layer_version=POWERTOOLS_LAYER_VERSION.read(context),
+            queue_type=_parse_queue_type(context.get(QUEUE_TYPE_KEY) or QUEUE_TYPES[0]),
+            alarm_email=_parse_alarm_email(context.get(ALARM_EMAIL_KEY)),
+            alarms=_parse_alarms(context.get(ALARMS_KEY)),
         )
 
     def __post_init__(self) -> None:
@@ -637,6 +742,20 @@ class PipelineConfig:
             (POWERTOOLS_LAYER_VERSION, self.powertools_layer_version),
         ):
             setting.check(value)
+        _parse_queue_type(self.queue_type)
+        _parse_alarm_email(self.alarm_email)
+        if self.fifo and self.batch_size > _FIFO_BATCH_SIZE_MAX:
+            raise ConfigError(
+                BATCH_SIZE.key,
+                f"must be at most {_FIFO_BATCH_SIZE_MAX} with {QUEUE_TYPE_KEY} fifo (Lambda's limit for FIFO queues), "
+                f"got {self.batch_size}",
+            )
+        if self.fifo and self.max_batching_window_seconds:
+            raise ConfigError(
+                MAX_BATCHING_WINDOW_SECONDS.key,
+                f"must be 0 with {QUEUE_TYPE_KEY} fifo (Lambda has no batching window for FIFO queues), "
+                f"got {self.max_batching_window_seconds}",
+            )
         if self.batch_size > _UNWINDOWED_BATCH_SIZE_MAX and self.max_batching_window_seconds == 0:
             raise ConfigError(
                 MAX_BATCHING_WINDOW_SECONDS.key,
@@ -675,6 +794,11 @@ class PipelineConfig:
                         f"a domain dataset group ({self.dataset_group.domain}) cannot hold an "
                         f"{dataset.kind.dataset_type} dataset; remove datasetGroup.domain or this dataset",
                     )
+
+    @property
+    def fifo(self) -> bool:
+        """Whether the ingest queue (and so its dead-letter queue) is a FIFO queue."""
+        return self.queue_type == "fifo"
 
     @property
     def provisions_datasets(self) -> bool:
@@ -720,6 +844,37 @@ def _parse_removal_policy(value: object) -> str:
     return value.strip().lower()
 
 
+def _parse_queue_type(value: object) -> str:
+    if not isinstance(value, str) or value.strip().lower() not in QUEUE_TYPES:
+        raise ConfigError(QUEUE_TYPE_KEY, f"must be one of {', '.join(QUEUE_TYPES)}, got {value!r}")
+    return value.strip().lower()
+
+
+def _parse_alarm_email(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    return parse_str(ALARM_EMAIL_KEY, value, pattern=_EMAIL_PATTERN, shape="an email address")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _parse_alarms(value: object) -> AlarmThresholds:
+    """Read the ``alarms`` object: camelCase names of :class:`AlarmThresholds` fields, each a positive integer."""
+    entries = parse_object(ALARMS_KEY, {} if value is None else value)
+    names = {_camel(threshold.name): threshold.name for threshold in fields(AlarmThresholds)}
+    unknown = sorted(set(entries) - set(names))
+    if unknown:
+        raise ConfigError(ALARMS_KEY, f"unknown field(s) {', '.join(unknown)}; known fields: {', '.join(names)}")
+    values = {names[key]: parse_int(f"{ALARMS_KEY}.{key}", raw, minimum=1) for key, raw in entries.items()}
+    try:
+        return AlarmThresholds(**values)
+    except ValueError as error:
+        raise ConfigError(ALARMS_KEY, str(error)) from None
+
+
 def _parse_log_retention(value: object) -> int:
     allowed = ", ".join(str(day) for day in LOG_RETENTION_DAYS)
     problem = f"must be one of CloudWatch Logs' retention periods ({allowed}), got {value!r}"
@@ -746,4 +901,7 @@ CONTEXT_KEYS: Final[tuple[str, ...]] = (
     FUNCTION_MEMORY_MB.key,
     LOG_RETENTION_DAYS_KEY,
     POWERTOOLS_LAYER_VERSION.key,
+    QUEUE_TYPE_KEY,
+    ALARM_EMAIL_KEY,
+    ALARMS_KEY,
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from aws_cdk import Acknowledgment, CfnResource, Duration, Fn, Stack, Validations
 from aws_cdk import aws_iam as iam
@@ -121,6 +121,32 @@ def depend_on_policy_only(resource: IConstruct, role: iam.IRole) -> None:
     cfn_resource.add_override("DependsOn", [Stack.of(resource).get_logical_id(policy_resource)])
 
 
+def _queue(scope: Construct, construct_id: str, *, fifo: bool, **settings: Any) -> sqs.Queue:
+    """An encrypted, TLS-only queue; FIFO with high-throughput settings when ``fifo``.
+
+    SQS-managed SSE: messages are encrypted at rest with keys SQS owns, at no cost and with no key policy for
+    publishers or the function to get right; a customer-managed KMS key only adds control over the key itself
+    (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-server-side-encryption.html).
+    ``enforce_ssl`` adds a queue policy statement denying every request not made over TLS.
+
+    High-throughput FIFO: deduplication and the throughput limit apply per message group rather than per queue
+    (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/high-throughput-fifo.html). The
+    publisher gives every record its own group, so the per-queue 300 messages/s would be the only bottleneck.
+    Content-based deduplication is the fallback for publishers that set no deduplication id.
+    """
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        fifo=True if fifo else None,
+        content_based_deduplication=True if fifo else None,
+        deduplication_scope=sqs.DeduplicationScope.MESSAGE_GROUP if fifo else None,
+        fifo_throughput_limit=sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID if fifo else None,
+        **settings,
+    )
+
+
 @dataclass(frozen=True)
 class DatasetTarget:
     """A Personalize dataset the ingest function writes to.
@@ -168,6 +194,9 @@ class IngestPipeline(Construct):
         Retention of the function's log group.
     powertools_layer_version
         The pinned version of the public Powertools v3 layer.
+    fifo
+        Make both queues FIFO queues (a FIFO queue's dead-letter queue must be FIFO too), with high-throughput
+        settings: deduplication and throughput are per message group, and the publisher groups by record.
 
     Attributes
     ----------
@@ -195,27 +224,17 @@ class IngestPipeline(Construct):
         function_memory_mb: int,
         log_retention: logs.RetentionDays,
         powertools_layer_version: int,
+        fifo: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         if not datasets:
             raise ValueError("IngestPipeline needs at least one dataset to write to")
 
-        # SQS-managed SSE: messages are encrypted at rest with keys SQS owns, at no cost and with no key policy
-        # for publishers or the function to get right. A customer-managed KMS key only adds control over the key
-        # itself (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-server-side-encryption.html).
-        # enforce_ssl adds a queue policy statement denying every request not made over TLS.
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DEAD_LETTER_RETENTION,
-        )
-        self.queue = sqs.Queue(
+        self.dead_letter_queue = _queue(self, "DeadLetterQueue", fifo=fifo, retention_period=DEAD_LETTER_RETENTION)
+        self.queue = _queue(
             self,
             "Queue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
+            fifo=fifo,
             retention_period=INGEST_RETENTION,
             visibility_timeout=Duration.seconds(
                 queue_visibility_timeout_seconds(
@@ -303,8 +322,24 @@ class IngestPipeline(Construct):
     def _grant_personalize(self, role: iam.Role, datasets: Sequence[DatasetTarget]) -> None:
         # Each Put* action on its own dataset only; never personalize:* (PERSONALIZE.md §5).
         for dataset in datasets:
-            role.add_to_principal_policy(
-                iam.PolicyStatement(actions=[dataset.kind.put_action], resources=[dataset.dataset_arn])
+            if dataset.kind.put_on_dataset:
+                role.add_to_principal_policy(
+                    iam.PolicyStatement(actions=[dataset.kind.put_action], resources=[dataset.dataset_arn])
+                )
+        # PutEvents and PutActionInteractions have no resource type in IAM: they can only be granted on "*". They
+        # are granted only when their dataset is configured, and the tracking id decides where records land.
+        unscoped = sorted(dataset.kind.put_action for dataset in datasets if not dataset.kind.put_on_dataset)
+        if unscoped:
+            role.add_to_principal_policy(iam.PolicyStatement(actions=unscoped, resources=["*"]))
+            Validations.of(role).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                    reason=(
+                        f"{' and '.join(unscoped)} have no resource type in IAM (Service Authorization Reference, "
+                        "Amazon Personalize), so they can only be granted on '*'; they are granted only because "
+                        "their dataset is configured, and the tracking id in the request decides the dataset."
+                    ),
+                )
             )
         # The handler validates a kind against the dataset's schema: DescribeDataset gives the schema ARN,
         # DescribeSchema the schema (DESIGN.md, Contract 2).

@@ -10,7 +10,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import PipelineConfig
-from stacks.ingest_pipeline import DatasetTarget, IngestPipeline
+from stacks.ingest_pipeline import POWERTOOLS_ENVIRONMENT, DatasetTarget, IngestPipeline
+from stacks.monitoring import PipelineMonitoring
 from stacks.personalize_datasets import DatasetSpec, PersonalizeDatasets
 
 # CloudWatch Logs retention in days -> the CDK enum naming it. config.LOG_RETENTION_DAYS lists the same days.
@@ -70,6 +71,8 @@ class IngestionStack(Stack):
         The dataset group, schemas, datasets and tracker the stack creates; ``None`` with existing datasets.
     pipeline
         The ingest pipeline (queues, function, event source).
+    monitoring
+        The dashboard, the alarms and the topic they notify.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, **kwargs: Any) -> None:
@@ -113,7 +116,12 @@ class IngestionStack(Stack):
             # Bring-your-own datasets: the ARNs come from the configuration and the schemas are unknown until
             # runtime.
             datasets = [
-                DatasetTarget(kind=dataset.kind, dataset_arn=str(dataset.arn), schema_arn=dataset.any_schema_arn)
+                DatasetTarget(
+                    kind=dataset.kind,
+                    dataset_arn=str(dataset.arn),
+                    schema_arn=dataset.any_schema_arn,
+                    tracking_id=dataset.tracking_id,
+                )
                 for dataset in config.datasets
             ]
             dataset_group_arn = config.datasets[0].dataset_group_arn
@@ -129,13 +137,25 @@ class IngestionStack(Stack):
             function_memory_mb=config.function_memory_mb,
             log_retention=RETENTION_DAYS[config.log_retention_days],
             powertools_layer_version=config.powertools_layer_version,
+            fifo=config.fifo,
+        )
+        self.monitoring = PipelineMonitoring(
+            self,
+            "Monitoring",
+            queue=self.pipeline.queue,
+            dead_letter_queue=self.pipeline.dead_letter_queue,
+            function=self.pipeline.function,
+            namespace=POWERTOOLS_ENVIRONMENT["POWERTOOLS_METRICS_NAMESPACE"],
+            service=POWERTOOLS_ENVIRONMENT["POWERTOOLS_SERVICE_NAME"],
+            thresholds=config.alarms,
+            alarm_email=config.alarm_email,
         )
 
         CfnOutput(self, "DatasetGroupArn", value=dataset_group_arn, description="The Personalize dataset group")
         for target in datasets:
             CfnOutput(
                 self,
-                f"{target.kind.name.title()}DatasetArn",
+                f"{target.kind.name[0].upper()}{target.kind.name[1:]}DatasetArn",
                 value=target.dataset_arn,
                 description=f"The {target.kind.dataset_type} dataset the pipeline writes {target.kind.name} to",
             )
@@ -157,4 +177,16 @@ class IngestionStack(Stack):
             "IngestFunctionName",
             value=self.pipeline.function.function_name,
             description="The ingest Lambda",
+        )
+        CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=self.monitoring.topic.topic_arn,
+            description="Every alarm notifies this topic; subscribe your on-call tooling to it",
+        )
+        CfnOutput(
+            self,
+            "DashboardName",
+            value=self.monitoring.dashboard.dashboard_name,
+            description="The CloudWatch dashboard of the pipeline",
         )

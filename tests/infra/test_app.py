@@ -47,6 +47,19 @@ def byo(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize(bring_your_own_context(), tmp_path_factory.mktemp("byo"))
 
 
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """Every dataset kind, FIFO queues, an alarm email and tuned alarms: every optional part of the template."""
+    context = project_context(
+        datasets={"items": {}, "actions": {}, "users": {}, "interactions": {}, "actionInteractions": {}},
+        queueType="fifo",
+        alarmEmail="oncall@example.com",
+        alarms={"maxMessageAgeSeconds": 600, "throttledPeriods": 5},
+        removalPolicy="destroy",
+    )
+    return synthesize(context, tmp_path_factory.mktemp("everything"))
+
+
 def aws_solutions_report(outdir: Path) -> dict[str, Any]:
     report = json.loads((outdir / "validation-report.json").read_text())
     (plugin,) = [plugin for plugin in report["pluginReports"] if plugin["pluginName"] == "AwsSolutions"]
@@ -57,7 +70,7 @@ def aws_solutions_report(outdir: Path) -> dict[str, Any]:
 # --- cdk-nag ------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["default", "byo"])
+@pytest.mark.parametrize("name", ["default", "byo", "everything"])
 def test_cdk_nag_any_config_no_unacknowledged_findings(name: str, request: pytest.FixtureRequest) -> None:
     synthesized: Synthesized = request.getfixturevalue(name)
     report = aws_solutions_report(synthesized.outdir)
@@ -131,6 +144,22 @@ def test_cdk_nag_bring_your_own_config_acknowledges_only_schema_wildcard_and_run
     }
 
 
+def test_cdk_nag_event_datasets_acknowledge_unscoped_put_apis_on_ingest_role_only(everything: Synthesized) -> None:
+    on_ingest_role = {finding for finding in suppressed(everything) if finding[1].startswith("IngestPipeline/Role")}
+
+    assert on_ingest_role == {("AwsSolutions-IAM5[Resource::*]", "IngestPipeline/Role/DefaultPolicy/Resource")}
+    (reason,) = [
+        finding["reason"]
+        for finding in aws_solutions_report(everything.outdir)["suppressedViolations"]
+        if finding["ruleName"] == "AwsSolutions-IAM5[Resource::*]"
+        and any(
+            c["constructPath"].endswith("IngestPipeline/Role/DefaultPolicy/Resource")
+            for c in finding["violatingConstructs"]
+        )
+    ]
+    assert "personalize:PutActionInteractions and personalize:PutEvents have no resource type" in reason
+
+
 def test_cdk_nag_unacknowledged_finding_fails_synth(tmp_path: Path) -> None:
     # GIVEN the app plus a queue that breaks AwsSolutions rules (no TLS-only policy, no DLQ, no encryption)
     app = cdk_app.build_app(project_context(), outdir=str(tmp_path))
@@ -146,7 +175,7 @@ def test_cdk_nag_unacknowledged_finding_fails_synth(tmp_path: Path) -> None:
 # --- cfn-lint -----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["default", "byo"])
+@pytest.mark.parametrize("name", ["default", "byo", "everything"])
 def test_cfn_lint_any_config_template_has_no_matches(name: str, request: pytest.FixtureRequest) -> None:
     synthesized: Synthesized = request.getfixturevalue(name)
     # Every region (the template is region-agnostic), informational rules included. Experimental rules are left
@@ -185,6 +214,51 @@ def test_stack_default_config_outputs_dataset_group_datasets_queues_and_function
     default.template.has_output("IngestQueueArn", {"Value": {"Fn::GetAtt": [ingest_id, "Arn"]}})
     default.template.has_output("DeadLetterQueueUrl", {"Value": {"Ref": dlq_id}})
     default.template.has_output("IngestFunctionName", {"Value": {"Ref": function_id}})
+
+
+def test_stack_all_kinds_output_every_dataset_arn_and_the_alarm_topic(everything: Synthesized) -> None:
+    datasets = {
+        resource["Properties"]["DatasetType"]: logical_id
+        for logical_id, resource in everything.resources("Custom::PersonalizeDataset").items()
+    }
+    (topic_id,) = everything.resources("AWS::SNS::Topic")
+    (dashboard_id,) = everything.resources("AWS::CloudWatch::Dashboard")
+
+    for output, dataset_type in (
+        ("ItemsDatasetArn", "ITEMS"),
+        ("ActionsDatasetArn", "ACTIONS"),
+        ("UsersDatasetArn", "USERS"),
+        ("InteractionsDatasetArn", "INTERACTIONS"),
+        ("ActionInteractionsDatasetArn", "ACTION_INTERACTIONS"),
+    ):
+        everything.template.has_output(output, {"Value": {"Fn::GetAtt": [datasets[dataset_type], "Arn"]}})
+    everything.template.has_output("AlarmTopicArn", {"Value": {"Ref": topic_id}})
+    everything.template.has_output("DashboardName", {"Value": {"Ref": dashboard_id}})
+
+
+def test_stack_alarm_email_config_subscribes_address_to_alarm_topic(everything: Synthesized) -> None:
+    (topic_id,) = everything.resources("AWS::SNS::Topic")
+
+    everything.template.has_resource_properties(
+        "AWS::SNS::Subscription",
+        {"Protocol": "email", "Endpoint": "oncall@example.com", "TopicArn": {"Ref": topic_id}},
+    )
+
+
+def test_stack_default_config_no_alarm_subscription(default: Synthesized) -> None:
+    assert default.resources("AWS::SNS::Subscription") == {}
+
+
+def test_stack_tuned_alarms_config_reaches_the_alarms(everything: Synthesized, default: Synthesized) -> None:
+    def age_thresholds(synthesized: Synthesized) -> list[float]:
+        return [
+            alarm["Properties"]["Threshold"]
+            for alarm in synthesized.resources("AWS::CloudWatch::Alarm").values()
+            if alarm["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"
+        ]
+
+    assert age_thresholds(default) == [900]
+    assert age_thresholds(everything) == [600]
 
 
 def test_stack_bring_your_own_config_outputs_configured_arns(byo: Synthesized) -> None:

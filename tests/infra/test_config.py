@@ -18,12 +18,16 @@ from stacks.config import (
     parse_bool,
 )
 from stacks.ingestion_stack import REMOVAL_POLICIES, RETENTION_DAYS
+from stacks.monitoring import AlarmThresholds
 from tests.infra.synthesis import ACTIONS_ARN, ITEMS_ARN, project_context
 
 KMS_KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 KMS_ROLE = "arn:aws:iam::111122223333:role/PersonalizeKms"
 
 ITEMS_ONLY = {"items": {"arn": ITEMS_ARN}}
+GROUP_ARN = "arn:aws:personalize:us-east-1:111122223333:dataset/personalize-ingest"
+INTERACTIONS_ARN = f"{GROUP_ARN}/INTERACTIONS"
+TRACKING_ID = "0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 
 
 def config_with(**values: object) -> PipelineConfig:
@@ -160,6 +164,9 @@ def test_config_dataset_kind_table_names_env_var_and_scoped_action() -> None:
     assert {name: (kind.env_var, kind.put_action) for name, kind in DATASET_KINDS.items()} == {
         "items": ("ITEMS_DATASET_ARN", "personalize:PutItems"),
         "actions": ("ACTIONS_DATASET_ARN", "personalize:PutActions"),
+        "users": ("USERS_DATASET_ARN", "personalize:PutUsers"),
+        "interactions": ("INTERACTIONS_DATASET_ARN", "personalize:PutEvents"),
+        "actionInteractions": ("ACTION_INTERACTIONS_DATASET_ARN", "personalize:PutActionInteractions"),
     }
 
 
@@ -217,10 +224,58 @@ def test_config_bad_value_raises_config_error_naming_key(key: str, value: object
         ("items", "datasets", "must be a JSON object, got 'items'"),
         ('{"items": ', "datasets", "must be a JSON object"),
         ([ITEMS_ARN], "datasets", "must be a JSON object"),
-        ({"users": {"arn": ITEMS_ARN}}, "datasets.users", "unknown dataset kind 'users'; known kinds: items, actions"),
+        (
+            {"events": {"arn": ITEMS_ARN}},
+            "datasets.events",
+            "unknown dataset kind 'events'; known kinds: items, actions, users, interactions, actionInteractions",
+        ),
         ({"items": ITEMS_ARN}, "datasets.items", "must be a JSON object"),
         ({"items": {"arn": ITEMS_ARN, "schema": "x.json"}}, "datasets.items", 'either "arn" (an existing dataset) or'),
-        ({"items": {"colour": "red"}}, "datasets.items", "unknown field(s) colour; known fields: schema, arn"),
+        (
+            {"items": {"colour": "red"}},
+            "datasets.items",
+            "unknown field(s) colour; known fields: schema, arn, trackingId",
+        ),
+        (
+            {"interactions": {"arn": INTERACTIONS_ARN}},
+            "datasets.interactions.trackingId",
+            "required with an existing INTERACTIONS dataset: the trackingId of its dataset group's event tracker",
+        ),
+        (
+            {"interactions": {"arn": INTERACTIONS_ARN, "trackingId": "not a tracking id"}},
+            "datasets.interactions.trackingId",
+            "must be a tracking id",
+        ),
+        (
+            {"interactions": {"arn": INTERACTIONS_ARN, "trackingId": 7}},
+            "datasets.interactions.trackingId",
+            "must be a string, got 7",
+        ),
+        (
+            {"items": {"arn": ITEMS_ARN, "trackingId": TRACKING_ID}},
+            "datasets.items.trackingId",
+            "items are written by dataset ARN, not tracking id",
+        ),
+        (
+            {"interactions": {"trackingId": TRACKING_ID}},
+            "datasets.interactions.trackingId",
+            "only for an existing dataset (arn)",
+        ),
+        (
+            {"users": {"schema": "schemas/items.json"}},
+            "datasets.users.schema",
+            "USERS schemas need the field(s) USER_ID",
+        ),
+        (
+            {"interactions": {"schema": "schemas/users.json"}},
+            "datasets.interactions.schema",
+            "INTERACTIONS schemas need the field(s) ITEM_ID, TIMESTAMP",
+        ),
+        (
+            {"actionInteractions": {"schema": "schemas/interactions.json"}},
+            "datasets.actionInteractions.schema",
+            "ACTION_INTERACTIONS schemas need the field(s) ACTION_ID",
+        ),
         ({"items": {"schema": "schemas/nope.json"}}, "datasets.items.schema", "cannot read schema file 'schemas/nope"),
         ({"items": {"schema": ""}}, "datasets.items.schema", "must be the path of a schema file"),
         ({"items": {"schema": "cdk.json"}}, "datasets.items.schema", "the schema must be an Avro record"),
@@ -302,6 +357,21 @@ def test_config_bad_datasets_raise_config_error_naming_key(datasets: object, key
             "a domain dataset group (ECOMMERCE) cannot hold an ACTIONS dataset",
         ),
         ({"datasets": {"items": {}}, "removalPolicy": "snapshot"}, "removalPolicy", "must be one of retain, destroy"),
+        (
+            {"datasets": {"users": {}, "actionInteractions": {}}, "datasetGroup": {"domain": "VIDEO_ON_DEMAND"}},
+            "datasets.actionInteractions",
+            "a domain dataset group (VIDEO_ON_DEMAND) cannot hold an ACTION_INTERACTIONS dataset",
+        ),
+        ({"queueType": "lifo"}, "queueType", "must be one of standard, fifo, got 'lifo'"),
+        ({"queueType": "fifo", "batchSize": 11, "maxBatchingWindowSeconds": 0}, "batchSize", "must be at most 10"),
+        ({"queueType": "fifo", "maxBatchingWindowSeconds": 5}, "maxBatchingWindowSeconds", "must be 0 with queueTy"),
+        ({"alarmEmail": "oncall"}, "alarmEmail", "must be an email address, got 'oncall'"),
+        ({"alarmEmail": 42}, "alarmEmail", "must be an email address"),
+        ({"alarms": "loud"}, "alarms", "must be a JSON object"),
+        ({"alarms": {"deadLetters": 1}}, "alarms", "unknown field(s) deadLetters; known fields: maxMessageAgeSeconds"),
+        ({"alarms": {"functionErrors": 0}}, "alarms.functionErrors", "must be an integer of at least 1, got 0"),
+        ({"alarms": {"setupErrors": "x"}}, "alarms.setupErrors", "must be an integer of at least 1, got 'x'"),
+        ({"alarms": {"throttledPeriods": 289}}, "alarms", "AlarmThresholds.throttled_periods must be at most 288"),
     ],
 )
 def test_config_bad_dataset_group_or_removal_policy_raises_config_error_naming_key(
@@ -356,3 +426,63 @@ def test_config_parse_bool_other_value_raises_config_error_naming_key(value: obj
 
 def test_config_every_log_retention_period_maps_to_cdk_retention() -> None:
     assert sorted(RETENTION_DAYS) == sorted(LOG_RETENTION_DAYS)
+
+
+def test_config_every_kind_created_from_its_default_schema() -> None:
+    config = PipelineConfig.from_context(
+        {"datasets": {name: {} for name in DATASET_KINDS}, "datasetGroup": {"name": "shop"}}
+    )
+
+    assert [(d.kind.dataset_type, d.schema_file) for d in config.datasets] == [
+        ("ITEMS", "schemas/items.json"),
+        ("ACTIONS", "schemas/actions.json"),
+        ("USERS", "schemas/users.json"),
+        ("INTERACTIONS", "schemas/interactions.json"),
+        ("ACTION_INTERACTIONS", "schemas/action_interactions.json"),
+    ]
+
+
+def test_config_kind_table_event_apis_unscoped_and_tracked() -> None:
+    # PutEvents and PutActionInteractions have no IAM resource type and write through a tracking id.
+    unscoped = {kind.name: kind.tracking_env for kind in DATASET_KINDS.values() if not kind.put_on_dataset}
+
+    assert unscoped == {
+        "interactions": "EVENT_TRACKING_ID",
+        "actionInteractions": "ACTION_INTERACTIONS_TRACKING_ID",
+    }
+
+
+def test_config_existing_event_datasets_keep_tracking_ids_from_command_line() -> None:
+    datasets = {
+        "interactions": {"arn": INTERACTIONS_ARN, "trackingId": TRACKING_ID},
+        "actionInteractions": {"arn": f"{GROUP_ARN}/ACTION_INTERACTIONS"},
+    }
+
+    config = PipelineConfig.from_context({"datasets": json.dumps(datasets)})
+
+    assert [(d.kind.name, d.tracking_id) for d in config.datasets] == [
+        ("interactions", TRACKING_ID),
+        ("actionInteractions", None),
+    ]
+
+
+def test_config_fifo_alarm_email_and_thresholds_from_command_line_strings() -> None:
+    config = config_with(
+        queueType="FIFO", alarmEmail="oncall@example.com", alarms='{"maxMessageAgeSeconds": "600", "setupErrors": 2}'
+    )
+
+    assert (config.queue_type, config.fifo, config.alarm_email) == ("fifo", True, "oncall@example.com")
+    assert (config.alarms.max_message_age_seconds, config.alarms.setup_errors) == (600, 2)
+    # Fields not given keep the construct's defaults.
+    assert config.alarms.dead_letter_messages == AlarmThresholds().dead_letter_messages
+
+
+def test_config_absent_queue_and_alarm_keys_standard_queue_default_alarms_no_email() -> None:
+    config = config_with(alarmEmail="")
+
+    assert (config.queue_type, config.fifo, config.alarm_email, config.alarms) == (
+        "standard",
+        False,
+        None,
+        AlarmThresholds(),
+    )

@@ -21,6 +21,7 @@ from tests.infra.synthesis import ITEMS_ARN, Synthesized, bring_your_own_context
 
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 SCHEMAS_IN_DATASET_ACCOUNT = "arn:aws:personalize:us-east-1:111122223333:schema/*"
+GROUP_ARN_PREFIX = "arn:aws:personalize:us-east-1:111122223333:dataset/personalize-ingest"
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,28 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         powertoolsLayerVersion="30",
     )
     return synthesize(context, tmp_path_factory.mktemp("tuned"))
+
+
+ALL_KINDS = {"items": {}, "actions": {}, "users": {}, "interactions": {}, "actionInteractions": {}}
+EVENT_TRACKING_ID = "0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+
+
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """Every dataset kind created by the stack, on FIFO queues."""
+    return synthesize(project_context(datasets=ALL_KINDS, queueType="fifo"), tmp_path_factory.mktemp("everything"))
+
+
+@pytest.fixture(scope="module")
+def byo_events(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """Existing Interactions (with its event tracker's id) and Action interactions (without) datasets."""
+    context = bring_your_own_context(
+        datasets={
+            "interactions": {"arn": f"{GROUP_ARN_PREFIX}/INTERACTIONS", "trackingId": EVENT_TRACKING_ID},
+            "actionInteractions": {"arn": f"{GROUP_ARN_PREFIX}/ACTION_INTERACTIONS"},
+        }
+    )
+    return synthesize(context, tmp_path_factory.mktemp("byo_events"))
 
 
 def get_att_arn(logical_id: str) -> dict[str, Any]:
@@ -365,3 +388,96 @@ def test_iam_default_config_logs_only_to_own_log_group_without_managed_policy(de
     # AWSLambdaBasicExecutionRole would allow writing to every log group of the account: no role has it.
     roles = default.resources("AWS::IAM::Role").values()
     assert [role["Properties"].get("ManagedPolicyArns") for role in roles] == [None] * len(roles)
+
+
+# --- all five kinds, tracking ids, FIFO -----------------------------------------------------------------------------
+
+
+def test_function_all_kinds_environment_carries_every_dataset_and_both_tracking_ids(everything: Synthesized) -> None:
+    variables = everything.ingest_function()[1]["Environment"]["Variables"]
+    (tracker_id,) = everything.resources("Custom::PersonalizeEventTracker")
+
+    for dataset_type in ("ITEMS", "ACTIONS", "USERS", "INTERACTIONS", "ACTION_INTERACTIONS"):
+        assert variables[f"{dataset_type}_DATASET_ARN"] == get_att_arn(dataset_id(everything, dataset_type))
+    # PutEvents writes through the event tracker; PutActionInteractions through the tracker Personalize made with
+    # the Action interactions dataset (PERSONALIZE.md §1).
+    assert variables["EVENT_TRACKING_ID"] == {"Fn::GetAtt": [tracker_id, "TrackingId"]}
+    assert variables["ACTION_INTERACTIONS_TRACKING_ID"] == {
+        "Fn::GetAtt": [dataset_id(everything, "ACTION_INTERACTIONS"), "TrackingId"]
+    }
+
+
+def test_iam_all_kinds_put_users_only_on_users_dataset(everything: Synthesized) -> None:
+    assert everything.resources_of("personalize:PutUsers") == [get_att_arn(dataset_id(everything, "USERS"))]
+
+
+def test_iam_all_kinds_unscoped_event_apis_granted_on_any_resource_only(everything: Synthesized) -> None:
+    role = ingest_role(everything)
+
+    # They have no resource type in IAM: "*" is the only resource they can be granted on.
+    assert everything.resources_of("personalize:PutEvents", role) == ["*"]
+    assert everything.resources_of("personalize:PutActionInteractions", role) == ["*"]
+    wildcard_actions = {action for action, resource in everything.allowed(role) if resource == "*"}
+    assert wildcard_actions == {"personalize:PutEvents", "personalize:PutActionInteractions"}
+
+
+@pytest.mark.parametrize("name", ["default", "tuned"])
+def test_iam_without_event_datasets_no_put_events_or_action_interactions(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    synthesized: Synthesized = request.getfixturevalue(name)
+
+    assert synthesized.resources_of("personalize:PutEvents") == []
+    assert synthesized.resources_of("personalize:PutActionInteractions") == []
+
+
+def test_iam_bring_your_own_events_grants_only_their_apis(byo_events: Synthesized) -> None:
+    actions = {action for action, _ in byo_events.allowed(ingest_role(byo_events)) if action.startswith("personalize")}
+
+    assert actions == {
+        "personalize:PutEvents",
+        "personalize:PutActionInteractions",
+        "personalize:DescribeDataset",
+        "personalize:DescribeSchema",
+    }
+
+
+def test_function_bring_your_own_events_environment_has_configured_tracking_id_only(byo_events: Synthesized) -> None:
+    variables = byo_events.ingest_function()[1]["Environment"]["Variables"]
+
+    assert variables["INTERACTIONS_DATASET_ARN"] == f"{GROUP_ARN_PREFIX}/INTERACTIONS"
+    assert variables["EVENT_TRACKING_ID"] == EVENT_TRACKING_ID
+    assert variables["ACTION_INTERACTIONS_DATASET_ARN"] == f"{GROUP_ARN_PREFIX}/ACTION_INTERACTIONS"
+    # Not configured: the handler reads the Action interactions dataset's own tracking id with DescribeDataset.
+    assert "ACTION_INTERACTIONS_TRACKING_ID" not in variables
+
+
+def test_queues_fifo_config_both_fifo_with_per_group_throughput(everything: Synthesized) -> None:
+    _, ingest, _, dead_letter = everything.queues()
+
+    # A FIFO queue's dead-letter queue must be FIFO too.
+    for queue in (ingest, dead_letter):
+        assert queue["FifoQueue"] is True
+        assert queue["DeduplicationScope"] == "messageGroup"
+        assert queue["FifoThroughputLimit"] == "perMessageGroupId"
+        assert queue["SqsManagedSseEnabled"] is True
+
+
+@pytest.mark.parametrize("name", ["default", "tuned"])
+def test_queues_standard_config_not_fifo(name: str, request: pytest.FixtureRequest) -> None:
+    synthesized: Synthesized = request.getfixturevalue(name)
+    _, ingest, _, dead_letter = synthesized.queues()
+
+    assert "FifoQueue" not in ingest
+    assert "FifoQueue" not in dead_letter
+
+
+def test_event_source_fifo_config_no_batching_window(everything: Synthesized) -> None:
+    everything.template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "BatchSize": 10,
+            "MaximumBatchingWindowInSeconds": Match.absent(),
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        },
+    )
