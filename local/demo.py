@@ -152,32 +152,36 @@ def build_stream(*, items: int, actions: int, users: int, seed: int) -> list[Pub
     arrive inside SNS and EventBridge envelopes.
     """
     rng = random.Random(seed)
-    stream: list[Published] = []
+    # The stream is shuffled in blocks: a catalogue change, or one user's visit (profile, then sessions of events
+    # and action interactions, in order, as a website would publish them).
+    blocks: list[list[Published]] = []
     item_ids = [f"sku-{index:05d}" for index in range(items)]
     action_ids = [f"act-{index:04d}" for index in range(actions)]
     for item_id in item_ids:
         versions = 2 if rng.random() < 0.25 else 1
-        stream.extend(Published("item", json.dumps(_item(rng, item_id)), ACCEPT, item_id) for _ in range(versions))
+        blocks.extend([Published("item", json.dumps(_item(rng, item_id)), ACCEPT, item_id)] for _ in range(versions))
     for action_id in action_ids:
-        stream.append(Published("action", json.dumps(_action(rng, action_id)), ACCEPT, action_id))
+        blocks.append([Published("action", json.dumps(_action(rng, action_id)), ACCEPT, action_id)])
     for index in range(users):
         user_id = f"user-{index:04d}"
-        versions = 2 if rng.random() < 0.25 else 1
-        for _ in range(versions):
+        visit: list[Published] = []
+        for _ in range(2 if rng.random() < 0.25 else 1):
             change = _user(rng, user_id)
             body = _eventbridge(change) if rng.random() < 0.2 else json.dumps(change)
-            stream.append(Published("user", body, ACCEPT, user_id))
+            visit.append(Published("user", body, ACCEPT, user_id))
         for session_index in range(rng.randint(1, 2)):
             session = f"s-{index:04d}-{session_index}"
             for event_index in range(rng.randint(1, 5) if item_ids else 0):
                 event_id = f"evt-{index:04d}-{session_index}-{event_index}" if rng.random() < 0.5 else None
                 change = _event(rng, session, user_id, rng.choice(item_ids), event_id)
                 # record_id None: the pipeline derives the eventId from the SQS message id.
-                stream.append(Published("event", json.dumps(change), ACCEPT, event_id))
+                visit.append(Published("event", json.dumps(change), ACCEPT, event_id))
             for _ in range(rng.randint(0, 2) if action_ids else 0):
                 change = _action_interaction(rng, session, user_id, rng.choice(action_ids))
-                stream.append(Published("actionInteraction", json.dumps(change), ACCEPT, None))
-    rng.shuffle(stream)
+                visit.append(Published("actionInteraction", json.dumps(change), ACCEPT, None))
+        blocks.append(visit)
+    rng.shuffle(blocks)
+    stream = [message for block in blocks for message in block]
     # An item published through SNS: the envelope is unwrapped, the DLQ would keep it as published.
     if item_ids:
         stream.append(Published("item", _sns(_item(rng, item_ids[0])), ACCEPT, item_ids[0]))
@@ -327,9 +331,11 @@ def report(counts: dict[str, Counter[str]], stats: dict[str, Any], wall_s: float
         lines.append(f"{api:<21} {entry['total']:>6} {entry['ok']:>6} {records:>8}  {errors}")
     accepted_records = sum(stats["recordsAccepted"].values())
     lines.append("")
+    throttled = sum(stats["throttled"].values())
+    injected = stats["faults"].get("throttle", 0)
     lines.append(
-        f"throttled calls: {sum(stats['throttled'].values())} (quota {dict(stats['throttled']) or 'never hit'}), "
-        f"injected faults: {dict(stats['faults']) or 'none'}"
+        f"throttled calls: {throttled} ({injected} injected, {throttled - injected} over Personalize's quota); "
+        f"injected 5xx: {stats['faults'].get('server_error', 0)}"
     )
     lines.append(
         f"drain: {wall_s:.1f} s, {summary['invocations']} invocations, peak concurrency {summary['peak_concurrency']}, "

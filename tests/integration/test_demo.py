@@ -17,8 +17,8 @@ from local.environment import LocalPipeline
 
 pytestmark = pytest.mark.integration
 
-# Small: a few dozen messages, with the demo's own bad ones and its default injected faults.
-SMALL = ["--items", "12", "--actions", "4", "--seed", "3"]
+# Small: a few dozen messages of every kind, with the demo's own bad ones and its default injected faults.
+SMALL = ["--items", "12", "--actions", "4", "--users", "6", "--seed", "3"]
 
 
 @pytest.fixture(autouse=True)
@@ -99,3 +99,39 @@ def test_demo_message_lost_before_the_drain_detected_exits_1(
     assert "FAILED: 1 message(s) unaccounted for or misrouted" in output.err
     assert f"{lost[0]}: acknowledged, but" in output.err
     assert "OK: every message is accounted for" not in output.out
+
+
+def test_demo_small_stream_reports_every_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    status = demo.main(SMALL)
+
+    output = capsys.readouterr().out
+    assert status == 0
+    cells = [line.split() for line in output.splitlines()]
+    rows = {row[0]: row[1:3] for row in cells if row and row[0] in demo.KINDS}
+    assert set(rows) == set(demo.KINDS)
+    # every kind had messages published and accepted
+    assert all(int(published) > 0 and int(accepted) > 0 for published, accepted in rows.values()), rows
+    for api in ("PutItems", "PutActions", "PutUsers", "PutEvents", "PutActionInteractions"):
+        assert any(line.startswith(api + " ") for line in output.splitlines()), api
+
+
+def test_demo_kinds_without_dataset_dead_lettered_as_dataset_not_configured(capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a dataset group with Items and Actions datasets only
+    # WHEN the demo publishes every kind
+    status = demo.main([*SMALL, "--kinds", "item,action"])
+
+    # THEN one change of each other kind is dead-lettered as DatasetNotConfigured, and everything is accounted for
+    output = capsys.readouterr()
+    assert status == 0, output.err
+    for kind in ("user", "event", "actionInteraction"):
+        (row,) = [line for line in output.out.splitlines() if line.startswith(kind + " ")]
+        assert row.split()[1:3] == ["1", "0"], row
+        assert "DatasetNotConfigured 1" in row
+
+
+def test_demo_unknown_kind_refused_with_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        demo.main(["--kinds", "item,product"])
+
+    assert exited.value.code == 2
+    assert "--kinds: unknown kind(s) product" in capsys.readouterr().err
