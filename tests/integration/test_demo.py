@@ -7,8 +7,13 @@ that cannot fail proves nothing, so the second test loses one message on purpose
 from __future__ import annotations
 
 import os
+import re
+import socket
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +21,8 @@ from local import demo
 from local.environment import LocalPipeline
 
 pytestmark = pytest.mark.integration
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # Small: a few dozen messages of every kind, with the demo's own bad ones and its default injected faults.
 SMALL = ["--items", "12", "--actions", "4", "--users", "6", "--seed", "3"]
@@ -135,3 +142,24 @@ def test_demo_unknown_kind_refused_with_usage_error(capsys: pytest.CaptureFixtur
 
     assert exited.value.code == 2
     assert "--kinds: unknown kind(s) product" in capsys.readouterr().err
+
+
+def test_demo_as_a_command_exits_0_and_leaves_nothing_listening() -> None:
+    # GIVEN the demo run as `make demo` runs it: its own process
+    result = subprocess.run(
+        [sys.executable, "-m", "local.demo", *SMALL],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    # THEN it succeeds, and the two servers it announced no longer answer on their ports
+    assert result.returncode == 0, result.stderr
+    endpoints = re.findall(r"http://127\.0\.0\.1:(\d+)", result.stdout)
+    assert len(endpoints) == 2, result.stdout
+    for port in endpoints:
+        with socket.socket() as probe:
+            probe.settimeout(1)
+            assert probe.connect_ex(("127.0.0.1", int(port))) != 0, f"something still listens on {port}"
