@@ -872,7 +872,10 @@ def _parse_alarms(value: object) -> AlarmThresholds:
     try:
         return AlarmThresholds(**values)
     except ValueError as error:
-        raise ConfigError(ALARMS_KEY, str(error)) from None
+        # The construct names its own field (AlarmThresholds.throttled_periods); the user wrote the camelCase key.
+        message = str(error)
+        key = next((f"{ALARMS_KEY}.{camel}" for camel, name in names.items() if f".{name} " in message), ALARMS_KEY)
+        raise ConfigError(key, message.split(" ", 1)[1] if key != ALARMS_KEY else message) from None
 
 
 def _parse_log_retention(value: object) -> int:
