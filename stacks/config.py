@@ -145,6 +145,31 @@ DATASET_KINDS: Final[Mapping[str, DatasetKind]] = MappingProxyType(
     }
 )
 
+# Reserved keywords and the type Personalize requires of them ("long, null": a long that may be nullable), from the
+# "Custom dataset and schema requirements" table
+# (https://docs.aws.amazon.com/personalize/latest/dg/custom-datasets-and-schemas.html). A schema that gets one wrong
+# fails CreateDataset at deploy time; checked at synth instead. The emulator enforces the same table
+# (local/emulator/avro.py; tests/infra/test_config.py checks the two agree).
+RESERVED_FIELDS: Final[Mapping[str, Mapping[str, tuple[str, bool]]]] = {
+    "INTERACTIONS": {
+        "EVENT_TYPE": ("string", False),
+        "EVENT_VALUE": ("float", True),
+        "IMPRESSION": ("string", True),
+        "RECOMMENDATION_ID": ("string", True),
+        "EVENT_ATTRIBUTION_SOURCE": ("string", True),
+    },
+    "ITEMS": {"CREATION_TIMESTAMP": ("long", False)},
+    "USERS": {},
+    "ACTIONS": {
+        "CREATION_TIMESTAMP": ("long", False),
+        "VALUE": ("long", True),
+        "TYPE": ("string", True),
+        "EXPIRATION_TIMESTAMP": ("long", True),
+        "REPEAT_FREQUENCY": ("long", True),
+    },
+    "ACTION_INTERACTIONS": {"IMPRESSION": ("string", True), "RECOMMENDATION_ID": ("string", True)},
+}
+
 # The fields a ``datasets.<kind>`` object may carry: ``schema`` (the stack creates the dataset with that schema
 # file; ``{}`` takes the kind's default schema) or ``arn`` (an existing dataset: "bring your own dataset group"),
 # the latter with ``trackingId`` for the kinds written through one.
@@ -321,7 +346,9 @@ MAX_CONCURRENCY: Final = IntSetting("maxConcurrency", default=2, minimum=2, maxi
 MAX_RECEIVE_COUNT: Final = IntSetting("maxReceiveCount", default=5, minimum=1, maximum=1000)
 # Lambda timeout 1..900 s and memory 128..10,240 MB
 # (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
-FUNCTION_TIMEOUT_SECONDS: Final = IntSetting("functionTimeoutSeconds", default=60, minimum=1, maximum=900)
+# The minimum is ours, not Lambda's: the handler keeps a reserve of its time to write dead letters and answer, and
+# one Personalize call may take seconds; below 10 s it would spend most invocations waiting for nothing.
+FUNCTION_TIMEOUT_SECONDS: Final = IntSetting("functionTimeoutSeconds", default=60, minimum=10, maximum=900)
 FUNCTION_MEMORY_MB: Final = IntSetting("functionMemoryMb", default=512, minimum=128, maximum=10_240)
 # The version of the public Powertools for AWS Lambda (Python) v3 layer, pinned so deploys are reproducible
 # (https://docs.powertools.aws.dev/lambda/python/latest/#lambda-layer).
@@ -506,6 +533,19 @@ def _check_schema(key: str, text: str, kind: DatasetKind) -> str:
         raise ConfigError(key, f"{kind.dataset_type} schemas need the field(s) {', '.join(missing)}")
     if kind.needs_metadata and len(names - set(kind.required_fields)) < 1:
         raise ConfigError(key, f"{kind.dataset_type} schemas need at least one metadata field besides the id")
+    for field_ in document["fields"]:
+        if not isinstance(field_, dict) or field_.get("name") not in RESERVED_FIELDS.get(kind.dataset_type, {}):
+            continue
+        expected, may_be_null = RESERVED_FIELDS[kind.dataset_type][field_["name"]]
+        members = field_.get("type") if isinstance(field_.get("type"), list) else [field_.get("type")]
+        allowed = [[expected], ["null", expected], [expected, "null"]] if may_be_null else [[expected]]
+        if members not in allowed:
+            shape = f'"{expected}" or ["null", "{expected}"]' if may_be_null else f'"{expected}"'
+            raise ConfigError(
+                key,
+                f"{field_['name']} is reserved in {kind.dataset_type} schemas and must be of type {shape}, "
+                f"got {json.dumps(field_.get('type'))}",
+            )
     return text
 
 

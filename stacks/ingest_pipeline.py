@@ -162,12 +162,17 @@ class DatasetTarget:
         schema at synth, so this may be a pattern ending in ``schema/*``.
     tracking_id
         The tracking id a kind written through one (``kind.tracking_env``) goes to, when the stack knows it.
+    schema_arn_finding
+        When ``schema_arn`` is a pattern: how cdk-nag names it in its AwsSolutions-IAM5 finding, with
+        ``schema_arn_reason`` saying why a pattern is granted.
     """
 
     kind: DatasetKind
     dataset_arn: str
     schema_arn: str
     tracking_id: str | None = None
+    schema_arn_finding: str | None = None
+    schema_arn_reason: str | None = None
 
 
 class IngestPipeline(Construct):
@@ -350,15 +355,12 @@ class IngestPipeline(Construct):
         )
         schema_arns = sorted({dataset.schema_arn for dataset in datasets})
         role.add_to_principal_policy(iam.PolicyStatement(actions=["personalize:DescribeSchema"], resources=schema_arns))
-        for schema_arn in schema_arns:
-            if schema_arn.endswith("*"):
-                Validations.of(role).acknowledge(
-                    Acknowledgment(
-                        id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{schema_arn}]",
-                        reason=(
-                            "Bring-your-own datasets: the schema ARN of an existing dataset is not known at synth "
-                            "(the handler reads it with DescribeDataset at runtime), so the read-only "
-                            "personalize:DescribeSchema is scoped to the schemas of the dataset's account and region."
-                        ),
-                    )
-                )
+        findings = {
+            dataset.schema_arn_finding: dataset.schema_arn_reason
+            for dataset in datasets
+            if dataset.schema_arn_finding and dataset.schema_arn_reason
+        }
+        for finding, reason in sorted(findings.items()):
+            Validations.of(role).acknowledge(
+                Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{finding}]", reason=reason)
+            )

@@ -106,8 +106,15 @@ class IngestionStack(Stack):
                 DatasetTarget(
                     kind=dataset.kind,
                     dataset_arn=self.personalize.dataset_arn(dataset.kind.dataset_type),
-                    schema_arn=self.personalize.schema_arn(dataset.kind.dataset_type),
+                    schema_arn=self.personalize.schemas_arn_pattern,
                     tracking_id=self.personalize.tracking_id(dataset.kind.dataset_type),
+                    schema_arn_finding=self.personalize.schemas_arn_finding,
+                    schema_arn_reason=(
+                        "The handler reads the schema of the dataset it writes (DescribeDataset, then the read-only "
+                        "DescribeSchema). After an in-place schema update the dataset names its new schema before "
+                        "CloudFormation updates this policy, so the grant covers the schemas of this stack's dataset "
+                        "group (named <group>-<type>-<digest>), not only the current one."
+                    ),
                 )
                 for dataset in config.datasets
             ]
@@ -121,6 +128,12 @@ class IngestionStack(Stack):
                     dataset_arn=str(dataset.arn),
                     schema_arn=dataset.any_schema_arn,
                     tracking_id=dataset.tracking_id,
+                    schema_arn_finding=dataset.any_schema_arn,
+                    schema_arn_reason=(
+                        "Bring-your-own datasets: the schema ARN of an existing dataset is not known at synth (the "
+                        "handler reads it with DescribeDataset at runtime), so the read-only "
+                        "personalize:DescribeSchema is scoped to the schemas of the dataset's account and region."
+                    ),
                 )
                 for dataset in config.datasets
             ]

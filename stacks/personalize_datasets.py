@@ -130,6 +130,7 @@ class PersonalizeDatasets(Construct):
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._group_name = group_name
         types = [dataset.dataset_type for dataset in datasets]
         if not datasets or len(set(types)) != len(types):
             raise ValueError(f"PersonalizeDatasets needs at least one dataset and one per type, got {types}")
@@ -220,6 +221,21 @@ class PersonalizeDatasets(Construct):
         schema (UpdateDataset cannot remove fields). It is what DescribeDataset tells the ingest handler to read.
         """
         return self.datasets[dataset_type].get_att_string("SchemaArn")
+
+    @property
+    def schemas_arn_pattern(self) -> str:
+        """An ARN pattern matching every schema of this group (``schema/<group>-*``, a token).
+
+        What the ingest Lambda may describe: after an in-place schema update (UpdateDataset) the dataset names its
+        new schema before CloudFormation has updated the Lambda's policy, so a grant on the current schema alone
+        would answer AccessDenied in between.
+        """
+        return Fn.sub(_personalize_arn(f"schema/{self._group_name}-*"))
+
+    @property
+    def schemas_arn_finding(self) -> str:
+        """How cdk-nag names :attr:`schemas_arn_pattern` in an AwsSolutions-IAM5 finding."""
+        return _nag_arn(f"schema/{self._group_name}-*")
 
     @property
     def dataset_arns(self) -> Mapping[str, str]:

@@ -11,7 +11,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 PRIMITIVES = frozenset({"float", "double", "int", "long", "string", "boolean"})
@@ -73,6 +73,8 @@ class DatasetType:
         ``properties``.
     min_metadata, max_metadata : int
         Bounds on the number of the other fields (the "metadata" fields).
+    reserved : Mapping[str, tuple[str, bool]]
+        Reserved keywords a schema may define, each with the type it must have and whether it may be nullable.
     """
 
     name: str
@@ -80,11 +82,15 @@ class DatasetType:
     request_fields: frozenset[str]
     min_metadata: int
     max_metadata: int
+    reserved: Mapping[str, tuple[str, bool]] = field(default_factory=dict)
 
 
 _INTERACTION_FIELDS = ("USER_ID", "TIMESTAMP", "EVENT_TYPE", "IMPRESSION", "RECOMMENDATION_ID", "EVENT_ID")
 
-# Quotas page: metadata fields per schema (Users 25, Items 100, Actions 10, Interactions 5).
+# Quotas page: metadata fields per schema (Users 25, Items 100, Actions 10, Interactions 5). Reserved keywords and
+# their types: the "Custom dataset and schema requirements" table
+# (https://docs.aws.amazon.com/personalize/latest/dg/custom-datasets-and-schemas.html); "(long, null)" there is a
+# long that may be nullable, "(long)" a long that may not.
 DATASET_TYPES: Mapping[str, DatasetType] = {
     t.name: t
     for t in (
@@ -94,16 +100,39 @@ DATASET_TYPES: Mapping[str, DatasetType] = {
             frozenset({*_INTERACTION_FIELDS, "ITEM_ID", "EVENT_VALUE", "EVENT_ATTRIBUTION_SOURCE"}),
             0,
             5,
+            {
+                "EVENT_TYPE": ("string", False),
+                "EVENT_VALUE": ("float", True),
+                "IMPRESSION": ("string", True),
+                "RECOMMENDATION_ID": ("string", True),
+                "EVENT_ATTRIBUTION_SOURCE": ("string", True),
+            },
         ),
-        DatasetType("ITEMS", {"ITEM_ID": "string"}, frozenset({"ITEM_ID"}), 1, 100),
+        DatasetType(
+            "ITEMS", {"ITEM_ID": "string"}, frozenset({"ITEM_ID"}), 1, 100, {"CREATION_TIMESTAMP": ("long", False)}
+        ),
         DatasetType("USERS", {"USER_ID": "string"}, frozenset({"USER_ID"}), 1, 25),
-        DatasetType("ACTIONS", {"ACTION_ID": "string"}, frozenset({"ACTION_ID"}), 1, 10),
+        DatasetType(
+            "ACTIONS",
+            {"ACTION_ID": "string"},
+            frozenset({"ACTION_ID"}),
+            1,
+            10,
+            {
+                "CREATION_TIMESTAMP": ("long", False),
+                "VALUE": ("long", True),
+                "TYPE": ("string", True),
+                "EXPIRATION_TIMESTAMP": ("long", True),
+                "REPEAT_FREQUENCY": ("long", True),
+            },
+        ),
         DatasetType(
             "ACTION_INTERACTIONS",
             {"USER_ID": "string", "ACTION_ID": "string", "EVENT_TYPE": "string", "TIMESTAMP": "long"},
             frozenset({*_INTERACTION_FIELDS, "ACTION_ID"}),
             0,
             10,
+            {"IMPRESSION": ("string", True), "RECOMMENDATION_ID": ("string", True)},
         ),
     )
 }
@@ -209,6 +238,11 @@ def check_fits(schema: AvroSchema, dataset_type: str) -> None:
             raise SchemaError(f"A schema for a {dataset_type} dataset needs the field {name} ({expected})")
         if f.type != expected or f.nullable:
             raise SchemaError(f'Field {name} of a {dataset_type} dataset must be of type "{expected}" (not null)')
+    for name, (expected, may_be_null) in rules.reserved.items():
+        f = schema.field(name)
+        if f is not None and (f.type != expected or (f.nullable and not may_be_null)):
+            shape = f'"{expected}" or ["null", "{expected}"]' if may_be_null else f'"{expected}" (not null)'
+            raise SchemaError(f"Reserved field {name} of a {dataset_type} dataset must be of type {shape}")
     metadata = [f for f in schema.fields if f.name not in rules.request_fields]
     if len(metadata) < rules.min_metadata:
         raise SchemaError(f"A schema for a {dataset_type} dataset needs at least {rules.min_metadata} metadata field")

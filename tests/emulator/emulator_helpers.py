@@ -35,7 +35,7 @@ SCHEMA_FIELDS: dict[str, Fields] = {
     "Items": [
         {"name": "ITEM_ID", "type": "string"},
         {"name": "GENRES", "type": ["null", "string"], "categorical": True},
-        {"name": "CREATION_TIMESTAMP", "type": ["null", "long"]},
+        {"name": "RELEASE_TIMESTAMP", "type": ["null", "long"]},
         {"name": "NUMBER_OF_RATINGS", "type": ["null", "int"]},
         {"name": "PRICE", "type": "float"},
         {"name": "IN_STOCK", "type": ["null", "boolean"]},

@@ -114,7 +114,7 @@ def test_put_items_camel_case_keys_and_string_numbers_accepted(
     properties = {
         "price": "12.5",
         "numberOfRatings": "12",
-        "creationTimestamp": 1_767_225_600,
+        "releaseTimestamp": 1_767_225_600,
         "genres": "Horror|Action",
         "genreL2": "Slasher",
         "inStock": "true",

@@ -103,6 +103,11 @@ def test_cdk_nag_default_config_acknowledges_only_reasoned_findings(default: Syn
     assert findings == {
         # the ingest function and the custom resource handlers share the pinned runtime
         ("AwsSolutions-L1", "IngestPipeline/Function/Resource"),
+        # the ingest function may describe this group's schemas (an in-place update names a new one)
+        (
+            f"AwsSolutions-IAM5[Resource::{PERSONALIZE_ARN}:schema/personalize-ingest-*]",
+            "IngestPipeline/Role/DefaultPolicy/Resource",
+        ),
         ("AwsSolutions-L1", "Personalize/OnEventFunction/Resource"),
         ("AwsSolutions-L1", "Personalize/IsCompleteFunction/Resource"),
         # the handlers' role: List* has no resource-level permissions; schemas and datasets under the group's name
@@ -147,7 +152,13 @@ def test_cdk_nag_bring_your_own_config_acknowledges_only_schema_wildcard_and_run
 def test_cdk_nag_event_datasets_acknowledge_unscoped_put_apis_on_ingest_role_only(everything: Synthesized) -> None:
     on_ingest_role = {finding for finding in suppressed(everything) if finding[1].startswith("IngestPipeline/Role")}
 
-    assert on_ingest_role == {("AwsSolutions-IAM5[Resource::*]", "IngestPipeline/Role/DefaultPolicy/Resource")}
+    assert on_ingest_role == {
+        ("AwsSolutions-IAM5[Resource::*]", "IngestPipeline/Role/DefaultPolicy/Resource"),
+        (
+            f"AwsSolutions-IAM5[Resource::{PERSONALIZE_ARN}:schema/personalize-ingest-*]",
+            "IngestPipeline/Role/DefaultPolicy/Resource",
+        ),
+    }
     (reason,) = [
         finding["reason"]
         for finding in aws_solutions_report(everything.outdir)["suppressedViolations"]

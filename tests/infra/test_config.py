@@ -11,6 +11,7 @@ from stacks.config import (
     DATASET_KINDS,
     LOG_RETENTION_DAYS,
     PROJECT_ROOT,
+    RESERVED_FIELDS,
     ConfigError,
     DatasetConfig,
     DatasetGroupConfig,
@@ -193,8 +194,8 @@ def test_config_dataset_schema_wildcard_in_dataset_account_and_region() -> None:
         ("maxConcurrency", "1001", "maxConcurrency: must be an integer between 2 and 1000"),
         ("maxReceiveCount", 0, "maxReceiveCount: must be an integer between 1 and 1000"),
         ("maxReceiveCount", 1001, "maxReceiveCount: must be an integer between 1 and 1000"),
-        ("functionTimeoutSeconds", 0, "functionTimeoutSeconds: must be an integer between 1 and 900"),
-        ("functionTimeoutSeconds", "901", "functionTimeoutSeconds: must be an integer between 1 and 900"),
+        ("functionTimeoutSeconds", 9, "functionTimeoutSeconds: must be an integer between 10 and 900, got 9"),
+        ("functionTimeoutSeconds", "901", "functionTimeoutSeconds: must be an integer between 10 and 900"),
         ("functionMemoryMb", 127, "functionMemoryMb: must be an integer between 128 and 10240"),
         ("functionMemoryMb", 10_241, "functionMemoryMb: must be an integer between 128 and 10240"),
         ("logRetentionDays", 2, "logRetentionDays: must be one of CloudWatch Logs' retention periods (1, 3, 5,"),
@@ -486,3 +487,68 @@ def test_config_absent_queue_and_alarm_keys_standard_queue_default_alarms_no_ema
         None,
         AlarmThresholds(),
     )
+
+
+def test_config_reserved_field_types_agree_with_the_emulator() -> None:
+    from local.emulator.avro import DATASET_TYPES
+
+    assert {name: dict(fields) for name, fields in RESERVED_FIELDS.items()} == {
+        name: dict(dataset_type.reserved) for name, dataset_type in DATASET_TYPES.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "reserved", "message"),
+    [
+        (
+            "actions",
+            {"name": "REPEAT_FREQUENCY", "type": ["null", "int"]},
+            'REPEAT_FREQUENCY is reserved in ACTIONS schemas and must be of type "long" or ["null", "long"], got',
+        ),
+        (
+            "items",
+            {"name": "CREATION_TIMESTAMP", "type": ["null", "long"]},
+            'CREATION_TIMESTAMP is reserved in ITEMS schemas and must be of type "long", got ["null", "long"]',
+        ),
+    ],
+)
+def test_config_schema_with_reserved_field_of_wrong_type_raises_config_error(
+    tmp_path: Path, kind: str, reserved: dict[str, object], message: str
+) -> None:
+    default = json.loads((PROJECT_ROOT / DATASET_KINDS[kind].default_schema).read_text())
+    default["fields"].append(reserved)
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps(default))
+
+    with pytest.raises(ConfigError) as raised:
+        PipelineConfig.from_context({"datasets": {kind: {"schema": str(schema)}}, "datasetGroup": {"name": "shop"}})
+
+    assert raised.value.key == f"datasets.{kind}.schema"
+    assert message in str(raised.value)
+
+
+
+def test_config_kind_table_agrees_with_the_handler_and_local_mode() -> None:
+    # Three tables name the same five kinds: the stack's (what it configures), the handler's (what it reads, Contract
+    # 2) and local mode's (what LocalPipeline provisions). A row that drifts in one would pass every other test.
+    from ingest.kinds import KINDS
+    from local.environment import LOCAL_KINDS
+
+    stack = {
+        kind.env_var: (kind.dataset_type, kind.put_action, kind.tracking_env) for kind in DATASET_KINDS.values()
+    }
+    handler = {
+        kind.dataset_env: (
+            kind.dataset_env.removesuffix("_DATASET_ARN"),
+            f"personalize:{kind.api}",
+            kind.target_env if kind.target_field == "trackingId" else None,
+        )
+        for kind in KINDS.values()
+    }
+    local = {
+        kind.dataset_env: (kind.dataset_type, f"personalize:{KINDS[name].api}", kind.tracking_env)
+        for name, kind in LOCAL_KINDS.items()
+    }
+
+    assert stack == handler == local
+    assert set(LOCAL_KINDS) == set(KINDS)

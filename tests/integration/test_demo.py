@@ -6,6 +6,7 @@ that cannot fail proves nothing, so the second test loses one message on purpose
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -163,3 +164,29 @@ def test_demo_as_a_command_exits_0_and_leaves_nothing_listening() -> None:
         with socket.socket() as probe:
             probe.settimeout(1)
             assert probe.connect_ex(("127.0.0.1", int(port))) != 0, f"something still listens on {port}"
+
+
+def test_demo_accounting_names_messages_the_redrive_policy_moved() -> None:
+    # GIVEN a queue that redrives after one delivery, and an items dataset that is gone (a setup error: the handler
+    # never dead-letters those, the queue's redrive policy moves them, without an ErrorCode)
+    with LocalPipeline(kinds=("item",), max_receive_count=1, visibility_timeout_s=1) as pipeline:
+        stream = [
+            demo.Published(
+                "item",
+                json.dumps({"type": "item", "itemId": "sku-1", "properties": {"price": 1}}),
+                demo.ACCEPT,
+                "sku-1",
+            )
+        ]
+        sent = demo.publish(pipeline, stream)
+        pipeline.personalize.delete_dataset(datasetArn=pipeline.provisioned.datasets["item"])
+
+        # WHEN the queue is drained and the demo accounts for the message
+        pipeline.drain(function_timeout_s=1, max_seconds=30)
+        counts, problems = demo.account(pipeline, sent)
+
+    # THEN it is reported as moved by the redrive policy, not as accepted
+    (message_id,) = sent
+    assert counts["item"]["dlq:(moved by the redrive policy)"] == 1
+    assert counts["item"][demo.ACCEPT] == 0
+    assert problems == [f"{message_id}: expected accepted, dead-lettered as (moved by the redrive policy)"]
