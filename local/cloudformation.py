@@ -3,7 +3,8 @@
 :class:`CustomResourceDriver` does what CloudFormation and the CDK Provider framework do with the Personalize
 custom resources (``lambdas/resources/``): it sends a Create, Update or Delete request event to ``on_event``,
 merges the answer into the event the way the framework does, and polls ``is_complete`` with it until the
-operation is complete or fails. ``local.environment.provision`` and the handler tests use it, so the resources a
+operation is complete or fails. :meth:`CustomResourceDriver.rollback` sends what CloudFormation sends to roll an
+update back. ``local.environment.provision`` and the handler tests use it, so the resources a
 laptop provisions go through the same code as a deployment.
 """
 
@@ -113,14 +114,55 @@ class CustomResourceDriver:
         """Update ``resource`` to ``properties``; the result has a new physical id if the resource was replaced.
 
         CloudFormation deletes a replaced resource later, in the cleanup phase: call :meth:`delete` on the old one.
+        If the update fails, or a later resource of the same stack update does, CloudFormation rolls it back: call
+        :meth:`rollback`.
         """
+        return self._update(resource, old_properties=resource.properties, properties=properties)
+
+    def rollback(self, previous: Deployed, attempted: Deployed | Mapping[str, Any]) -> Deployed:
+        """Roll ``previous`` back from an update, as CloudFormation does in UPDATE_ROLLBACK_IN_PROGRESS.
+
+        Parameters
+        ----------
+        previous
+            The resource as CloudFormation recorded it before the update (its physical id and properties).
+        attempted
+            The update being rolled back: the properties it asked for, when the update itself failed (CloudFormation
+            then still records ``previous``); or the resource it produced, when it succeeded and a later resource
+            of the same stack update failed.
+
+        Returns
+        -------
+        Deployed
+            The resource as CloudFormation records it after the rollback.
+
+        Notes
+        -----
+        - An update that gave a new physical id (a replacement) left ``previous`` untouched: CloudFormation returns
+          to it and deletes the replacement, by its new physical id, in UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS.
+          No request reaches ``previous``.
+        - Otherwise CloudFormation sends an Update of the same physical id with the properties swapped:
+          ``ResourceProperties`` the previous ones, ``OldResourceProperties`` the attempted ones. (:meth:`update`
+          with ``previous.properties`` would send identical old and new properties, which is not that event.)
+        """
+        if isinstance(attempted, Deployed) and attempted.physical_id != previous.physical_id:
+            self.delete(attempted)
+            return previous
+        attempted_properties = attempted.properties if isinstance(attempted, Deployed) else attempted
+        current = attempted if isinstance(attempted, Deployed) else previous
+        return self._update(current, old_properties=attempted_properties, properties=previous.properties)
+
+    def _update(
+        self, resource: Deployed, *, old_properties: Mapping[str, Any], properties: Mapping[str, str]
+    ) -> Deployed:
+        """Send an Update of ``resource`` (its physical id) from ``old_properties`` to ``properties``."""
         physical_id, data = self._send(
             {
                 "RequestType": "Update",
                 "ResourceType": resource.resource_type,
                 "LogicalResourceId": resource.logical_id,
                 "PhysicalResourceId": resource.physical_id,
-                "OldResourceProperties": {"ServiceToken": "local", **resource.properties},
+                "OldResourceProperties": {"ServiceToken": "local", **old_properties},
             },
             properties,
         )
@@ -162,6 +204,10 @@ class CustomResourceDriver:
             while True:
                 result = self.is_complete(waiter_event)
                 if result.get("IsComplete"):
+                    # The framework sends CloudFormation the waiter's event overlaid with is_complete's answer, so
+                    # a PhysicalResourceId in that answer is the one CloudFormation records (framework.ts,
+                    # isComplete: `{...event, ...isCompleteResult}`).
+                    physical_id = result.get("PhysicalResourceId") or physical_id
                     data = {**waiter_event.get("Data", {}), **result.get("Data", {})}
                     return physical_id, {key: str(value) for key, value in data.items()}
                 if result.get("Data"):

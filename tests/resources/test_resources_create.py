@@ -4,6 +4,8 @@ and failing with Personalize's reason when a resource ends CREATE FAILED."""
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -283,6 +285,130 @@ def test_dataset_group_create_refused_adoption_fails_without_physical_id(
         cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
 
     assert failed.value.physical_id is None
+
+
+# --- a CREATE FAILED leftover of an earlier attempt: deleted and created again --------------------------------------
+
+
+def wait_for_status(describe: Callable[[], dict[str, Any]], statuses: set[str]) -> None:
+    """Poll ``describe()`` (the resource's Describe* answer) until the resource's status is one of ``statuses``."""
+    deadline = time.monotonic() + 10
+    while (status := describe()["status"]) not in statuses:
+        assert time.monotonic() < deadline, f"still {status}, never {statuses}"
+        time.sleep(0.01)
+
+
+# How each resource is described, and its Create/Delete operations and ARN member, for the leftover tests.
+DESCRIBE: dict[str, Callable[[Any, str], dict[str, Any]]] = {
+    "group": lambda client, arn: client.describe_dataset_group(datasetGroupArn=arn)["datasetGroup"],
+    "dataset": lambda client, arn: client.describe_dataset(datasetArn=arn)["dataset"],
+    "tracker": lambda client, arn: client.describe_event_tracker(eventTrackerArn=arn)["eventTracker"],
+}
+OPERATIONS = {
+    "group": ("CreateDatasetGroup", "DeleteDatasetGroup", "datasetGroupArn"),
+    "dataset": ("CreateDataset", "DeleteDataset", "datasetArn"),
+    "tracker": ("CreateEventTracker", "DeleteEventTracker", "eventTrackerArn"),
+}
+
+
+def make_leftover(resource: str, properties: dict[str, str], personalize: Any) -> str:
+    """Create, outside the stack, the resource ``properties`` describe, and wait for it to settle; return its ARN."""
+    if resource == "group":
+        arn = personalize.create_dataset_group(name=properties["Name"])["datasetGroupArn"]
+    elif resource == "dataset":
+        arn = personalize.create_dataset(
+            name=properties["Name"],
+            schemaArn=properties["SchemaArn"],
+            datasetGroupArn=properties["DatasetGroupArn"],
+            datasetType=properties["DatasetType"],
+        )["datasetArn"]
+    else:
+        arn = personalize.create_event_tracker(name=properties["Name"], datasetGroupArn=properties["DatasetGroupArn"])[
+            "eventTrackerArn"
+        ]
+    wait_for_status(lambda: DESCRIBE[resource](personalize, arn), {"ACTIVE", "CREATE FAILED"})
+    return str(arn)
+
+
+@pytest.mark.parametrize("resource", ["group", "dataset", "tracker"])
+def test_create_finds_create_failed_leftover_deletes_it_and_creates_again(
+    resource: str, cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
+) -> None:
+    # GIVEN the resource this create makes, left CREATE FAILED by an earlier attempt (a replacement CloudFormation
+    # did not keep, a create whose rollback never ran), whose cause has been fixed since
+    resource_type, properties = request_for(resource, cfn)
+    emu.configure(fail_create=f"^{re.escape(properties['Name'])}$", failure_reason="stale: KMS key not accessible")
+    leftover = make_leftover(resource, properties, personalize)
+    assert DESCRIBE[resource](personalize, leftover)["status"] == "CREATE FAILED"
+    emu.configure(fail_create=None)
+
+    # WHEN the stack creates it
+    created = cfn.create(resource_type, properties)
+
+    # THEN the leftover was deleted and the resource created anew, ACTIVE, instead of adopting the failure
+    create, delete, arn_member = OPERATIONS[resource]
+    assert [call["error"] for call in emu.state.calls(create)] == [None, None]
+    assert [(call[arn_member], call["error"]) for call in emu.state.calls(delete)] == [(leftover, None)]
+    described = DESCRIBE[resource](personalize, created.physical_id)
+    assert (described["status"], created.arn) == ("ACTIVE", created.physical_id)
+    # An event tracker's ARN carries a generated id: the new tracker is a new physical id, with its own trackingId.
+    if resource == "tracker":
+        assert created.physical_id != leftover
+        assert created.data["TrackingId"] == described["trackingId"]
+    else:
+        assert created.physical_id == leftover
+
+
+def test_create_finds_create_failed_leftover_that_fails_again_reports_fresh_reason(
+    cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
+) -> None:
+    emu.configure(fail_create="^shop$", failure_reason="stale reason")
+    leftover = make_leftover("group", group_props("shop"), personalize)
+    emu.configure(failure_reason="fresh reason")
+
+    with pytest.raises(CustomResourceFailed) as failed:
+        cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
+
+    # The new attempt's own failure, with the ARN, so CloudFormation's rollback deletes the new failed group
+    assert failed.value.reason == f"Dataset group {leftover} is CREATE FAILED: fresh reason"
+    assert failed.value.physical_id == leftover
+    assert [call["error"] for call in emu.state.calls("CreateDatasetGroup")] == [None, None]
+
+
+def test_create_finds_create_failed_resource_with_other_settings_fails_without_deleting_it(
+    cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
+) -> None:
+    # A failed resource with other settings was not made by this stack: it is reported, never deleted.
+    emu.configure(fail_create="^shop$")
+    arn = personalize.create_dataset_group(name="shop", domain="VIDEO_ON_DEMAND")["datasetGroupArn"]
+    wait_for_status(lambda: DESCRIBE["group"](personalize, arn), {"CREATE FAILED"})
+    emu.configure(fail_create=None)
+
+    with pytest.raises(CustomResourceFailed) as failed:
+        cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
+
+    assert "already exists and its domain is VIDEO_ON_DEMAND" in failed.value.reason
+    assert "It was not made by this request" in failed.value.reason
+    assert emu.state.calls("DeleteDatasetGroup") == []
+
+
+def test_create_finds_resource_being_deleted_waits_until_gone_then_creates(
+    cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
+) -> None:
+    # GIVEN a group of the same name being deleted (by hand, or a delete an earlier attempt of this create started)
+    arn = personalize.create_dataset_group(name="shop")["datasetGroupArn"]
+    wait_for_status(lambda: DESCRIBE["group"](personalize, arn), {"ACTIVE"})
+    emu.configure(delete_delay=0.3)
+    personalize.delete_dataset_group(datasetGroupArn=arn)
+
+    # WHEN the stack creates it
+    created = cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
+
+    # THEN the create waited for the old one to be gone and made a new one, rather than failing or adopting it
+    assert created.physical_id == arn
+    assert personalize.describe_dataset_group(datasetGroupArn=arn)["datasetGroup"]["status"] == "ACTIVE"
+    assert [call["error"] for call in emu.state.calls("CreateDatasetGroup")] == [None, None]
+    assert len(emu.state.calls("DeleteDatasetGroup")) == 1  # the one already under way: not deleted twice
 
 
 # --- bad requests -----------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Update: no-op, a dataset's schema in place, replacement under a new physical id (and CloudFormation's cleanup of
-the old resource), refusals that leave everything as it was, and rollback of an in-place schema update."""
+the old resource), and refusals that leave everything as it was (rollbacks: test_resources_rollback.py)."""
 
 from __future__ import annotations
 
@@ -131,11 +131,13 @@ def test_dataset_update_incompatible_schema_refused_before_anything_changes(
     assert "Nothing was changed" in failed.value.reason
     assert emu.state.calls("UpdateDataset") == []
     assert personalize.describe_dataset(datasetArn=dataset.arn)["dataset"]["schemaArn"] == dataset.data["SchemaArn"]
-    # CloudFormation's rollback: the dataset back to its old properties is a no-op, the schema resource back to
-    # its old document finds the old schema again, and the cleanup deletes the new one
-    assert cfn.update(dataset, dataset.properties).physical_id == dataset.physical_id
-    assert cfn.update(new_schema, provisioned.schemas["ITEMS"].properties).physical_id == dataset.data["SchemaArn"]
-    cfn.delete(new_schema)
+    # CloudFormation's rollback: the refused dataset update comes back with the properties swapped and is a
+    # no-op; the schema resource, replaced before the failure, is rolled back by deleting the new schema
+    emu.reset(keep_resources=True)
+    rolled_back = cfn.rollback(dataset, dataset_props(provisioned.group, "ITEMS", new_schema))
+    assert (rolled_back.physical_id, rolled_back.data) == (dataset.physical_id, dataset.data)
+    assert cfn.rollback(provisioned.schemas["ITEMS"], new_schema) is provisioned.schemas["ITEMS"]
+    assert changing_calls(emu) == ["DeleteSchema"]
     assert [s["schemaArn"] for s in personalize.list_schemas()["schemas"]] == [dataset.data["SchemaArn"]]
 
 
@@ -155,25 +157,6 @@ def test_dataset_update_schema_of_type_personalize_cannot_update_refused(
     assert [api for api in changing_calls(emu) if api in {"UpdateDataset", "DeleteDataset", "CreateDataset"}] == [
         "CreateDataset"
     ]
-
-
-def test_dataset_update_rollback_of_in_place_update_keeps_newer_schema(
-    cfn: CustomResourceDriver, personalize: Any
-) -> None:
-    # GIVEN a dataset updated in place to a schema with one more field
-    provisioned = provision_set(cfn, "shop", ("ITEMS",))
-    old_schema, dataset = provisioned.schemas["ITEMS"], provisioned.datasets["ITEMS"]
-    new_schema = cfn.update(old_schema, schema_props("ITEMS", text=with_field(document("ITEMS"), NEW_NULLABLE_FIELD)))
-    updated = cfn.update(dataset, dataset_props(provisioned.group, "ITEMS", new_schema))
-
-    # WHEN a later failure makes CloudFormation roll the dataset back to the old schema
-    rolled_back = cfn.update(updated, dataset.properties)
-
-    # THEN the rollback succeeds (UpdateDataset cannot remove a field) and the dataset keeps the newer schema,
-    # which the rollback's cleanup cannot delete while the dataset uses it
-    assert rolled_back.data["SchemaArn"] == new_schema.arn
-    cfn.delete(new_schema)
-    assert personalize.describe_schema(schemaArn=new_schema.arn)["schema"]["schemaArn"] == new_schema.arn
 
 
 # --- replacement: a new physical resource, the old one deleted by CloudFormation afterwards ------------------------
@@ -204,23 +187,6 @@ def test_dataset_group_rename_replaces_group_and_children_then_cleanup_deletes_o
     assert [g["datasetGroupArn"] for g in personalize.list_dataset_groups()["datasetGroups"]] == [group.arn]
     assert {d["datasetArn"] for d in personalize.list_datasets()["datasets"]} == {d.arn for d in datasets.values()}
     assert len(personalize.list_schemas()["schemas"]) == 2
-
-
-def test_dataset_group_rename_rolled_back_adopts_original_group(
-    cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
-) -> None:
-    # GIVEN a group renamed by a stack update (a replacement) that later fails
-    old = cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
-    renamed = cfn.update(old, group_props("shop-v2"))
-
-    # WHEN CloudFormation rolls the group back to its old name
-    rolled_back = cfn.update(renamed, old.properties)
-
-    # THEN the original group is found again (not created a second time), and the rollback's cleanup deletes the new
-    assert (rolled_back.physical_id, rolled_back.data) == (old.physical_id, old.data)
-    assert [call["error"] for call in emu.state.calls("CreateDatasetGroup")] == [None, None]  # shop, shop-v2
-    cfn.delete(renamed)
-    assert [g["datasetGroupArn"] for g in personalize.list_dataset_groups()["datasetGroups"]] == [old.arn]
 
 
 @pytest.mark.parametrize(
