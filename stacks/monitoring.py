@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Final
+from typing import Any, Final
 
 from aws_cdk import CfnResource, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -138,7 +138,8 @@ class PipelineMonitoring(Construct):
     dashboard
         The CloudWatch dashboard.
     alarms
-        Every alarm, in the order they are listed on the dashboard.
+        Every alarm, in the order they are listed on the dashboard. Each is named ``<stack name>-<construct id>``
+        (``PersonalizeIngest-DeadLetterQueueNotEmpty``), so the names in the runbook are the names in the console.
     """
 
     def __init__(
@@ -324,14 +325,13 @@ class PipelineMonitoring(Construct):
     def _alarms(self) -> list[cloudwatch.Alarm]:
         thresholds = self._thresholds
         at_least = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-        # Missing data, alarm by alarm, means "nothing happened": SQS stops publishing for a queue that has been
-        # empty and untouched for six hours, Lambda publishes nothing without invocations, and the handler emits a
-        # counter only when it is not zero. Treating it as breaching would page for a quiet night; as "missing"
-        # would leave an alarm stuck in ALARM after the last bad datapoint.
+        # For these alarms missing data means "nothing happened": Lambda publishes nothing without invocations, the
+        # handler emits a counter only when it is not zero, and SQS publishes a queue's metrics only while the queue
+        # is active. Treating it as breaching would page for a quiet night; ignoring it would leave an alarm stuck in
+        # ALARM after the last bad datapoint, since nothing else would come to clear it.
         quiet = cloudwatch.TreatMissingData.NOT_BREACHING
         return [
-            cloudwatch.Alarm(
-                self,
+            self._alarm(
                 "DeadLetterQueueNotEmpty",
                 alarm_description=Fn.sub(
                     "Records are waiting in the ingest pipeline's dead-letter queue: Personalize never got them. "
@@ -343,10 +343,16 @@ class PipelineMonitoring(Construct):
                 threshold=thresholds.dead_letter_messages,
                 comparison_operator=at_least,
                 evaluation_periods=1,
-                treat_missing_data=quiet,
+                # Not "quiet": the DLQ is the one queue whose silence can hide records. "CloudWatch considers a
+                # queue to be active for up to six hours if it contains any messages or if any action accesses it"
+                # (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/
+                # sqs-monitoring-using-cloudwatch.html), so a DLQ nobody touches may stop publishing while records still
+                # sit in it, and "not breaching" would then send "OK" for a problem nobody fixed. Ignored, missing
+                # data keeps the alarm in its state; a drained DLQ (DeleteMessage is an action) publishes 0 and
+                # returns it to OK.
+                treat_missing_data=cloudwatch.TreatMissingData.IGNORE,
             ),
-            cloudwatch.Alarm(
-                self,
+            self._alarm(
                 "IngestFallingBehind",
                 alarm_description=(
                     f"The ingest queue's oldest message is over {thresholds.max_message_age_seconds} seconds old: the "
@@ -360,8 +366,7 @@ class PipelineMonitoring(Construct):
                 datapoints_to_alarm=AGE_DATAPOINTS,
                 treat_missing_data=quiet,
             ),
-            cloudwatch.Alarm(
-                self,
+            self._alarm(
                 "FunctionErrors",
                 alarm_description=(
                     "The ingest Lambda failed whole invocations (a crash, a timeout or an invalid environment); "
@@ -374,8 +379,7 @@ class PipelineMonitoring(Construct):
                 evaluation_periods=1,
                 treat_missing_data=quiet,
             ),
-            cloudwatch.Alarm(
-                self,
+            self._alarm(
                 "SetupErrors",
                 alarm_description=(
                     "Personalize answered ResourceNotFound or AccessDenied: a dataset is gone or the function's "
@@ -388,8 +392,7 @@ class PipelineMonitoring(Construct):
                 evaluation_periods=1,
                 treat_missing_data=quiet,
             ),
-            cloudwatch.Alarm(
-                self,
+            self._alarm(
                 "SustainedThrottling",
                 alarm_description=(
                     f"Personalize has throttled the pipeline for {thresholds.throttled_periods} five-minute periods "
@@ -404,6 +407,15 @@ class PipelineMonitoring(Construct):
                 treat_missing_data=quiet,
             ),
         ]
+
+    def _alarm(self, alarm_id: str, **props: Any) -> cloudwatch.Alarm:
+        """An alarm named ``<stack name>-<alarm_id>``.
+
+        Without a name CloudFormation generates one from the logical id and a random suffix, which the runbook
+        cannot name and which changes when the alarm is replaced. Alarm names are unique per account and Region,
+        and so are stack names, so the stack name keeps two deployments of this construct apart.
+        """
+        return cloudwatch.Alarm(self, alarm_id, alarm_name=Fn.sub(f"${{AWS::StackName}}-{alarm_id}"), **props)
 
     # --- the dashboard ---------------------------------------------------------------------------------------
 

@@ -14,8 +14,13 @@ What they promise:
   ingest queue. A crash between the two leaves the message in the DLQ (it becomes visible again when its hold
   ends) and the next run copies it again: a duplicate, and a harmless one. Items, users and actions are upserts.
   Every copy carries ``SourceMessageId`` (the original's id), from which the Lambda derives a missing ``eventId``,
-  so both copies of an event or action interaction get the same eventId and Personalize uses it once; on a FIFO
-  queue SQS drops the second copy itself (see ``Copier``).
+  so both copies of an event or action interaction get the same eventId and Personalize uses it once. On a FIFO
+  queue SQS also drops the second copy, but only within its five-minute deduplication window (see ``Copier``).
+- **No new ids behind the Lambda's back.** SQS's message move task gives every message it moves a new message id.
+  A message the ingest queue's redrive policy moved carries no ``SourceMessageId``, so after a move task the
+  Lambda would derive a new eventId for it, and an event Personalize already took before a crash would count
+  twice. ``redrive`` therefore uses a move task only when every message in the DLQ carries ``SourceMessageId``,
+  and copies otherwise (see :func:`redrive`).
 - **Reading is not moving.** SQS has no "peek": a message is read by receiving it, which hides it. The tools hold
   what they read for ``--hold-seconds`` (so one pass sees every message once), then make everything they did not
   move visible again at once. If the process dies, SQS makes them visible itself when the hold ends.
@@ -187,7 +192,9 @@ class DeadLetterMessage:
 
     @property
     def sent_at(self) -> datetime | None:
-        """When SQS accepted it into the DLQ (a redrive-policy move keeps the ingest queue's time)."""
+        """When SQS accepted it into the DLQ. A redrive-policy move into a standard DLQ keeps the ingest queue's
+        enqueue time; into a FIFO DLQ it resets it to the move
+        (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/setting-up-dead-letter-queue-retention.html)."""
         raw = self.system.get("SentTimestamp")
         return datetime.fromtimestamp(int(raw) / 1000, tz=UTC) if raw and raw.isdigit() else None
 
@@ -436,9 +443,10 @@ class Copier:
 
     The copy's body is the original body, unchanged (Contract 3); its attributes are upstream's, without the
     Contract 3 ones. Into a FIFO queue, a copy keeps its message group, and its deduplication id is the DLQ
-    message's id: a second run after a crash between copy and delete is then deduplicated by SQS (within its
-    five-minute window), and the pipeline, which derives missing eventIds from the deduplication id, derives the
-    same one for both copies.
+    message's id, so a second run after a crash between copy and delete is deduplicated by SQS, but only when it
+    sends its copy within five minutes of the first: after a crash that also skipped the release, the original
+    reappears only when its hold (``--hold-seconds``, default 300) ends, usually too late for that window. Both
+    copies then reach the Lambda, and carry the same ``SourceMessageId``, from which it derives the same eventId.
 
     Parameters
     ----------
@@ -662,7 +670,7 @@ def inspect(
 class Method(StrEnum):
     """How redrive moves messages."""
 
-    AUTO = "auto"  # a move task when everything goes and SQS can start one, else copy
+    AUTO = "auto"  # a move task when everything goes, every message carries SourceMessageId and SQS can start one
     MOVE_TASK = "move-task"  # StartMessageMoveTask: SQS moves them itself, server side
     COPY = "copy"  # receive, send a copy, delete the original: this tool moves them
 
@@ -731,10 +739,22 @@ def redrive(
     """Move DLQ messages back to the ingest queue, all of them or those of ``codes``.
 
     Without a code filter or limit (``Method.AUTO``), SQS's own StartMessageMoveTask moves them, server side, at
-    ``max_per_second`` (at most 500). When SQS cannot start one (an emulator without it, a missing permission, a
-    DLQ that is no queue's redrive target), and always with a filter or a limit, the tool moves them itself:
-    receive, send a copy, delete after the copy is confirmed. Messages not selected are held during the pass (so
-    it ends) and made visible again at the end.
+    ``max_per_second`` (at most 500), provided every message in the DLQ carries ``SourceMessageId``: a move task
+    gives each message a new message id
+    (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-dead-letter-queue-redrive.html),
+    and a message without SourceMessageId (one the ingest queue's redrive policy moved) would then reach the Lambda
+    with nothing left of its original id, so an event without eventId would get a new one and count twice if
+    Personalize had taken it before the crash. Auto mode therefore reads the DLQ first (see
+    :func:`_move_task_hazard`) and copies when it finds such a message, or cannot see every message. That
+    SourceMessageId itself survives a move task is inferred, not stated: the same page names a new message id and
+    enqueue time as what a redrive changes, and says SQS does not support modifying messages while redriving them.
+    A message the redrive policy moves into the DLQ after that read is moved by the task unchecked;
+    ``Method.COPY`` rules that out.
+
+    When SQS cannot start a move task (an emulator without it, a missing permission, a DLQ that is no queue's
+    redrive target), and always with a filter or a limit, the tool moves them itself: receive, send a copy
+    (setting SourceMessageId), delete after the copy is confirmed. Messages not selected are held during the pass
+    (so it ends) and made visible again at the end.
 
     Parameters
     ----------
@@ -745,9 +765,9 @@ def redrive(
     codes
         Move only messages with these ErrorCodes (:data:`REDRIVE_POLICY` for those without one); all when None.
     method
-        See :class:`Method`.
+        See :class:`Method`. ``Method.MOVE_TASK`` starts a move task without reading the DLQ first.
     dry_run
-        Read and report what would move; send and delete nothing.
+        Read and report what would move, and how; send and delete nothing.
     max_per_second
         Average messages per second; None or 0 for no limit.
     limit
@@ -772,6 +792,10 @@ def redrive(
         raise DlqToolError("--method move-task moves every message: it cannot be combined with --codes or --limit")
     report = MoveReport(dlq_url=dlq_url, queue_url=queue_url, dry_run=dry_run, method=str(Method.COPY))
     wants_task = method is Method.MOVE_TASK or (method is Method.AUTO and codes is None and limit is None)
+    if wants_task:
+        wants_task = _move_task_allowed(
+            sqs, report, checked=method is Method.AUTO, hold_seconds=hold_seconds, wait_seconds=wait_seconds
+        )
     if wants_task and not dry_run:
         task = _start_move_task(sqs, dlq_url, queue_url, max_per_second, report, required=method is Method.MOVE_TASK)
         if task is not None:
@@ -780,10 +804,6 @@ def redrive(
             if wait:
                 report.task = _wait_for_task(sqs, task["SourceArn"], task["TaskHandle"], poll, progress)
             return report
-    if wants_task and dry_run:
-        report.notes.append(
-            "would start an SQS message move task (StartMessageMoveTask), or copy the messages if SQS refuses"
-        )
     copier = Copier(
         sqs=sqs, dlq_url=dlq_url, queue_url=queue_url, limiter=limiter or RateLimiter(max_per_second or None)
     )
@@ -805,8 +825,68 @@ def redrive(
                 report.stopped = f"--limit {limit} reached"
                 break
         report.stopped = report.stopped or scan.stopped
-    report.released_failures = scan.release_failures
+    report.released_failures += scan.release_failures
     return report
+
+
+def _move_task_allowed(
+    sqs: SQSClient, report: MoveReport, *, checked: bool, hold_seconds: int, wait_seconds: int
+) -> bool:
+    """Whether redrive may use a move task; notes why not, or (on a dry run) that it would.
+
+    ``checked``: read the DLQ for a hazard first (``Method.AUTO``); ``Method.MOVE_TASK`` was asked for and is not
+    second-guessed.
+    """
+    verb = "would copy" if report.dry_run else "copied"
+    if checked:
+        hazard, report.released_failures = _move_task_hazard(
+            sqs, report.dlq_url, hold_seconds=hold_seconds, wait_seconds=wait_seconds
+        )
+        if hazard is not None:
+            report.notes.append(
+                f"no message move task: {hazard}. A move task gives every message a new message id, from which the "
+                "ingest Lambda would derive a new eventId for an event without one, so an event Personalize already "
+                f"took would count twice; {verb} the messages instead, each with SourceMessageId"
+            )
+            return False
+    if report.dry_run:
+        report.notes.append(
+            ("every message carries SourceMessageId: " if checked else "")
+            + "would start an SQS message move task (StartMessageMoveTask)"
+            + (", or copy the messages if SQS refuses" if checked else "")
+        )
+    return True
+
+
+def _move_task_hazard(sqs: SQSClient, dlq_url: str, *, hold_seconds: int, wait_seconds: int) -> tuple[str | None, int]:
+    """Why a move task must not move this DLQ's messages, or None when it may; and the releases that failed.
+
+    It may only when every message carries ``SourceMessageId``: the Lambda derives a missing eventId from it, and
+    a move task replaces the message id that would otherwise stand in for it. A message this pass cannot see (in
+    flight with another reader, behind a held one in a FIFO group, past the in-flight limit) cannot be vouched
+    for, so anything short of a full pass counts as a hazard too; copying is always safe. The pass stops at the
+    first message without SourceMessageId, and releases what it read (visible again at once) before returning.
+    """
+    in_flight = _approximate_counts(sqs, dlq_url)["inFlight"]
+    if in_flight:
+        return (
+            f"about {in_flight} message(s) of the DLQ are in flight (held by another reader) and cannot be checked",
+            0,
+        )
+    hazard: str | None = None
+    with DeadLetterScan(sqs=sqs, queue_url=dlq_url, hold_seconds=hold_seconds, wait_seconds=wait_seconds) as scan:
+        for batch in scan:
+            unnamed = next((message for message in batch if message.source_message_id is None), None)
+            if unnamed is not None:
+                hazard = (
+                    f"message {unnamed.message_id} ({unnamed.code}) has no SourceMessageId "
+                    "(the ingest queue's redrive policy moved it)"
+                )
+                break
+        else:
+            if scan.stopped:
+                hazard = f"not every message could be checked for SourceMessageId ({scan.stopped})"
+    return hazard, scan.release_failures
 
 
 def _start_move_task(
@@ -1207,11 +1287,14 @@ def build_parser() -> argparse.ArgumentParser:
         "redrive",
         parents=[common, moving],
         help="move messages back to the ingest queue, all or those of given codes",
-        description="Move messages back to the ingest queue. Without --codes or --limit, SQS's StartMessageMoveTask "
-        "does it, at --max-per-second (falling back to copying when SQS refuses); otherwise each message is copied "
-        "(body unchanged, the ErrorCode/ErrorMessage/Api attributes dropped, SourceMessageId kept, or set to the "
-        "message's own id when the redrive policy moved it) and deleted from the DLQ only after the copy is "
-        "confirmed. Messages not selected stay in the DLQ, visible again at the end.",
+        description="Move messages back to the ingest queue. Without --codes or --limit, the tool first reads the "
+        "DLQ: when every message carries SourceMessageId, SQS's StartMessageMoveTask moves them, at --max-per-second "
+        "(falling back to copying when SQS refuses). A move task gives each message a new message id, so when a "
+        f"message has no SourceMessageId ({REDRIVE_POLICY}: the redrive policy moved it), the tool copies instead "
+        "and says so. Otherwise each message is copied (body unchanged, the ErrorCode/ErrorMessage/Api attributes "
+        "dropped, SourceMessageId kept, or set to the message's own id when the redrive policy moved it) and "
+        "deleted from the DLQ only after the copy is confirmed. Messages not selected stay in the DLQ, visible "
+        "again at the end.",
     )
     redrive_cmd.add_argument(
         "--codes",
@@ -1219,7 +1302,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated ErrorCodes to move ({', '.join(KNOWN_CODES)}); default: every message",
     )
     redrive_cmd.add_argument(
-        "--method", type=Method, choices=list(Method), default=Method.AUTO, help="default %(default)s"
+        "--method",
+        type=Method,
+        choices=list(Method),
+        default=Method.AUTO,
+        help="auto: a move task when it is safe, else copy; move-task: a move task without checking "
+        "SourceMessageId (every message, no --codes or --limit); copy: always copy (default %(default)s)",
     )
     redrive_cmd.add_argument("--wait", action="store_true", help="after starting a move task, wait until it is done")
 
@@ -1271,9 +1359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; 0 when everything selected was handled, 1 when something was not, 2 on usage."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    tracking_ids = args.tracking_id if args.command == "replay" else []
-    if any(KINDS[kind].target_field != "trackingId" for kind, _ in tracking_ids):
-        parser.error("--tracking-id applies to event and actionInteraction only")
+    _check_usage(parser, args)
     # The queue's own region first: a client of another region cannot reach it. A local stand-in's URL names none.
     session = boto3.session.Session(region_name=args.region or region_of_queue_url(args.dlq_url))
     try:
@@ -1347,6 +1433,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(json.dumps(report.to_dict(), indent=2) if args.json else render_move(report, command=args.command))
     return 0 if report.ok else 1
+
+
+def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, with exit status 2 (``parser.error``), combinations no run could carry out, before any AWS call.
+
+    The library functions refuse them too (DlqToolError), for callers that skip the command line.
+    """
+    if args.command == "inspect":
+        return
+    if args.dlq_url.rstrip("/") == args.queue_url.rstrip("/"):
+        parser.error("--queue-url is the DLQ itself: messages would go round in circles")
+    if args.command == "redrive":
+        if args.method is Method.MOVE_TASK and (args.codes is not None or args.limit is not None):
+            parser.error("--method move-task moves every message: it cannot be combined with --codes or --limit")
+        return
+    not_replayable = sorted(set(args.codes or ()) - set(REPLAYABLE))
+    if not_replayable:
+        parser.error(
+            f"replay re-validates {', '.join(REPLAYABLE)} only, not {', '.join(not_replayable)}: use redrive for those"
+        )
+    if any(KINDS[kind].target_field != "trackingId" for kind, _ in args.tracking_id):
+        parser.error("--tracking-id applies to event and actionInteraction only")
 
 
 def region_of_queue_url(queue_url: str) -> str | None:

@@ -199,6 +199,15 @@ def get_att(logical_id: str, attribute: str) -> dict[str, Any]:
 # --- alarms -------------------------------------------------------------------------------------------------------
 
 
+ALARM_NAMES = (
+    "DeadLetterQueueNotEmpty",
+    "IngestFallingBehind",
+    "FunctionErrors",
+    "SetupErrors",
+    "SustainedThrottling",
+)
+
+
 def test_alarms_default_config_five_alarms_each_notify_topic_on_alarm_and_ok(defaults: Synthesized) -> None:
     alarms = defaults.alarms()
 
@@ -206,8 +215,34 @@ def test_alarms_default_config_five_alarms_each_notify_topic_on_alarm_and_ok(def
     for alarm in alarms:
         assert alarm["AlarmActions"] == [{"Ref": defaults.topic_id}]
         assert alarm["OKActions"] == [{"Ref": defaults.topic_id}]
-        assert alarm["TreatMissingData"] == "notBreaching"
         assert len(json.dumps(alarm["AlarmDescription"])) > 80  # tells the person paged what it means and what to do
+
+
+def test_alarms_default_config_named_stack_name_dash_alarm_as_the_runbook_says(defaults: Synthesized) -> None:
+    names = [alarm.get("AlarmName") for alarm in defaults.alarms()]
+
+    # "<stack name>-<alarm>", resolved by CloudFormation: PersonalizeIngest-DeadLetterQueueNotEmpty, ...
+    assert sorted(names, key=json.dumps) == sorted(
+        ({"Fn::Sub": f"${{AWS::StackName}}-{name}"} for name in ALARM_NAMES), key=json.dumps
+    )
+
+
+def test_alarm_names_runbook_names_every_alarm_and_the_naming_rule() -> None:
+    # The README's "Operating it" section, up to the next top-level heading.
+    runbook = (PROJECT_ROOT / "README.md").read_text().split("\n## Operating it\n", 1)[1].split("\n## ", 1)[0]
+
+    assert "`<stackName>-<alarm>`" in runbook
+    assert [name for name in ALARM_NAMES if f"| **{name}** |" not in runbook] == []
+
+
+def test_alarms_default_config_missing_data_dlq_ignored_others_not_breaching(defaults: Synthesized) -> None:
+    # An untouched DLQ may stop publishing while records still sit in it: missing data must not turn it OK.
+    dead_letter = defaults.alarm_on_metric("ApproximateNumberOfMessagesNotVisible")
+    others = [alarm for alarm in defaults.alarms() if alarm != dead_letter]
+
+    assert dead_letter["TreatMissingData"] == "ignore"
+    assert dead_letter["OKActions"] == [{"Ref": defaults.topic_id}]  # a drained DLQ publishes 0: OK, and says so
+    assert [alarm["TreatMissingData"] for alarm in others] == ["notBreaching"] * 4
 
 
 def test_dead_letter_alarm_default_config_fires_on_first_message_waiting_or_in_flight(defaults: Synthesized) -> None:

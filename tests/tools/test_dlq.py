@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import botocore.exceptions
 import pytest
 from botocore.stub import Stubber
 
@@ -132,6 +133,21 @@ class CrashingSqs:
         if self._hard:
             raise SimulatedCrash
         return self._client.change_message_visibility_batch(**kwargs)
+
+
+class MoveTaskSpy:
+    """An SQS client that records every StartMessageMoveTask it is asked for (moto answers it with HTTP 500)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.move_tasks: list[dict[str, Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def start_message_move_task(self, **kwargs: Any) -> Any:
+        self.move_tasks.append(kwargs)
+        return self._client.start_message_move_task(**kwargs)
 
 
 class RefusingSqs:
@@ -342,15 +358,85 @@ def test_redrive_redrive_policy_code_selects_messages_without_error_code(sqs: An
 
 def test_redrive_dry_run_moves_nothing_and_reports_what_would_move(sqs: Any, queues: QueuePair) -> None:
     dead_letter(sqs, queues.dlq_url, ITEM, "SchemaViolation")
-    dead_letter(sqs, queues.dlq_url, ITEM, None)
+    moved_id = dead_letter(sqs, queues.dlq_url, ITEM, None)
 
     report = redrive(sqs=sqs, dlq_url=queues.dlq_url, queue_url=queues.url, dry_run=True, **FAST)
 
     assert dict(report.selected) == {"SchemaViolation": 1, REDRIVE_POLICY: 1}
     assert counts(sqs, queues.url) == (0, 0)
     assert counts(sqs, queues.dlq_url) == (2, 0)
-    assert "DRY RUN" in dlq.render_move(report, command="redrive")
-    assert any("StartMessageMoveTask" in note for note in report.notes)
+    text = dlq.render_move(report, command="redrive")
+    assert "DRY RUN" in text
+    # How it would move them: by copying, because the redrive policy's message has no SourceMessageId.
+    assert f"message {moved_id} ({REDRIVE_POLICY}) has no SourceMessageId" in text
+    assert "would copy the messages instead" in text
+
+
+def test_redrive_dry_run_every_message_with_source_id_would_start_move_task(sqs: Any, queues: QueuePair) -> None:
+    dead_letter(sqs, queues.dlq_url, ITEM, "RetriesExhausted", source="a")
+    dead_letter(sqs, queues.dlq_url, USER, "SchemaViolation", source="b")
+
+    report = redrive(sqs=sqs, dlq_url=queues.dlq_url, queue_url=queues.url, dry_run=True, **FAST)
+
+    assert report.notes == [
+        "every message carries SourceMessageId: would start an SQS message move task (StartMessageMoveTask), "
+        "or copy the messages if SQS refuses"
+    ]
+    assert (counts(sqs, queues.url), counts(sqs, queues.dlq_url)) == ((0, 0), (2, 0))
+
+
+def test_redrive_all_with_redrive_policy_move_copies_instead_of_move_task(sqs: Any, queues: QueuePair) -> None:
+    # GIVEN handler-written dead letters (with SourceMessageId) and, after the first receive's worth, one message
+    # the ingest queue's redrive policy moved (no attributes at all: a crash or timeout outlasted the retries)
+    event = json.dumps({"type": "event", "sessionId": "s-1", "userId": "u-1", "eventType": "click",
+                        "itemId": "sku-1", "sentAt": "2026-11-22T10:00:00Z"})  # fmt: skip
+    for index in range(11):
+        dead_letter(sqs, queues.dlq_url, event, "RetriesExhausted", source=f"s-{index}")
+    moved_id = dead_letter(sqs, queues.dlq_url, event, None)
+    spy = MoveTaskSpy(sqs)
+
+    # WHEN everything is redriven the default way
+    report = redrive(sqs=spy, dlq_url=queues.dlq_url, queue_url=queues.url, max_per_second=None, **FAST)
+
+    # THEN no move task was even asked for (it would give the moved event a new message id, hence a new eventId):
+    # every message was copied, each copy naming its original, and the report says why
+    assert spy.move_tasks == []
+    assert (report.method, len(report.outcome.moved), report.ok) == ("copy", 12, True)
+    assert any(f"message {moved_id} ({REDRIVE_POLICY}) has no SourceMessageId" in note for note in report.notes)
+    assert "copied the messages instead, each with SourceMessageId" in dlq.render_move(report, command="redrive")
+    sources = {m["MessageAttributes"]["SourceMessageId"]["StringValue"] for m in read_all(sqs, queues.url)}
+    assert sources == {moved_id, *(f"s-{index}" for index in range(11))}
+    assert counts(sqs, queues.dlq_url) == (0, 0)
+
+
+def test_redrive_all_while_another_reader_holds_messages_copies_instead(sqs: Any, queues: QueuePair) -> None:
+    dead_letter(sqs, queues.dlq_url, ITEM, "RetriesExhausted", source="held")
+    # Someone else (another run of the tool, a console poll) holds the only message: nobody can vouch for it.
+    sqs.receive_message(QueueUrl=queues.dlq_url, VisibilityTimeout=30)
+    dead_letter(sqs, queues.dlq_url, USER, "RetriesExhausted", source="visible")
+    spy = MoveTaskSpy(sqs)
+
+    report = redrive(sqs=spy, dlq_url=queues.dlq_url, queue_url=queues.url, **FAST)
+
+    assert spy.move_tasks == []
+    assert any("in flight (held by another reader)" in note for note in report.notes)
+    assert [m["Body"] for m in read_all(sqs, queues.url)] == [USER]
+    assert counts(sqs, queues.dlq_url) == (0, 1)  # still held by the other reader, untouched
+
+
+def test_redrive_all_fifo_dlq_not_fully_readable_copies_instead(sqs: Any, make_queues: QueuePairFactory) -> None:
+    fifo = make_queues(fifo=True)
+    # Twelve of one group: a receive returns at most ten of a group, and none after them while those are held,
+    # so the check cannot see the last two.
+    for index in range(12):
+        dead_letter(sqs, fifo.dlq_url, ITEM, "RetriesExhausted", group="g", source=f"s-{index}")
+    spy = MoveTaskSpy(sqs)
+
+    report = redrive(sqs=spy, dlq_url=fifo.dlq_url, queue_url=fifo.url, **FAST)
+
+    assert spy.move_tasks == []
+    assert any("not every message could be checked for SourceMessageId" in note for note in report.notes)
+    assert report.method == "copy"
 
 
 def test_redrive_all_without_move_task_support_falls_back_to_copy(sqs: Any, queues: QueuePair) -> None:
@@ -424,6 +510,43 @@ def test_redrive_cli_unknown_code_is_usage_error(sqs_endpoint: str, queues: Queu
         main(["redrive", "--dlq-url", queues.dlq_url, "--queue-url", queues.url, "--codes", "SchemaViolaton"])
 
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["redrive", "--method", "move-task", "--codes", "RetriesExhausted"], "cannot be combined with --codes"),
+        (["redrive", "--method", "move-task", "--limit", "5"], "cannot be combined with --codes or --limit"),
+        (["replay", "--codes", "MalformedMessage,SchemaViolation"], "not MalformedMessage: use redrive"),
+        (["redrive", "--same-queue"], "round in circles"),
+        (["replay", "--same-queue"], "round in circles"),
+    ],
+)
+def test_cli_impossible_combination_is_usage_error_exit_two_nothing_moved(
+    sqs: Any, queues: QueuePair, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    dead_letter(sqs, queues.dlq_url, ITEM, "RetriesExhausted")
+    command, *flags = argv
+    target = queues.dlq_url if flags == ["--same-queue"] else queues.url
+    flags = [] if flags == ["--same-queue"] else flags
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                command,
+                "--dlq-url",
+                queues.dlq_url,
+                "--queue-url",
+                target,
+                "--endpoint-url",
+                sqs.meta.endpoint_url,
+                *flags,
+            ]
+        )
+
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert (counts(sqs, queues.url), counts(sqs, queues.dlq_url)) == ((0, 0), (1, 0))
 
 
 def test_redrive_rate_limit_spaces_batches(sqs: Any, queues: QueuePair) -> None:
@@ -550,6 +673,61 @@ def stubbed() -> Iterator[tuple[Any, Stubber]]:
         stubber.assert_no_pending_responses()
 
 
+def stubbed_dead_letter(
+    message_id: str, *, source: str | None, code: str | None = "RetriesExhausted"
+) -> dict[str, Any]:
+    """One ReceiveMessage entry: a dead letter written by the Lambda, or (``source=None``) moved by the policy."""
+    attributes = {}
+    if code is not None:
+        attributes["ErrorCode"] = {"DataType": "String", "StringValue": code}
+    if source is not None:
+        attributes["SourceMessageId"] = {"DataType": "String", "StringValue": source}
+    return {
+        "MessageId": message_id,
+        "ReceiptHandle": f"handle-{message_id}",
+        "Body": ITEM,
+        "MessageAttributes": attributes,
+    }
+
+
+def expect_dlq_read(stubber: Stubber, messages: list[dict[str, Any]], *, to_the_end: bool = True) -> None:
+    """The read before a move task: nothing in flight, a receive of ``messages``, then (``to_the_end``: no message
+    stopped the read) an empty one, and the release of what was read."""
+    stubber.add_response(
+        "get_queue_attributes",
+        {
+            "Attributes": {
+                "ApproximateNumberOfMessages": str(len(messages)),
+                "ApproximateNumberOfMessagesNotVisible": "0",
+            }
+        },
+        {
+            "QueueUrl": DLQ_URL,
+            "AttributeNames": [
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        },
+    )
+    if messages:
+        stubber.add_response("receive_message", {"Messages": messages})
+    if to_the_end:
+        stubber.add_response("receive_message", {})
+    if messages:
+        stubber.add_response(
+            "change_message_visibility_batch",
+            {"Successful": [{"Id": str(index)} for index in range(len(messages))], "Failed": []},
+            {
+                "QueueUrl": DLQ_URL,
+                "Entries": [
+                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for index, message in enumerate(messages)
+                ],
+            },
+        )
+
+
 def expect_arns(stubber: Stubber, *, running: list[dict[str, Any]] | None = None) -> None:
     stubber.add_response(
         "get_queue_attributes",
@@ -570,6 +748,12 @@ def expect_arns(stubber: Stubber, *, running: list[dict[str, Any]] | None = None
 
 def test_redrive_all_starts_move_task_to_ingest_queue_at_capped_rate(stubbed: tuple[Any, Stubber]) -> None:
     client, stubber = stubbed
+    # Every message names its original: a handler-written dead letter, and a copy the tool sent back earlier that
+    # the redrive policy moved again (no ErrorCode, SourceMessageId kept). A move task cannot lose either's id.
+    expect_dlq_read(
+        stubber,
+        [stubbed_dead_letter("m-1", source="src-1"), stubbed_dead_letter("m-2", source="src-2", code=None)],
+    )
     expect_arns(stubber)
     stubber.add_response(
         "start_message_move_task",
@@ -586,6 +770,7 @@ def test_redrive_all_starts_move_task_to_ingest_queue_at_capped_rate(stubbed: tu
 
 def test_redrive_move_task_wait_polls_until_completed(stubbed: tuple[Any, Stubber]) -> None:
     client, stubber = stubbed
+    expect_dlq_read(stubber, [stubbed_dead_letter("m-1", source="src-1")])
     expect_arns(stubber)
     stubber.add_response(
         "start_message_move_task", {"TaskHandle": "task-1"}, {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN}
@@ -619,6 +804,7 @@ def test_redrive_move_task_wait_polls_until_completed(stubbed: tuple[Any, Stubbe
 
 def test_redrive_move_task_already_running_refused(stubbed: tuple[Any, Stubber]) -> None:
     client, stubber = stubbed
+    expect_dlq_read(stubber, [])
     expect_arns(stubber, running=[{"TaskHandle": "other", "Status": "RUNNING", "SourceArn": DLQ_ARN}])
 
     with pytest.raises(DlqToolError, match="already running"):
@@ -627,11 +813,28 @@ def test_redrive_move_task_already_running_refused(stubbed: tuple[Any, Stubber])
 
 def test_redrive_method_move_task_refused_by_sqs_is_an_error_not_a_fallback(stubbed: tuple[Any, Stubber]) -> None:
     client, stubber = stubbed
+    # No read first (the Stubber would refuse an unexpected ReceiveMessage): move-task was asked for explicitly.
     expect_arns(stubber)
     stubber.add_client_error("start_message_move_task", "AccessDenied", "not allowed", 403)
 
     with pytest.raises(DlqToolError, match="AccessDenied"):
         redrive(sqs=client, dlq_url=DLQ_URL, queue_url=QUEUE_URL, method=Method.MOVE_TASK, max_per_second=0)
+
+
+def test_redrive_all_one_message_without_source_id_starts_no_move_task(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    # The read finds a message the redrive policy moved. The next call must be the copy pass's ReceiveMessage
+    # (answered with an error that ends the test); a move task's GetQueueAttributes or StartMessageMoveTask would
+    # not match the queued call, and the Stubber would fail the test.
+    expect_dlq_read(
+        stubber,
+        [stubbed_dead_letter("m-1", source="src-1"), stubbed_dead_letter("m-2", source=None, code=None)],
+        to_the_end=False,
+    )
+    stubber.add_client_error("receive_message", "ServiceUnavailable", "copy pass reached", 503)
+
+    with pytest.raises(botocore.exceptions.ClientError, match="copy pass reached"):
+        redrive(sqs=client, dlq_url=DLQ_URL, queue_url=QUEUE_URL, **FAST)
 
 
 def test_redrive_method_move_task_with_codes_refused() -> None:

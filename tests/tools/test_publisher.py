@@ -238,6 +238,25 @@ def test_contract_violation_names_field_not_value() -> None:
     assert contract_violation(item("sku-1")) is None
 
 
+def test_contract_violation_placeholder_id_names_the_rule_not_the_value() -> None:
+    # aws-sdk-js#3371: sessionId "null" is accepted by PutEvents and the event silently dropped.
+    reason = contract_violation({**event("s-1", "u-1", "sku-1"), "sessionId": " NuLL "})
+
+    assert reason == 'sessionId: must be an id (1..256 characters, not blank, "null" or "undefined")'
+    assert "NuLL" not in (reason or "")
+
+
+def test_publish_lone_surrogate_reported_invalid_and_not_sent(sqs: Any, queue_url: str) -> None:
+    changes = [user("u-1"), {"type": "item", "itemId": "sku-\ud800", "properties": {"price": 1}}]
+
+    report = make_publisher(queue_url, sqs).publish(changes)
+
+    assert report.sent == 1
+    [unsent] = report.unsent
+    assert (unsent.index, unsent.problem) == (1, Problem.INVALID)
+    assert "surrogate" in unsent.reason
+
+
 # --- retries ----------------------------------------------------------------------------------------------------
 
 
