@@ -284,7 +284,11 @@ class LocalPipeline:
                 attributes = {
                     name: value.get("StringValue", "") for name, value in message.get("MessageAttributes", {}).items()
                 }
-                letters[message["MessageId"]] = {"body": message["Body"], "MessageId": message["MessageId"], **attributes}
+                letters[message["MessageId"]] = {
+                    "body": message["Body"],
+                    "MessageId": message["MessageId"],
+                    **attributes,
+                }
                 handles.append(message["ReceiptHandle"])
         # Make them visible again: reading the DLQ must not hide it from the next reader.
         for start in range(0, len(handles), 10):

@@ -527,16 +527,13 @@ def test_config_schema_with_reserved_field_of_wrong_type_raises_config_error(
     assert message in str(raised.value)
 
 
-
 def test_config_kind_table_agrees_with_the_handler_and_local_mode() -> None:
     # Three tables name the same five kinds: the stack's (what it configures), the handler's (what it reads, Contract
     # 2) and local mode's (what LocalPipeline provisions). A row that drifts in one would pass every other test.
     from ingest.kinds import KINDS
     from local.environment import LOCAL_KINDS
 
-    stack = {
-        kind.env_var: (kind.dataset_type, kind.put_action, kind.tracking_env) for kind in DATASET_KINDS.values()
-    }
+    stack = {kind.env_var: (kind.dataset_type, kind.put_action, kind.tracking_env) for kind in DATASET_KINDS.values()}
     handler = {
         kind.dataset_env: (
             kind.dataset_env.removesuffix("_DATASET_ARN"),
