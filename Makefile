@@ -18,9 +18,12 @@ CDK := node_modules/.bin/cdk
 
 install: $(VENV)/.stamp-installed node_modules/.stamp-installed
 
-$(VENV)/.stamp-installed: requirements.txt requirements-dev.txt constraints.txt
+# Then the project itself, editable and without dependencies (the pinned ones above are all it needs): that puts
+# the publisher's `publish` command in .venv/bin (pyproject.toml, [project.scripts]).
+$(VENV)/.stamp-installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 node_modules/.stamp-installed: package.json package-lock.json

@@ -45,6 +45,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict, cast
 
 import boto3
@@ -418,10 +419,12 @@ def load_handler(
     source_root
         The asset root the module is imported from (put on ``sys.path``); ``lambdas/`` by default.
     cold_start
-        Forget every module already imported from ``source_root`` first, so module-level configuration is
-        read again with this environment (a second call is a new cold start, not a warm one). Classes a
-        caller imported from those modules before are then not the ones the reloaded handler uses (an
-        ``isinstance`` across the two fails); pass False to keep the modules already loaded.
+        Import every module of ``source_root`` afresh, so module-level configuration is read again with this
+        environment (a second call is a new cold start, not a warm one). The fresh modules are private to the
+        returned handler: ``sys.modules`` is given back exactly as it was, so whoever imported those modules
+        before (a test that patches ``ingest.pipeline``, another loaded handler) keeps the ones it holds. Classes
+        a caller imported before are therefore not the ones the new handler uses (an ``isinstance`` across the
+        two fails); pass False to import into the shared module table instead, reusing what is loaded.
 
     Returns
     -------
@@ -436,21 +439,41 @@ def load_handler(
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     os.environ.update(environment)
-    if cold_start:
-        _forget_modules_under(root)
     importlib.invalidate_caches()
-    module = importlib.import_module(module_name)
+    module = _import_fresh(module_name, root) if cold_start else importlib.import_module(module_name)
     handler = getattr(module, attribute, None)
     if handler is None or not callable(handler):
         raise TypeError(f"{handler_path!r} is not a callable in {module.__name__}")
     return cast(Handler, handler)
 
 
-def _forget_modules_under(root: Path) -> None:
-    for name, module in list(sys.modules.items()):
-        locations = [getattr(module, "__file__", None), *list(getattr(module, "__path__", None) or [])]
-        if any(location and Path(location).resolve().is_relative_to(root) for location in locations):
+# sys.modules is one table for the whole process: two cold starts swapping it at once would mix their modules.
+_MODULE_TABLE_LOCK = threading.Lock()
+
+
+def _import_fresh(module_name: str, root: Path) -> ModuleType:
+    """Import ``module_name`` and every module of ``root`` it needs anew, then put ``sys.modules`` back.
+
+    Deleting the asset's modules for good (what a cold start seems to need) breaks everyone else in the process
+    who imported them: ``monkeypatch.setattr(ingest.pipeline, ...)`` would patch a module the handler no longer
+    uses, and ``importlib.reload`` would refuse a module missing from the table. So the asset's modules are
+    taken out only for the import, and the fresh ones stay reachable only through the module returned.
+    """
+    with _MODULE_TABLE_LOCK:
+        saved = {name: module for name, module in sys.modules.items() if _is_under(module, root)}
+        for name in saved:
             del sys.modules[name]
+        try:
+            return importlib.import_module(module_name)
+        finally:
+            for name in [name for name, module in list(sys.modules.items()) if _is_under(module, root)]:
+                del sys.modules[name]
+            sys.modules.update(saved)
+
+
+def _is_under(module: ModuleType | None, root: Path) -> bool:
+    locations = [getattr(module, "__file__", None), *list(getattr(module, "__path__", None) or [])]
+    return any(location and Path(location).resolve().is_relative_to(root) for location in locations)
 
 
 # --- The runner -------------------------------------------------------------------------------------------

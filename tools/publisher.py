@@ -15,10 +15,11 @@ As a library::
     for unsent in report.unsent:
         print(unsent.index, unsent.problem, unsent.reason)
 
-From the command line, one JSON change per line, from a file or stdin::
+From the command line, one JSON change per line, from a file or stdin (``make install`` puts the ``publish``
+command in the virtualenv; ``python -m tools.publisher`` is the same program)::
 
-    python -m tools.publisher --queue-url URL changes.jsonl
-    producer | python -m tools.publisher --queue-url URL -
+    publish --queue-url URL changes.jsonl
+    producer | publish --queue-url URL -
 
 The exit status is 0 when every change was sent and 1 otherwise; the summary and one line per unsent change
 go to stderr.
@@ -82,6 +83,9 @@ _UPSERT_ID_FIELDS = {"item": "itemId", "action": "actionId", "user": "userId"}
 _GROUP_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 # Characters SQS accepts in a message body; anything else fails the entry with InvalidMessageContents.
 _SQS_FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Half of a UTF-16 surrogate pair: json.loads accepts its escape (\\ud800) but it is not text (see contract_violation).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_LONE_SURROGATE_RULE = "message: holds an unpaired UTF-16 surrogate (\\ud800-\\udfff), which is not text"
 # Call-level error codes worth retrying besides 5xx and HTTP 429 (botocore has already retried them a few
 # times by the time they reach us; a backlog or a KMS hiccup can outlast that).
 _RETRYABLE_CODES = frozenset(
@@ -422,7 +426,13 @@ def contract_violation(change: Any) -> str | None:
     """
     contract, kinds = _validators()
     if contract.is_valid(change):
-        return None
+        # The one rule of the contract JSON Schema cannot express: every string is text. The pipeline dead-letters
+        # a change holding half of a UTF-16 surrogate pair (ingest.decode), so it is refused here already.
+        try:
+            text = json.dumps(change, ensure_ascii=False)
+        except (TypeError, ValueError):
+            return None  # not JSON at all: reported by _prepare with json's own reason
+        return _LONE_SURROGATE_RULE if _SURROGATE.search(text) else None
     if not isinstance(change, dict):
         return "message: must be a JSON object"
     kind = change.get("type")
@@ -470,7 +480,8 @@ def _rule(error: ValidationError) -> str:
             return f"must be at most {limit}"
         case "type":
             return "must be " + (" or ".join(map(str, limit)) if isinstance(limit, list) else str(limit))
-        case "pattern" | "anyOf" | "oneOf":
+        case "pattern" | "anyOf" | "oneOf" | "not":
+            # jsonschema's own message for these quotes the instance, which may be personal data.
             return f"must be {title}" if title else "is not in an accepted form"
         case _:
             # required, additionalProperties, const, enum: jsonschema's message names keys or expected values.
@@ -552,8 +563,10 @@ def _read_lines(stream: BinaryIO, line_numbers: list[int], not_json: list[Unsent
 
 
 def _parser() -> argparse.ArgumentParser:
+    # The usage line names the program as it was started: the installed command, or the module.
+    command = "publish" if Path(sys.argv[0]).name == "publish" else "python -m tools.publisher"
     parser = argparse.ArgumentParser(
-        prog="python -m tools.publisher",
+        prog=command,
         description=(
             "Send changes (one JSON object per line) to the ingest queue. Each is checked against "
             "schemas/contract/message.schema.json first; invalid ones are reported, not sent. Exits 1 if any "

@@ -7,12 +7,12 @@ only once SQS confirmed its entry; anything else is reported back so the caller 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from ingest.clients import client_within, time_bound
 from ingest.decode import Message
 from ingest.errors import ErrorCode
 
@@ -51,22 +51,34 @@ class DeadLetter:
 
 
 class DeadLetterQueue:
-    """Writes dead letters with SendMessageBatch, packed by count and size."""
+    """Writes dead letters with SendMessageBatch, packed by count and size.
 
-    def __init__(self, *, client: Any, queue_url: str) -> None:
-        self._client = client
+    ``client`` is a ``ClientLadder`` of SQS clients (each write bounded by the time left) or one plain client.
+    """
+
+    def __init__(self, *, client: Any, queue_url: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clients = time_bound(client)
         self._queue_url = queue_url
+        self._clock = clock
         # A FIFO DLQ needs a group and a deduplication id; the source message id makes retries idempotent.
         self._fifo = queue_url.endswith(".fifo")
 
-    def send(self, letters: Sequence[DeadLetter]) -> set[str]:
-        """Write ``letters``; return the message ids that could NOT be written (the caller must not ack them)."""
+    def send(self, letters: Sequence[DeadLetter], *, time_left_s: float | None = None) -> set[str]:
+        """Write ``letters``; return the message ids that could NOT be written (the caller must not ack them).
+
+        With ``time_left_s``, no write starts that could end later than that from now: the invocation must answer
+        before Lambda's timeout, and the letters left unwritten are simply reported back for redelivery.
+        """
         failed: set[str] = set()
+        deadline = None if time_left_s is None else self._clock() + time_left_s
         for batch in _pack(letters):
             entries = [self._entry(index, letter) for index, letter in enumerate(batch)]
             try:
-                response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
-            except (ClientError, BotoCoreError):
+                client = client_within(self._clients, None if deadline is None else deadline - self._clock())
+                response = client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
+            except Exception:
+                # SQS refused or did not answer in time (ClientError, BotoCoreError), no write fitted the time left
+                # (OutOfTime), or anything else: the batch counts as unwritten, and the answer still goes out.
                 failed.update(letter.message.message_id for letter in batch)
                 continue
             for entry in response.get("Failed", []):

@@ -7,6 +7,7 @@ event whose ``detail`` is the change. The dead-letter queue always receives the 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
@@ -17,6 +18,8 @@ from ingest.kinds import KINDS, Kind
 SOURCE_MESSAGE_ID = "SourceMessageId"
 # An SNS notification inside an EventBridge event inside... is not a thing anyone sends; a bound stops loops.
 _MAX_ENVELOPES = 3
+# A code point of the UTF-16 surrogate range can only be in a str as a lone half: json.loads joins a valid pair.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class SqsAttributes(TypedDict, total=False):
@@ -95,7 +98,8 @@ def decode(message: Message) -> Change:
     Raises
     ------
     RejectedRecord
-        ``MalformedMessage`` when the body is not JSON, not an object, or names no known type.
+        ``MalformedMessage`` when the body is not JSON, not an object, names no known type, or holds a string
+        that is not text (a lone surrogate escape).
     """
     try:
         document: Any = json.loads(message.body)
@@ -110,13 +114,55 @@ def decode(message: Message) -> Change:
         raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, "body must be a JSON object")
     kind_name = document.get("type")
     if not isinstance(kind_name, str) or kind_name not in KINDS:
-        shown = kind_name[:64] if isinstance(kind_name, str) else type(kind_name).__name__
+        # Name the rule, never the value: the reason is logged and stored as the dead letter's ErrorMessage, and
+        # whatever a publisher put in the wrong field may be personal data.
+        got = "another string" if isinstance(kind_name, str) else f"a JSON {_json_type(kind_name)}"
         raise RejectedRecord(
             ErrorCode.MALFORMED_MESSAGE,
-            f"type must be one of {', '.join(KINDS)}; got {shown!r}" if "type" in document else "type is missing",
+            f"type must be one of {', '.join(KINDS)}; got {got}" if "type" in document else "type is missing",
+        )
+    surrogate = _lone_surrogate(document)
+    if surrogate is not None:
+        # JSON may spell half of a UTF-16 pair ("\ud800"); Python keeps it as a code point no UTF-8 encoder
+        # accepts. Such a record can never be written (or even logged) intact, so it is poison now rather than
+        # an encoding error later that would be retried until RetriesExhausted.
+        raise RejectedRecord(
+            ErrorCode.MALFORMED_MESSAGE,
+            f"{surrogate} holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff), which is not text",
         )
     fields = {key: value for key, value in document.items() if key != "type"}
     return Change(message=message, kind=KINDS[kind_name], fields=fields)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _lone_surrogate(document: Any) -> str | None:
+    """Where the first lone surrogate is ("itemId", "a key of properties"), or None when there is none.
+
+    Iterative, not recursive: json.loads accepts nesting deeper than Python's recursion limit.
+    """
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return path or "the message"
+        elif isinstance(value, dict):
+            for key, member in value.items():
+                if _SURROGATE.search(key):
+                    return f"a key of {path}" if path else "a key"
+                stack.append((f"{path}.{key}" if path else key, member))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{index}]", member) for index, member in enumerate(value))
+    return None
 
 
 def _unwrap(document: Any) -> Any:

@@ -7,9 +7,10 @@ Everything the pipeline decides about a failure is written down here once: which
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ParamValidationError
 from botocore.retries.standard import RetryContext, ThrottledRetryableChecker
 
 
@@ -43,6 +44,10 @@ class ConfigurationError(IngestError):
     """The Lambda environment (DESIGN.md Contract 2) is invalid: fails the whole invocation, so nothing is lost."""
 
 
+class OutOfTime(IngestError):
+    """No call was started: it could not have finished in the time the invocation has left for it."""
+
+
 class Disposition(enum.Enum):
     """What a failed Personalize call means for the records in it."""
 
@@ -71,11 +76,29 @@ _THROTTLE_CHECKER = ThrottledRetryableChecker()
 
 @dataclass(frozen=True, slots=True)
 class CallFailure:
-    """A classified failure of one Personalize call, with the evidence to report it."""
+    """A classified failure of one Personalize call, with the evidence to report it.
+
+    ``message`` ends up in logs and in the dead letter's ErrorMessage: it is the service's own message (Contract 3),
+    or words of ours that name fields and rules, never a record's values. ``before_sending`` marks a request the
+    SDK refused on the client side (the record does not fit the API's model): that record is MalformedMessage.
+    """
 
     disposition: Disposition
     error_code: str
     message: str
+    before_sending: bool = False
+
+    @property
+    def dead_letter_code(self) -> ErrorCode:
+        """The code a record that fails alone like this is dead-lettered with (Contract 3)."""
+        return ErrorCode.MALFORMED_MESSAGE if self.before_sending else ErrorCode.INVALID_INPUT
+
+
+OUT_OF_TIME = CallFailure(Disposition.RETRYABLE, "OutOfTime", "the invocation ran out of time before this call")
+
+# botocore's ParamValidationError report, one problem per line, quotes the offending value after ", value:" and
+# lists the allowed members after ", must be one of": only the part before either is kept (field and rule).
+_REPORT_TAIL = re.compile(r", (value:|must be one of).*$")
 
 
 def classify(exc: Exception) -> CallFailure:
@@ -83,8 +106,20 @@ def classify(exc: Exception) -> CallFailure:
 
     Any other exception is treated as retryable, so one unexpected failure can never crash the handler.
     Throttling is recognised with botocore's own list of throttling codes (Personalize does not document its
-    throttling error, PERSONALIZE.md §1), plus HTTP 429; HTTP 5xx and connection errors are retryable.
+    throttling error, PERSONALIZE.md §1), plus HTTP 429; HTTP 5xx and connection errors are retryable. A request
+    botocore refuses to send (ParamValidationError, a string it cannot encode) will never be sent as it is: it is
+    poison, and bisection finds the record that makes it so.
     """
+    if isinstance(exc, OutOfTime):
+        return OUT_OF_TIME
+    if isinstance(exc, ParamValidationError):
+        report = str(exc.kwargs.get("report", ""))
+        problems = [_REPORT_TAIL.sub("", line).strip() for line in report.splitlines() if line.strip()]
+        reason = "; ".join(problems) or "the request does not fit the API's model"
+        return CallFailure(Disposition.POISON, "ParamValidationError", f"refused by the SDK: {reason}", True)
+    if isinstance(exc, UnicodeError):
+        # Its text quotes the character it choked on: name the class and the rule only.
+        return CallFailure(Disposition.POISON, type(exc).__name__, "a value is not encodable as UTF-8", True)
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", "Unknown"))
@@ -99,7 +134,43 @@ def classify(exc: Exception) -> CallFailure:
             return CallFailure(Disposition.SETUP, code, message)
         return CallFailure(Disposition.RETRYABLE, code, message)
     if isinstance(exc, ConnectionError | HTTPClientError):
+        # Their text names the endpoint and the socket error, nothing of the request.
         return CallFailure(Disposition.RETRYABLE, type(exc).__name__, str(exc))
-    # Anything else is unexpected (a bug of ours, or botocore refusing a parameter). Retrying is the safe
-    # answer: the record keeps its place in the queue and reaches the DLQ as RetriesExhausted with this reason.
-    return CallFailure(Disposition.RETRYABLE, type(exc).__name__, str(exc))
+    return unexpected(exc)
+
+
+def unexpected(exc: BaseException) -> CallFailure:
+    """An exception nothing foresaw (a bug of ours, most likely): retryable, and reported by its class only.
+
+    Retrying is the safe answer: the record keeps its place in the queue and reaches the DLQ as RetriesExhausted
+    after maxReceiveCount deliveries. Its text is not kept: ``KeyError('Jane Doe')`` quotes what it failed on, and
+    the reason goes to logs and the dead letter's ErrorMessage.
+    """
+    name = type(exc).__name__
+    return CallFailure(Disposition.RETRYABLE, name, f"unexpected {name} (the function's log has it by message id)")
+
+
+# A wrong or stale tracking id hides behind InvalidInputException: PutEvents models no other error (PERSONALIZE.md
+# §1), so every call answers "invalid input" and bisection would dead-letter every event as InvalidInput, when
+# DESIGN.md says a setup error is retried, counted and alarmed, never dead-lettered. AWS does not document its
+# message for an unknown trackingId (ASSUMPTION, unverified against the service): we take a message that names the
+# tracking id (its value, or the words "trackingId" / "tracking id" / "event tracker") as being about the tracking
+# id and not about the record. The local emulator answers "No event tracker has trackingId <id>."
+# (local/emulator/events.py). The caller applies this only to a call of ONE record, where the rejection cannot be
+# a neighbour's fault, and only to APIs that write through a tracking id.
+_NAMES_A_TRACKER = re.compile(r"tracking[\s_-]?id|event[\s_-]?tracker", re.IGNORECASE)
+# A value shorter than this could appear in any message by chance (tracking ids are UUIDs).
+_MIN_TRACKING_ID_TO_MATCH = 8
+
+
+def tracking_id_refused(failure: CallFailure, tracking_id: str) -> CallFailure | None:
+    """``failure`` reclassified as a setup error when it is an InvalidInputException about ``tracking_id``.
+
+    Returns None when ``failure`` is anything else; see the assumption written down above.
+    """
+    if failure.error_code != "InvalidInputException" or failure.before_sending:
+        return None
+    names_value = len(tracking_id) >= _MIN_TRACKING_ID_TO_MATCH and tracking_id in failure.message
+    if not (names_value or _NAMES_A_TRACKER.search(failure.message)):
+        return None
+    return CallFailure(Disposition.SETUP, failure.error_code, failure.message)

@@ -7,6 +7,7 @@ Thin on purpose (STYLE.md): wire Powertools, build the runtime once per cold sta
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from typing import Any
 
@@ -18,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from ingest.catalog import DatasetCatalog
+from ingest.clients import ClientLadder
 from ingest.dead_letter import DeadLetterQueue
 from ingest.pipeline import Runtime, process_batch
 from ingest.send import PersonalizeEventsSink
@@ -26,9 +28,19 @@ from ingest.telemetry import Dimensions
 
 SERVICE = "personalize-ingest"
 NAMESPACE = "PersonalizeIngest"
-# Keep time to write dead letters and answer: 10 % of the invocation's time, at least two seconds.
+# An invocation that runs past Lambda's timeout fails its whole batch: every message comes back, those Personalize
+# accepted included, and no dead letter is written. So the invocation's time is cut in three, each part bounded by
+# the clients' timeouts (ingest.clients: no call starts that could end after its part does):
+#   sending (decode, DescribeDataset, the Put* calls)  until  the deadline = end - reserve
+#   dead-letter writes                                   until  end - ANSWER_MARGIN_S
+#   publishing the metrics and answering                 until  end
+# The reserve is 10 % of the time, at least RESERVE_MIN_S: when sending ran to the deadline (a slow or throttling
+# Personalize, which is when RetriesExhausted letters are due), the dead-letter writes still get 2 s, so the first
+# goes through a client allowing 0.5 s to connect and 1.5 s to answer (SendMessageBatch takes tens of milliseconds
+# when SQS is healthy). With the 10 s minimum function timeout that leaves 7.5 s of sending.
+ANSWER_MARGIN_S = 0.5
 RESERVE_FRACTION = 0.1
-RESERVE_MIN_S = 2.0
+RESERVE_MIN_S = 2.5
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE
 logger = Logger(service=SERVICE_NAME)
@@ -37,13 +49,9 @@ logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE, service=SERVICE_NAME)
 
 # The pipeline does its own retrying (it knows the invocation's deadline and which errors are poison), so the
-# SDK must not retry underneath it; short timeouts keep a hung connection from eating the whole invocation.
-_CLIENT_CONFIG = Config(
-    retries={"total_max_attempts": 1, "mode": "standard"},
-    connect_timeout=3,
-    read_timeout=10,
-    user_agent_extra="personalize-ingest",
-)
+# SDK must not retry underneath it: one call then lasts at most its client's connect + read timeout, which the
+# ClientLadder chooses from the time left (ingest.clients).
+_CLIENT_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"}, user_agent_extra="personalize-ingest")
 
 _runtime: Runtime | None = None
 
@@ -54,12 +62,23 @@ def runtime_from_env() -> Runtime:
     settings = Settings.from_env(os.environ)
     return Runtime(
         settings=settings,
-        catalog=DatasetCatalog(client=boto3.client("personalize", config=_CLIENT_CONFIG)),
-        sink=PersonalizeEventsSink(boto3.client("personalize-events", config=_CLIENT_CONFIG)),
-        dead_letters=DeadLetterQueue(
-            client=boto3.client("sqs", config=_CLIENT_CONFIG), queue_url=settings.dead_letter_queue_url
-        ),
+        catalog=DatasetCatalog(client=_ladder("personalize")),
+        sink=PersonalizeEventsSink(_ladder("personalize-events")),
+        dead_letters=DeadLetterQueue(client=_ladder("sqs"), queue_url=settings.dead_letter_queue_url),
     )
+
+
+# Tiers are built on first use, possibly while another thread (the local runner's pollers share one handler)
+# builds another service's: a boto3 session must not build two clients at once.
+_CLIENT_BUILD_LOCK = threading.Lock()
+
+
+def _ladder(service: str) -> ClientLadder:
+    def make(config: Config) -> Any:
+        with _CLIENT_BUILD_LOCK:
+            return boto3.client(service, config=config)  # type: ignore[call-overload]
+
+    return ClientLadder(make, base=_CLIENT_CONFIG)
 
 
 class _PowertoolsSink:
@@ -100,11 +119,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         _runtime = runtime_from_env()
     runtime = _runtime
     remaining_s = context.get_remaining_time_in_millis() / 1000.0
-    deadline = runtime.clock() + remaining_s - max(RESERVE_MIN_S, RESERVE_FRACTION * remaining_s)
+    now = runtime.clock()
+    deadline = now + remaining_s - max(RESERVE_MIN_S, RESERVE_FRACTION * remaining_s)
+    finish_by = now + remaining_s - ANSWER_MARGIN_S
     records = event.get("Records") or []
     # Disabled metrics are never flushed, so they would pile up until Powertools prints them at 100 values anyway.
     if not is_metrics_disabled():
         metrics.add_metric(name="BatchSize", unit=MetricUnit.Count, value=len(records))
-    result = process_batch(records, runtime, deadline=deadline, log=logger)
+    result = process_batch(records, runtime, deadline=deadline, finish_by=finish_by, log=logger)
     result.telemetry.publish(_PowertoolsSink())
     return result.response()

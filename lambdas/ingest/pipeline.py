@@ -16,12 +16,12 @@ from typing import Any, Protocol
 from ingest.catalog import DatasetCatalog
 from ingest.dead_letter import DeadLetter
 from ingest.decode import Change, Message, SqsRecord, decode
-from ingest.errors import CallFailure, Disposition, ErrorCode, RejectedRecord, classify
+from ingest.errors import CallFailure, Disposition, ErrorCode, RejectedRecord, classify, unexpected
 from ingest.kinds import Kind
 from ingest.model import ApiModel, api_models
-from ingest.plan import plan_calls
+from ingest.plan import Call, Plan, plan_calls, plan_fifo_round
 from ingest.schema import DatasetSchema
-from ingest.send import BLOCKED_BY_EARLIER_FAILURE, Accepted, Failed, Pacer, RecordSink, Rejected, Sender
+from ingest.send import BLOCKED, BLOCKED_BY_EARLIER_FAILURE, Accepted, Outcome, Pacer, RecordSink, Rejected, Sender
 from ingest.settings import Settings
 from ingest.telemetry import Telemetry
 from ingest.validate import ValidRecord, validate
@@ -34,8 +34,8 @@ QUOTA_HEADROOM = 0.9
 class DeadLetterWriter(Protocol):
     """Writes dead letters; returns the message ids it could not write."""
 
-    def send(self, letters: Sequence[DeadLetter]) -> set[str]:
-        """Write ``letters`` to the DLQ."""
+    def send(self, letters: Sequence[DeadLetter], *, time_left_s: float | None = None) -> set[str]:
+        """Write ``letters`` to the DLQ, starting no write that could end later than ``time_left_s`` from now."""
 
 
 class Log(Protocol):
@@ -77,7 +77,14 @@ class BatchResult:
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in self.failed]}
 
 
-def process_batch(records: Sequence[SqsRecord], runtime: Runtime, *, deadline: float, log: Log) -> BatchResult:
+def process_batch(
+    records: Sequence[SqsRecord],
+    runtime: Runtime,
+    *,
+    deadline: float,
+    log: Log,
+    finish_by: float | None = None,
+) -> BatchResult:
     """Process one Lambda SQS batch.
 
     Parameters
@@ -87,12 +94,15 @@ def process_batch(records: Sequence[SqsRecord], runtime: Runtime, *, deadline: f
     runtime:
         Settings and adapters.
     deadline:
-        ``runtime.clock()`` time after which no new call is started (the invocation keeps a reserve to write
-        dead letters and answer).
+        ``runtime.clock()`` time by which every Personalize call has ended (each is bounded by the time left);
+        what follows it is the reserve for writing dead letters and answering.
     log:
         Receives ids, codes and counts only: never bodies or property values.
+    finish_by:
+        ``runtime.clock()`` time by which the dead-letter writes have ended (None: no limit); letters that do not
+        fit are reported failed, so SQS redelivers them.
     """
-    batch = _Batch(runtime, deadline, log)
+    batch = _Batch(runtime, deadline, log, finish_by)
     messages = [Message.from_record(record, position) for position, record in enumerate(records)]
     changes = batch.decode_all(messages)
     valid = batch.validate_all(changes)
@@ -100,15 +110,31 @@ def process_batch(records: Sequence[SqsRecord], runtime: Runtime, *, deadline: f
     return batch.respond(messages)
 
 
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """Why a message was not written, and whose fate decides what becomes of it.
+
+    ``leader`` is set for a superseded change: the newest change to its id, whose failure it shares. Whether it is
+    redelivered or dead-lettered follows the leader's delivery count, not its own, so an older change is never
+    dead-lettered (and later redriven over newer state) while the newest is still being retried.
+    """
+
+    failure: CallFailure
+    api: str | None
+    leader: str | None = None
+
+
 class _Batch:
     """The working state of one batch: outcomes per message id as the steps decide them."""
 
-    def __init__(self, runtime: Runtime, deadline: float, log: Log) -> None:
+    def __init__(self, runtime: Runtime, deadline: float, log: Log, finish_by: float | None = None) -> None:
         self.runtime = runtime
         self.log = log
+        self.deadline = deadline
+        self.finish_by = finish_by
         self.telemetry = Telemetry()
         self.letters: list[DeadLetter] = []
-        self.failures: dict[str, tuple[CallFailure, str | None]] = {}
+        self.failures: dict[str, _Failure] = {}
         # FIFO: the batch position of the first failed message of each group; nothing after it may be sent.
         self.first_failure: dict[str, int] = {}
         self.accepted: set[str] = set()
@@ -139,9 +165,10 @@ class _Batch:
         limit = self.runtime.settings.max_receive_count
         return failure.disposition is Disposition.SETUP or not (limit and message.receive_count >= limit)
 
-    def fail(self, message: Message, failure: CallFailure, api: str | None) -> None:
-        self.failures[message.message_id] = (failure, api)
-        if message.group_id is not None and self.redelivered(message, failure):
+    def fail(self, message: Message, failure: CallFailure, api: str | None, leader: Message | None = None) -> None:
+        """Record that ``message`` was not written; a superseded change names the ``leader`` whose fate it shares."""
+        self.failures[message.message_id] = _Failure(failure, api, leader.message_id if leader else None)
+        if message.group_id is not None and self.redelivered(leader or message, failure):
             first = self.first_failure.get(message.group_id, message.position)
             self.first_failure[message.group_id] = min(first, message.position)
 
@@ -151,11 +178,11 @@ class _Batch:
         return first is not None and first < message.position
 
     def _unexpected(self, message: Message, exc: Exception) -> None:
-        """A bug of ours met by one record: retry it (it reaches the DLQ as RetriesExhausted with the reason)
-        rather than raise, which would fail, and eventually dead-letter without a reason, the whole batch."""
+        """A bug of ours met by one record: retry it (it reaches the DLQ as RetriesExhausted, naming the exception
+        class) rather than raise, which would fail, and eventually dead-letter without a reason, the whole batch."""
         self.telemetry.count("UnexpectedErrors", 1, ErrorType=type(exc).__name__)
         self.log.warning("unexpected error", extra={"message_id": message.message_id, "error": type(exc).__name__})
-        self.fail(message, CallFailure(Disposition.RETRYABLE, type(exc).__name__, str(exc)[:200]), None)
+        self.fail(message, unexpected(exc), None)
 
     def decode_all(self, messages: Sequence[Message]) -> list[Change]:
         changes = []
@@ -197,7 +224,7 @@ class _Batch:
         if dataset is None:
             return RejectedRecord(ErrorCode.DATASET_NOT_CONFIGURED, f"{kind.name}: {kind.dataset_env} is not set")
         try:
-            info = self.runtime.catalog.describe(kind, dataset)
+            info = self.runtime.catalog.describe(kind, dataset, time_left_s=self.deadline - self.runtime.clock())
         except Exception as exc:
             return classify(exc)
         target = settings.targets.get(kind.name) or info.tracking_id
@@ -207,79 +234,108 @@ class _Batch:
         return info.schema
 
     def send_all(self, records: list[ValidRecord]) -> None:
-        """Send in rounds: when the newest change to an id is rejected, the older ones it hid get their turn."""
+        """Send in rounds until every record has an outcome.
+
+        Standard queues: one plan for the whole batch; a further round only when the newest change to an id was
+        rejected and the older ones it hid get their turn. FIFO queues: one round per step of the message groups
+        (``plan_fifo_round``), so that no record is sent before every earlier record of its group was accepted.
+        """
         fifo = any(record.change.message.group_id for record in records)
         max_records = {name: api.max_records for name, api in self.runtime.apis.items()}
         pending = records
         while pending:
-            plan = plan_calls(pending, targets=self.targets, max_records=max_records, collapse=not fifo)
-            pending = []
+            if fifo:
+                # Never send a change past an earlier one of its group that failed, at any step so far (decode,
+                # DescribeDataset, an earlier round); the sender applies the same rule inside a call.
+                ready = [record for record in pending if not self._held_back(record)]
+                plan = plan_fifo_round(ready, targets=self.targets, max_records=max_records)
+                pending = _not_planned(ready, plan)
+            else:
+                plan = plan_calls(pending, targets=self.targets, max_records=max_records, collapse=True)
+                pending = []
             for call in plan.calls:
-                api = call.kind.api
-                # FIFO: never send a change past an earlier one of its group that failed, at any step so far
-                # (decode, DescribeDataset, an earlier call); the sender applies the same rule inside a call.
-                sendable = [record for record in call.records if not self.blocked(record.change.message)]
-                for record in call.records:
-                    if self.blocked(record.change.message):
-                        self.fail(record.change.message, BLOCKED_BY_EARLIER_FAILURE, api)
-                if not sendable:
-                    continue
-                outcomes = self.sender.send(dataclasses.replace(call, records=tuple(sendable)))
-                for record in sendable:
-                    message = record.change.message
-                    riders = plan.superseded.get(message.message_id, [])
-                    outcome = outcomes[message.message_id]
-                    if isinstance(outcome, Accepted):
-                        self.accepted.add(message.message_id)
-                        self.accepted.update(rider.change.message.message_id for rider in riders)
-                        self.telemetry.count("RecordsAccepted", 1 + len(riders), Api=api)
-                        self.telemetry.count("RecordsSuperseded", len(riders), Api=api)
-                    elif isinstance(outcome, Rejected):
-                        self.reject(message, ErrorCode.INVALID_INPUT, outcome.failure.message, api)
-                        pending.extend(riders)
-                    elif isinstance(outcome, Failed):
-                        for failed in (record, *riders):
-                            self.fail(failed.change.message, outcome.failure, api)
+                pending.extend(self._send_call(call, plan))
+            pending.sort(key=lambda record: record.change.message.position)
+
+    def _held_back(self, record: ValidRecord) -> bool:
+        """FIFO: fail ``record`` unsent when an earlier message of its group failed; True if it did."""
+        if not self.blocked(record.change.message):
+            return False
+        self.fail(record.change.message, BLOCKED_BY_EARLIER_FAILURE, record.change.kind.api)
+        return True
+
+    def _send_call(self, call: Call, plan: Plan) -> list[ValidRecord]:
+        """Send one planned call and settle each record's outcome; return the changes that get another turn."""
+        api = call.kind.api
+        sendable = [record for record in call.records if not self.blocked(record.change.message)]
+        for record in call.records:
+            if self.blocked(record.change.message):
+                self._settle(record, plan, BLOCKED, api)
+        if not sendable:
+            return []
+        outcomes = self.sender.send(dataclasses.replace(call, records=tuple(sendable)))
+        another_turn: list[ValidRecord] = []
+        for record in sendable:
+            another_turn.extend(self._settle(record, plan, outcomes[record.change.message.message_id], api))
+        return another_turn
+
+    def _settle(self, record: ValidRecord, plan: Plan, outcome: Outcome, api: str) -> list[ValidRecord]:
+        """Apply a sent record's outcome to it and to the older changes it superseded (its riders)."""
+        message = record.change.message
+        riders = plan.superseded.get(message.message_id, [])
+        if isinstance(outcome, Accepted):
+            self.accepted.add(message.message_id)
+            self.accepted.update(rider.change.message.message_id for rider in riders)
+            self.telemetry.count("RecordsAccepted", 1 + len(riders), Api=api)
+            self.telemetry.count("RecordsSuperseded", len(riders), Api=api)
+            return []
+        if isinstance(outcome, Rejected):
+            self.reject(message, outcome.failure.dead_letter_code, outcome.failure.message, api)
+            return list(riders)  # the newest change is refused: the older ones are no longer superseded
+        self.fail(message, outcome.failure, api)
+        for rider in riders:
+            self.fail(rider.change.message, outcome.failure, api, leader=message)
+        return []
 
     def respond(self, messages: Sequence[Message]) -> BatchResult:
         settings = self.runtime.settings
         failed: set[str] = set()
         explained: set[str] = set()  # failed messages whose reason is already logged
         by_id = {message.message_id: message for message in messages}
-        for message_id, (failure, api) in self.failures.items():
-            message = by_id[message_id]
+        # A superseded change's dead letter is written only once its leader's is: alone in the DLQ, a redrive
+        # would apply it after the newest change, which is still in the queue, and go backwards.
+        followers: list[tuple[DeadLetter, str]] = []
+        for message_id, entry in self.failures.items():
+            message, failure = by_id[message_id], entry.failure
+            fate = by_id[entry.leader] if entry.leader else message
             if failure.disposition is Disposition.SETUP:
                 # The dataset is gone or the policy is wrong: retry, count, alarm; never dead-letter.
                 self.telemetry.count("SetupErrors", 1, ErrorCode=failure.error_code)
                 self.log.warning(
-                    "setup error", extra={"message_id": message_id, "error_code": failure.error_code, "api": api}
+                    "setup error", extra={"message_id": message_id, "error_code": failure.error_code, "api": entry.api}
                 )
                 failed.add(message_id)
                 explained.add(message_id)
-            elif settings.max_receive_count and message.receive_count >= settings.max_receive_count:
+            elif settings.max_receive_count and fate.receive_count >= settings.max_receive_count:
                 reason = f"{failure.error_code}: {failure.message}" if failure.message else failure.error_code
-                self.reject(message, ErrorCode.RETRIES_EXHAUSTED, reason, api)
+                letter = DeadLetter(message=message, code=ErrorCode.RETRIES_EXHAUSTED, reason=reason, api=entry.api)
+                if entry.leader:
+                    followers.append((letter, entry.leader))
+                else:
+                    self.letters.append(letter)
             else:
                 failed.add(message_id)
         # FIFO: every later message of a failed group is redelivered, in order, so none is dead-lettered now.
         failed |= _later_in_failed_groups(messages, failed)
-        self.letters = [letter for letter in self.letters if letter.message.message_id not in failed]
-        unwritten = self.runtime.dead_letters.send(self.letters) if self.letters else set()
-        dead_lettered = {}
-        for letter in self.letters:
-            message_id = letter.message.message_id
-            if message_id in unwritten:
-                failed.add(message_id)
-                explained.add(message_id)
-                self.log.warning(
-                    "dead-letter write failed", extra={"message_id": message_id, "error_code": str(letter.code)}
-                )
-                continue
-            dead_lettered[message_id] = letter.code
-            self.telemetry.count("RecordsDeadLettered", 1, ErrorCode=str(letter.code))
-            self.log.info(
-                "dead-lettered", extra={"message_id": message_id, "error_code": str(letter.code), "api": letter.api}
-            )
+        dead_lettered = self._write([letter for letter in self.letters if letter.message.message_id not in failed])
+        followed = [letter for letter, leader in followers if leader in dead_lettered]
+        failed |= {letter.message.message_id for letter, leader in followers if leader not in dead_lettered}
+        dead_lettered |= self._write([letter for letter in followed if letter.message.message_id not in failed])
+        # Whatever the DLQ did not confirm stays in the queue (its write failure is logged by _write).
+        attempted = {letter.message.message_id for letter in (*self.letters, *followed)} - failed
+        unwritten = attempted - set(dead_lettered)
+        failed |= unwritten
+        explained |= unwritten
         # A DLQ write that failed re-fails the later messages of its group, except those already safely
         # dead-lettered: failing them too would put a second copy in the DLQ on redelivery.
         failed |= _later_in_failed_groups(messages, failed) - set(dead_lettered)
@@ -288,9 +344,10 @@ class _Batch:
         # queue or the DLQ can be traced through every invocation that saw it.
         for message_id in sorted(failed - explained, key=lambda key: by_id[key].position):
             # Not in failures: a later message of a FIFO group that failed after it was planned or sent.
-            failure, api = self.failures.get(message_id, (BLOCKED_BY_EARLIER_FAILURE, None))
+            entry = self.failures.get(message_id, _Failure(BLOCKED_BY_EARLIER_FAILURE, None))
             self.log.info(
-                "left for redelivery", extra={"message_id": message_id, "error_code": failure.error_code, "api": api}
+                "left for redelivery",
+                extra={"message_id": message_id, "error_code": entry.failure.error_code, "api": entry.api},
             )
         self.log.info(
             "batch done",
@@ -308,6 +365,27 @@ class _Batch:
             dead_lettered=dead_lettered,
         )
 
+    def _write(self, letters: Sequence[DeadLetter]) -> dict[str, ErrorCode]:
+        """Write ``letters`` within the time left; return the ones the DLQ confirmed, logged and counted."""
+        if not letters:
+            return {}
+        time_left = None if self.finish_by is None else self.finish_by - self.runtime.clock()
+        unwritten = self.runtime.dead_letters.send(letters, time_left_s=time_left)
+        dead_lettered: dict[str, ErrorCode] = {}
+        for letter in letters:
+            message_id = letter.message.message_id
+            if message_id in unwritten:
+                self.log.warning(
+                    "dead-letter write failed", extra={"message_id": message_id, "error_code": str(letter.code)}
+                )
+                continue
+            dead_lettered[message_id] = letter.code
+            self.telemetry.count("RecordsDeadLettered", 1, ErrorCode=str(letter.code))
+            self.log.info(
+                "dead-lettered", extra={"message_id": message_id, "error_code": str(letter.code), "api": letter.api}
+            )
+        return dead_lettered
+
 
 def _later_in_failed_groups(messages: Sequence[Message], failed: set[str]) -> set[str]:
     """FIFO: a failed message fails every later message of its group, so order survives redelivery."""
@@ -321,3 +399,10 @@ def _later_in_failed_groups(messages: Sequence[Message], failed: set[str]) -> se
         elif message.message_id in failed:
             failed_groups.add(message.group_id)
     return extra
+
+
+def _not_planned(records: Sequence[ValidRecord], plan: Plan) -> list[ValidRecord]:
+    """The records a FIFO round left for later: in none of its calls, and superseded by none of them."""
+    planned = {record.change.message.message_id for call in plan.calls for record in call.records}
+    planned |= {rider.change.message.message_id for riders in plan.superseded.values() for rider in riders}
+    return [record for record in records if record.change.message.message_id not in planned]

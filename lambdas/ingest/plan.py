@@ -2,7 +2,11 @@
 
 Within one batch only the newest change per id is sent for upsert kinds (items, actions, users): a record
 replaces the previous one anyway, and sending older versions after newer ones would go backwards
-(PERSONALIZE.md §1, "Upsert"). The superseded messages ride on the newest one's fate.
+(PERSONALIZE.md §1, "Upsert"). The superseded messages ride on the newest one's fate. Two changes to one id never
+share a call: Personalize does not document in which order it applies the records of one call.
+
+Standard queues: ``plan_calls`` plans the whole batch at once. FIFO queues: ``plan_fifo_round`` plans one round at
+a time, so that no record is sent before every earlier record of its message group has been accepted.
 """
 
 from __future__ import annotations
@@ -47,24 +51,14 @@ def plan_calls(
     max_records:
         Kind name → the API's records-per-call maximum (botocore's model: 10).
     collapse:
-        Keep only the newest change per id (standard queues). FIFO queues keep every change, in order.
+        Keep only the newest change per id. Without it every change is kept, in order (and two changes to one id
+        may then share a call: FIFO queues use ``plan_fifo_round`` instead).
     """
     ordered = list(records)
     superseded: dict[str, list[ValidRecord]] = {}
     if collapse:
         ordered, superseded = _collapse(ordered)
-    groups: dict[tuple[str, tuple[tuple[str, Any], ...]], list[ValidRecord]] = {}
-    for record in ordered:
-        groups.setdefault((record.change.kind.name, record.call_fields), []).append(record)
-    calls: list[Call] = []
-    for (kind_name, call_fields), members in groups.items():
-        size = max_records[kind_name]
-        kind = members[0].change.kind
-        calls.extend(
-            Call(kind=kind, target=targets[kind_name], call_fields=call_fields, records=tuple(chunk))
-            for chunk in _chunks(members, size)
-        )
-    return Plan(calls=calls, superseded=superseded)
+    return Plan(calls=_calls(ordered, targets=targets, max_records=max_records), superseded=superseded)
 
 
 def _collapse(records: list[ValidRecord]) -> tuple[list[ValidRecord], dict[str, list[ValidRecord]]]:
@@ -99,3 +93,90 @@ def _age(record: ValidRecord) -> tuple[int, int]:
 def _chunks(records: Sequence[ValidRecord], size: int) -> Iterable[Sequence[ValidRecord]]:
     for start in range(0, len(records), size):
         yield records[start : start + size]
+
+
+def plan_fifo_round(records: Iterable[ValidRecord], *, targets: dict[str, str], max_records: dict[str, int]) -> Plan:
+    """FIFO: the calls of the next round, for the records not sent yet.
+
+    One message group may need several calls: the publisher groups an event and an action interaction of one
+    session together (tools/publisher.py), a session's events change call when their userId does, and a publisher
+    may put an item and a user in one group. Sending every call of the batch at once would send a record before an
+    earlier record of its group has failed (issue 5: a failure fails every later record of its group, unsent).
+    So a round takes, of each group, only its leading run: its records up to the first one that needs another
+    call (another API, or other sessionId/userId for PutEvents). The caller sends the calls in order, skipping
+    what a failure holds back, and plans the next round from what is left.
+
+    Within a run, the changes to one id collapse to the last (a group's order is its publish order), and the
+    earlier ones ride on its fate (``Plan.superseded``). The run ends before an id that another group's run has
+    already taken in this round: two changes to one id never share a call.
+
+    Parameters
+    ----------
+    records:
+        The records still to send, any order (they are taken in batch order).
+    targets, max_records:
+        As for ``plan_calls``.
+
+    Returns
+    -------
+    Plan
+        The round's calls, in the batch order of their first record. Records in none of its calls and in no
+        ``superseded`` list wait for a later round.
+    """
+    groups: dict[str, list[ValidRecord]] = {}
+    for record in sorted(records, key=_position):
+        groups.setdefault(_group(record), []).append(record)
+    id_owner: dict[tuple[str, str], str] = {}  # which group's run sends an id this round
+    chosen: list[ValidRecord] = []
+    superseded: dict[str, list[ValidRecord]] = {}
+    for group, members in groups.items():
+        run: list[ValidRecord] = []
+        for record in members:
+            if _call_key(record) != _call_key(members[0]):
+                break
+            identity = _identity(record)
+            if identity is not None and id_owner.setdefault(identity, group) != group:
+                break
+            run.append(record)
+        last = {_identity(record): record for record in run if record.collapse_key is not None}
+        for record in run:
+            winner = last.get(_identity(record)) if record.collapse_key is not None else record
+            if winner is record:
+                chosen.append(record)
+            elif winner is not None:
+                superseded.setdefault(winner.change.message.message_id, []).append(record)
+    calls = _calls(sorted(chosen, key=_position), targets=targets, max_records=max_records)
+    return Plan(calls=sorted(calls, key=lambda call: _position(call.records[0])), superseded=superseded)
+
+
+def _calls(ordered: Sequence[ValidRecord], *, targets: dict[str, str], max_records: dict[str, int]) -> list[Call]:
+    """Group records by call (kind and call fields), in order of first appearance, and chunk each group."""
+    groups: dict[tuple[str, tuple[tuple[str, Any], ...]], list[ValidRecord]] = {}
+    for record in ordered:
+        groups.setdefault(_call_key(record), []).append(record)
+    calls: list[Call] = []
+    for (kind_name, call_fields), members in groups.items():
+        kind = members[0].change.kind
+        calls.extend(
+            Call(kind=kind, target=targets[kind_name], call_fields=call_fields, records=tuple(chunk))
+            for chunk in _chunks(members, max_records[kind_name])
+        )
+    return calls
+
+
+def _call_key(record: ValidRecord) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    return (record.change.kind.name, record.call_fields)
+
+
+def _identity(record: ValidRecord) -> tuple[str, str] | None:
+    return (record.change.kind.name, record.collapse_key) if record.collapse_key is not None else None
+
+
+def _group(record: ValidRecord) -> str:
+    # Every message of a FIFO queue has a group; one without is its own group (it waits for nothing).
+    message = record.change.message
+    return message.group_id if message.group_id is not None else f"\0{message.message_id}"
+
+
+def _position(record: ValidRecord) -> int:
+    return record.change.message.position

@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ingest.clients import SHORTEST_CALL_S, client_within, time_bound
 from ingest.decode import Message
-from ingest.errors import CallFailure, Disposition, classify
+from ingest.errors import OUT_OF_TIME, CallFailure, Disposition, classify, tracking_id_refused
 from ingest.model import ApiModel
 from ingest.plan import Call
 from ingest.telemetry import Telemetry
@@ -30,20 +31,38 @@ BACKOFF_CAP_S = 4.0
 class RecordSink(Protocol):
     """Where records go: the personalize-events client behind a one-method adapter."""
 
-    def put(self, api: ApiModel, target: str, call_fields: dict[str, Any], records: list[dict[str, Any]]) -> None:
-        """Write ``records`` with ``api``'s operation; raise the client's exception on failure."""
+    def put(
+        self,
+        api: ApiModel,
+        target: str,
+        call_fields: dict[str, Any],
+        records: list[dict[str, Any]],
+        *,
+        time_left_s: float,
+    ) -> None:
+        """Write ``records`` with ``api``'s operation, in a call that ends within ``time_left_s``; raise the
+        client's exception on failure (``OutOfTime`` when no call fits)."""
 
 
 class PersonalizeEventsSink:
-    """The real ``RecordSink``: a boto3 ``personalize-events`` client."""
+    """The real ``RecordSink``: boto3 ``personalize-events`` clients (a ``ClientLadder``, or one plain client)."""
 
     def __init__(self, client: Any) -> None:
-        self._client = client
+        self._clients = time_bound(client)
 
-    def put(self, api: ApiModel, target: str, call_fields: dict[str, Any], records: list[dict[str, Any]]) -> None:
-        """Call the kind's Put* operation with ``records``."""
+    def put(
+        self,
+        api: ApiModel,
+        target: str,
+        call_fields: dict[str, Any],
+        records: list[dict[str, Any]],
+        *,
+        time_left_s: float = float("inf"),
+    ) -> None:
+        """Call the kind's Put* operation with ``records`` through a client whose timeouts fit ``time_left_s``."""
         kind = api.kind
-        getattr(self._client, api.method)(**{kind.target_field: target, **call_fields, kind.list_field: records})
+        client = client_within(self._clients, time_left_s)
+        getattr(client, api.method)(**{kind.target_field: target, **call_fields, kind.list_field: records})
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,16 +105,16 @@ class Pacer:
     def wait(self, api: str, calls_per_second: float | None, *, deadline: float | None = None) -> bool:
         """Block until a call of ``api`` fits the rate; no-op without a rate.
 
-        Returns False, at once and without taking a slot, when the call could not start before ``deadline``:
-        sleeping past it would leave the invocation no time to write dead letters and answer, and a Lambda
-        timeout makes SQS redeliver the whole batch, the records already accepted included.
+        Returns False, at once and without taking a slot, when the call could not start by ``deadline`` (the
+        latest start): sleeping past it would leave the invocation no time to write dead letters and answer, and
+        a Lambda timeout makes SQS redeliver the whole batch, the records already accepted included.
         """
         if not calls_per_second:
             return True
         with self._lock:
             now = self._clock()
             start = max(now, self._next.get(api, now))
-            if deadline is not None and start >= deadline:
+            if deadline is not None and start > deadline:
                 return False
             self._next[api] = start + 1.0 / calls_per_second
         if start > now:
@@ -132,6 +151,8 @@ class Sender:
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not cryptography
         self._holds_group = holds_group
+        # Targets (API, tracking id) found unusable in this batch: their remaining records are not sent.
+        self._refused_targets: dict[tuple[str, str], CallFailure] = {}
 
     def send(self, call: Call) -> dict[str, Outcome]:
         """Send one planned call; the result maps each record's SQS message id to its outcome."""
@@ -140,11 +161,19 @@ class Sender:
 
     def bisect_invalid(self, api: ApiModel, call: Call, records: Sequence[ValidRecord]) -> dict[str, Outcome]:
         """Send ``records``; on InvalidInputException split them in halves until the bad ones stand alone."""
+        refused = self._refused_targets.get((api.kind.api, call.target))
+        if refused is not None:
+            return {_key(record): Failed(refused) for record in records}
         result = self._send_with_retries(api, call, records)
         if not isinstance(result, CallFailure):
             return dict.fromkeys((_key(record) for record in records), ACCEPTED)
         if result.disposition is Disposition.POISON:
             if len(records) == 1:
+                setup = tracking_id_refused(result, call.target) if call.kind.target_field == "trackingId" else None
+                if setup is not None:
+                    # One record alone, refused for the tracking id: every record through it would be (errors.py).
+                    self._refused_targets[(api.kind.api, call.target)] = setup
+                    return {_key(records[0]): Failed(setup)}
                 return {_key(records[0]): Rejected(result)}
             self._telemetry.count("Bisections", 1, Api=api.kind.api)
             middle = len(records) // 2
@@ -168,17 +197,30 @@ class Sender:
         return {_key(record): Failed(result) for record in records}
 
     def _send_with_retries(self, api: ApiModel, call: Call, records: Sequence[ValidRecord]) -> CallFailure | None:
+        """One call, retried while the invocation has time; None when Personalize accepted it.
+
+        No call starts with less than ``SHORTEST_CALL_S`` before the deadline, and each is bounded by the time
+        left (the sink picks a client whose timeouts fit), so no call runs past the deadline into the time kept for
+        dead letters and the answer.
+        """
         attempt = 0
-        if self._clock() >= self._deadline:
-            return _OUT_OF_TIME
+        latest_start = self._deadline - SHORTEST_CALL_S
+        if self._clock() > latest_start:
+            return OUT_OF_TIME
         failure: CallFailure | None = None
         while True:
-            if not self._pacer.wait(api.kind.api, self._calls_per_second(api), deadline=self._deadline):
+            if not self._pacer.wait(api.kind.api, self._calls_per_second(api), deadline=latest_start):
                 # A retry keeps the error it retried (the reason a last delivery is dead-lettered with).
-                return failure or _OUT_OF_TIME
+                return failure or OUT_OF_TIME
             started = self._clock()
             try:
-                self._sink.put(api, call.target, dict(call.call_fields), [record.record for record in records])
+                self._sink.put(
+                    api,
+                    call.target,
+                    dict(call.call_fields),
+                    [record.record for record in records],
+                    time_left_s=self._deadline - started,
+                )
             except Exception as exc:
                 failure = classify(exc)
                 self._telemetry.call(api.kind.api, self._clock() - started, failure.error_code, len(records))
@@ -190,14 +232,13 @@ class Sender:
             if failure.disposition is Disposition.THROTTLED:
                 self._telemetry.count("ThrottledCalls", 1, Api=api.kind.api)
             delay = self._rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))
-            if self._clock() + delay >= self._deadline:
+            if self._clock() + delay > latest_start:
                 return failure
             self._telemetry.count("Retries", 1, Api=api.kind.api)
             self._sleep(delay)
             attempt += 1
 
 
-_OUT_OF_TIME = CallFailure(Disposition.RETRYABLE, "OutOfTime", "the invocation ran out of time before this call")
 # FIFO: not sent because an earlier message of its group failed in this batch (DESIGN.md step 5).
 BLOCKED_BY_EARLIER_FAILURE = CallFailure(
     Disposition.RETRYABLE, "BlockedByEarlierFailure", "an earlier message of its group failed"

@@ -18,6 +18,9 @@ from ingest.schema import DatasetSchema
 # PERSONALIZE.md §2: one event or action interaction is at most 10 KB.
 MAX_EVENT_BYTES = 10 * 1024
 EVENT_ID = "eventId"
+IMPRESSION = "impression"
+# What an id collapses to when a client stringified a missing value, compared after strip() and lower().
+PLACEHOLDER_IDS = frozenset({"", "null", "undefined"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ def validate(change: Change, api: ApiModel, schema: DatasetSchema) -> ValidRecor
     try:
         call_fields = coerce_members(api.call_fields, api.call_required, call_values, "")
         record = coerce_structure(api.record_shape, fields, "", skip=frozenset({PROPERTIES}))
+        _reject_placeholder_ids({**call_fields, **record})
     except FieldError as exc:
         raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, str(exc)) from None
     properties = _normalized_properties(record.pop(PROPERTIES, None), api, schema)
@@ -69,6 +73,26 @@ def validate(change: Change, api: ApiModel, schema: DatasetSchema) -> ValidRecor
     return ValidRecord(
         change=change, record=record, call_fields=tuple(sorted(call_fields.items())), collapse_key=collapse_key
     )
+
+
+def _reject_placeholder_ids(fields: dict[str, Any]) -> None:
+    """Refuse an id that is blank or a client's spelling of a missing value ("null", "undefined").
+
+    PutEvents with sessionId "null" answers 200 and the event is silently ignored (PERSONALIZE.md §1,
+    aws-sdk-js#3371): acknowledging it would lose it without a trace. Such ids come from a publisher stringifying
+    null/undefined or sending an empty form field; no real id looks like that. The contract schema
+    (schemas/contract/message.schema.json, ``$defs/id``) states the same rule.
+    """
+    for name, value in fields.items():
+        if name == IMPRESSION and isinstance(value, list):  # a list of item ids
+            entries = [(f"{name}[{index}]", entry) for index, entry in enumerate(value)]
+        elif name.endswith("Id"):  # itemId, userId, sessionId, eventId, recommendationId, ...
+            entries = [(name, value)]
+        else:
+            continue
+        for where, entry in entries:
+            if isinstance(entry, str) and entry.strip().lower() in PLACEHOLDER_IDS:
+                raise FieldError(f'{where}: must not be blank, "null" or "undefined" (a placeholder, not an id)')
 
 
 def _normalized_properties(raw: Any, api: ApiModel, schema: DatasetSchema) -> str | None:

@@ -14,11 +14,19 @@ from moto import mock_aws
 
 from ingest import handler
 from ingest.catalog import DatasetCatalog
+from ingest.clients import ClientLadder
 from ingest.dead_letter import DeadLetterQueue
 from ingest.pipeline import Runtime
 from ingest.send import Pacer, PersonalizeEventsSink
 from ingest.settings import Settings
-from tests.support.fakes import DATASETS, FakeClock, FakePersonalizeControl, FakePersonalizeEvents, LambdaContextStub
+from tests.support.fakes import (
+    DATASETS,
+    FakeClock,
+    FakePersonalizeControl,
+    FakePersonalizeEvents,
+    LambdaContextStub,
+    TimedSqs,
+)
 
 
 @dataclass
@@ -83,10 +91,15 @@ def make_harness(
     without: tuple[str, ...] = (),
     dead_letter_queue_url: str | None = None,
     dead_letter_client: Callable[[Any], Any] | None = None,
+    dead_letter_latency_s: float = 0.0,
     **events_kwargs: Any,
 ) -> Harness:
     """A handler wired to fakes. ``without`` drops Contract 2 variables; a DLQ URL may point nowhere;
-    ``dead_letter_client`` wraps the moto SQS client the handler writes dead letters with (to inject faults)."""
+    ``dead_letter_client`` wraps the moto SQS client the handler writes dead letters with (to inject faults);
+    ``dead_letter_latency_s`` makes each dead-letter write take that long on the harness's clock.
+
+    Personalize's clients come from a ``ClientLadder``, as in the handler: each call gets the read timeout the
+    time left allows, which the fake honours when given a ``latency_s`` (time passes on the harness's clock)."""
     sqs = boto3.client("sqs", region_name="us-east-1")
     dlq_url = sqs.create_queue(QueueName=f"dlq-{random.randrange(10**9)}")["QueueUrl"]
     env = {
@@ -100,13 +113,21 @@ def make_harness(
         "MAX_RECEIVE_COUNT": "5",
     }
     settings = Settings.from_env({name: value for name, value in env.items() if name not in without})
-    events, control, clock = FakePersonalizeEvents(**events_kwargs), FakePersonalizeControl(), FakeClock()
+    clock = FakeClock()
+    events, control = FakePersonalizeEvents(**{"clock": clock, **events_kwargs}), FakePersonalizeControl()
+    dead_letter_sqs = dead_letter_client(sqs) if dead_letter_client else sqs
     runtime = Runtime(
         settings=settings,
         catalog=DatasetCatalog(client=control, clock=clock),
-        sink=PersonalizeEventsSink(events),
+        sink=PersonalizeEventsSink(ClientLadder(events.bounded)),
         dead_letters=DeadLetterQueue(
-            client=dead_letter_client(sqs) if dead_letter_client else sqs, queue_url=settings.dead_letter_queue_url
+            client=ClientLadder(
+                lambda config: TimedSqs(dead_letter_sqs, clock, dead_letter_latency_s, config.read_timeout)
+            )
+            if dead_letter_latency_s
+            else dead_letter_sqs,
+            queue_url=settings.dead_letter_queue_url,
+            clock=clock,
         ),
         pacer=Pacer(clock=clock, sleep=clock.sleep),
         clock=clock,

@@ -10,12 +10,13 @@ import importlib
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from ingest import handler
+from ingest import handler, pipeline, validate
 from ingest.decode import Change
 from ingest.errors import ConfigurationError
 from ingest.model import ApiModel
@@ -384,8 +385,8 @@ def test_handler_deeply_nested_body_is_malformed_not_a_crash(harness: Harness) -
 def test_handler_unexpected_error_on_one_record_retries_it_and_sends_the_others(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ingest import pipeline, validate
-
+    # Patched where the handler under test looks it up: the module its process_batch was defined in.
+    assert handler.process_batch.__module__ == pipeline.__name__
     real_validate = validate.validate
 
     def validate_with_a_bug(change: Change, api: ApiModel, schema: DatasetSchema) -> ValidRecord:
@@ -393,7 +394,7 @@ def test_handler_unexpected_error_on_one_record_retries_it_and_sends_the_others(
             raise KeyError("a bug of ours")
         return real_validate(change, api, schema)
 
-    monkeypatch.setattr(pipeline, "validate", validate_with_a_bug)
+    monkeypatch.setitem(handler.process_batch.__globals__, "validate", validate_with_a_bug)
     bug, fine = sqs_record(item("sku-bug")), sqs_record(item("sku-1"))
 
     response = harness.invoke({"Records": [bug, fine]})
@@ -615,6 +616,8 @@ def test_handler_logs_each_message_left_for_redelivery_with_its_id_and_error_cod
 def log_event_enabled(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The handler module as imported where POWERTOOLS_LOGGER_LOG_EVENT=true (Powertools would log the event)."""
     monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
+    # reload() needs the module in sys.modules under its name; make sure the table holds this very module.
+    monkeypatch.setitem(sys.modules, handler.__name__, handler)
     importlib.reload(handler)
     yield
     monkeypatch.delenv("POWERTOOLS_LOGGER_LOG_EVENT")
@@ -664,3 +667,196 @@ def test_handler_fifo_failure_on_the_last_delivery_is_dead_lettered_and_holds_no
     [letter] = harness.dead_letters()
     assert (letter["SourceMessageId"], letter["ErrorCode"]) == (first["messageId"], "RetriesExhausted")
     assert [(api, kwargs["sessionId"]) for api, kwargs in harness.events.calls] == [("PutEvents", "s-1")]
+
+
+# --- review fixes: placeholder ids, lone surrogates, values in dead-letter reasons --------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        event("null", "u-1", "sku-1"),
+        event("s-1", "UNDEFINED", "sku-1"),
+        event("   ", "u-1", "sku-1"),
+        action_interaction("a-1", "null"),
+        item("null"),
+        user("undefined"),
+    ],
+    ids=["event-session-null", "event-user-undefined", "event-session-blank", "interaction-null", "item", "user"],
+)
+def test_handler_placeholder_id_dead_lettered_malformed_and_never_sent(harness: Harness, body: dict[str, Any]) -> None:
+    # PERSONALIZE.md §1 (aws-sdk-js#3371): PutEvents with sessionId "null" answers 200 and drops the event, so an
+    # acknowledgement would lose it silently. It must reach the DLQ with a reason instead.
+    record = sqs_record(body)
+
+    response = harness.invoke({"Records": [record]})
+
+    assert failures(response) == []
+    assert harness.events.calls == []
+    [letter] = harness.dead_letters()
+    assert (letter["ErrorCode"], letter["body"]) == ("MalformedMessage", record["body"])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"type": "event", "sessionId": "s-1", "eventType": "click", "sentAt": 1763805600, "itemId": "sku-\\ud800"}',
+        '{"type": "item", "itemId": "sku-1", "properties": {"price": 1, "genres": ["\\udfff"]}}',
+    ],
+    ids=["event", "item"],
+)
+def test_handler_lone_surrogate_dead_lettered_malformed_on_first_delivery(harness: Harness, body: str) -> None:
+    record = sqs_record(body, receive_count=1)
+
+    response = harness.invoke({"Records": [record]})
+
+    assert failures(response) == []  # not left for five redeliveries and a RetriesExhausted
+    assert harness.events.calls == []
+    [letter] = harness.dead_letters()
+    assert (letter["ErrorCode"], letter["body"]) == ("MalformedMessage", body)
+    assert "surrogate" in letter["ErrorMessage"]
+
+
+def test_handler_unexpected_error_dead_lettered_with_its_class_not_its_text(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An exception's text may quote the record (KeyError('Jane Doe'), UnicodeEncodeError's character): the
+    # dead letter names the exception class only.
+    def validate_with_a_bug(change: Change, api: ApiModel, schema: DatasetSchema) -> ValidRecord:
+        raise KeyError("Jane Doe, 42 Secret Street")
+
+    monkeypatch.setitem(handler.process_batch.__globals__, "validate", validate_with_a_bug)
+    record = sqs_record(item("sku-1"), receive_count=5)
+
+    response = harness.invoke({"Records": [record]})
+
+    assert failures(response) == []
+    [letter] = harness.dead_letters()
+    assert letter["ErrorCode"] == "RetriesExhausted"
+    assert "KeyError" in letter["ErrorMessage"]
+    assert "Jane" not in letter["ErrorMessage"]
+
+
+def test_handler_older_duplicate_on_its_last_delivery_is_not_dead_lettered_while_the_newest_is_retried(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an older change on its last delivery and the newest change to the same id, which fails (503)
+    harness = make_harness(monkeypatch, failing_ids={"sku-1": client_error("ServiceUnavailable", 503, "later")})
+    older = sqs_record(item("sku-1", price=1), sent_timestamp=100, receive_count=5)
+    newest = sqs_record(item("sku-1", price=2), sent_timestamp=200, receive_count=1)
+
+    response = harness.invoke({"Records": [older, newest]}, remaining_ms=3_000)
+
+    # THEN the older one shares the newest one's fate, a retry: dead-lettered alone as RetriesExhausted,
+    # `redrive --codes RetriesExhausted` would later write price 1 over the newest state
+    assert failures(response) == [older["messageId"], newest["messageId"]]
+    assert harness.dead_letters() == []
+
+
+def test_handler_older_duplicate_is_dead_lettered_with_the_newest_when_both_run_out(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness = make_harness(monkeypatch, failing_ids={"sku-1": client_error("ServiceUnavailable", 503, "later")})
+    older = sqs_record(item("sku-1", price=1), sent_timestamp=100, receive_count=2)
+    newest = sqs_record(item("sku-1", price=2), sent_timestamp=200, receive_count=5)
+
+    response = harness.invoke({"Records": [older, newest]}, remaining_ms=3_000)
+
+    assert failures(response) == []
+    letters = {letter["SourceMessageId"]: letter["ErrorCode"] for letter in harness.dead_letters()}
+    assert letters == {older["messageId"]: "RetriesExhausted", newest["messageId"]: "RetriesExhausted"}
+
+
+class RefusingDeadLetterQueue:
+    """Forwards SendMessageBatch to moto, except the entries whose body ``refuse`` picks: SQS fails those."""
+
+    def __init__(self, client: Any, refuse: str) -> None:
+        self.client, self.refuse = client, refuse
+
+    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        kept = [entry for entry in Entries if self.refuse not in entry["MessageBody"]]
+        response = dict(self.client.send_message_batch(QueueUrl=QueueUrl, Entries=kept)) if kept else {}
+        refused = [
+            {"Id": entry["Id"], "SenderFault": False, "Code": "InternalError"} for entry in Entries if entry not in kept
+        ]
+        return {"Successful": response.get("Successful", []), "Failed": [*response.get("Failed", []), *refused]}
+
+
+def test_handler_older_duplicate_stays_queued_when_the_newest_ones_dead_letter_fails(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN both changes out of deliveries, and a DLQ that refuses the newest one's entry
+    harness = make_harness(
+        monkeypatch,
+        failing_ids={"sku-1": client_error("ServiceUnavailable", 503, "later")},
+        dead_letter_client=lambda sqs: RefusingDeadLetterQueue(sqs, refuse='"price": 2'),
+    )
+    older = sqs_record(item("sku-1", price=1), sent_timestamp=100, receive_count=5)
+    newest = sqs_record(item("sku-1", price=2), sent_timestamp=200, receive_count=5)
+
+    response = harness.invoke({"Records": [older, newest]}, remaining_ms=3_000)
+
+    # THEN neither is in the DLQ: the older one's letter is written only once the newest one's is
+    assert failures(response) == [older["messageId"], newest["messageId"]]
+    assert harness.dead_letters() == []
+
+
+def test_handler_stale_event_tracking_id_is_a_setup_error_not_a_dead_letter_per_event(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN an EVENT_TRACKING_ID ("event-tracker-1") Personalize does not know: every PutEvents call is answered
+    # InvalidInputException naming the tracking id (PutEvents models no other error)
+    harness = make_harness(monkeypatch, tracking_ids={"c0ffee00-0000-4000-8000-000000000001"})
+    events = [sqs_record(event("s-1", "u-1", f"sku-{n}"), receive_count=1 + n % 5) for n in range(10)]
+    items = [sqs_record(item("sku-1"))]
+
+    response = harness.invoke({"Records": [*events, *items]})
+
+    # THEN no event is dead-lettered: each is reported for retry, counted and alarmed as a setup error
+    assert failures(response) == [record["messageId"] for record in events]
+    assert harness.dead_letters() == []
+    assert '"SetupErrors"' in capsys.readouterr().out
+    # AND once one event alone proved the tracking id wrong, the rest were not sent one by one
+    assert harness.events.apis().count("PutEvents") <= 4
+    assert harness.sent_ids() == ["sku-1"]
+
+
+def test_handler_event_refused_for_itself_with_a_valid_tracker_is_still_invalid_input(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness = make_harness(monkeypatch, poison_ids={"sku-bad"}, tracking_ids={"event-tracker-1"})
+    bad, good = sqs_record(event("s-1", "u-1", "sku-bad")), sqs_record(event("s-1", "u-1", "sku-good"))
+
+    response = harness.invoke({"Records": [bad, good]})
+
+    assert failures(response) == []
+    [letter] = harness.dead_letters()
+    assert (letter["SourceMessageId"], letter["ErrorCode"]) == (bad["messageId"], "InvalidInput")
+
+
+def test_handler_record_the_sdk_refuses_is_dead_lettered_malformed_at_once_and_the_rest_sent(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a validation gap of ours: one record leaves validate in a form botocore's model refuses (properties
+    # as an object, not a string); the SDK raises ParamValidationError before sending anything
+    real_validate = validate.validate
+
+    def validate_with_a_gap(change: Change, api: ApiModel, schema: DatasetSchema) -> ValidRecord:
+        valid = real_validate(change, api, schema)
+        if change.fields.get("itemId") == "sku-gap":
+            return ValidRecord(change, {**valid.record, "properties": {"price": "Jane Doe"}}, (), "sku-gap")
+        return valid
+
+    monkeypatch.setitem(handler.process_batch.__globals__, "validate", validate_with_a_gap)
+    records = [sqs_record(item(f"sku-{n}"), receive_count=1) for n in range(4)]
+    gap = sqs_record(item("sku-gap"), receive_count=1)
+
+    response = harness.invoke({"Records": [*records[:2], gap, *records[2:]]})
+
+    # THEN it is poison, found by bisection: dead-lettered on its first delivery, naming the field, not the value
+    assert failures(response) == []
+    [letter] = harness.dead_letters()
+    assert (letter["SourceMessageId"], letter["ErrorCode"]) == (gap["messageId"], "MalformedMessage")
+    assert "properties" in letter["ErrorMessage"]
+    assert "Jane" not in letter["ErrorMessage"]
+    assert sorted(record["itemId"] for record in harness.events.accepted) == [f"sku-{n}" for n in range(4)]

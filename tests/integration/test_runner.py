@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import importlib
 import json
 import os
 import signal
@@ -833,6 +834,35 @@ def test_load_handler_second_load_is_a_fresh_cold_start(fake_function: Path):
     # THEN every module of the asset was imported again, so the new configuration took effect
     assert first({}, None) == {"setting": "first"}
     assert second({}, None) == {"setting": "second"}
+
+
+def test_load_handler_cold_start_leaves_modules_imported_before_in_place(fake_function: Path):
+    # GIVEN a process that imported the function's modules itself (a test patching one of them, say)
+    sys.path.insert(0, str(fake_function))
+    os.environ["FAKE_SETTING"] = "imported-by-the-test"
+    config_before = importlib.import_module("fakefn.config")
+    handler_before = importlib.import_module("fakefn.handler")
+
+    # WHEN the handler is loaded as a cold start with another environment
+    handler = load_handler("fakefn.handler.lambda_handler", {"FAKE_SETTING": "cold"}, source_root=fake_function)
+
+    # THEN the loaded handler saw the new environment
+    assert handler({}, None) == {"setting": "cold"}
+    # AND the module table holds the very modules the process had, so patching or reloading them still works
+    assert sys.modules["fakefn.config"] is config_before
+    assert sys.modules["fakefn.handler"] is handler_before
+    assert importlib.reload(config_before).SETTING == "cold"
+    assert handler_before.lambda_handler is not handler
+
+
+def test_load_handler_cold_start_adds_no_module_of_the_asset_to_the_table(fake_function: Path):
+    # GIVEN a process that never imported the function
+    # WHEN it is loaded as a cold start
+    handler = load_handler("fakefn.handler.lambda_handler", {"FAKE_SETTING": "cold"}, source_root=fake_function)
+
+    # THEN the handler works, and the process's module table is as it was: its modules are the handler's own
+    assert handler({}, None) == {"setting": "cold"}
+    assert [name for name in sys.modules if name.split(".")[0] == "fakefn"] == []
 
 
 def test_load_handler_missing_attribute_raises(fake_function: Path):

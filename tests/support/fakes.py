@@ -1,7 +1,10 @@
 """In-memory fakes of the boto3 clients the ingest Lambda uses (unit and handler tests only).
 
 The fake Personalize rejects records *through their data*, as the service does: a record whose id is in
-``poison_ids`` fails the whole call with InvalidInputException, like a record the service refuses.
+``poison_ids`` fails the whole call with InvalidInputException, like a record the service refuses; one whose id is
+in ``failing_ids`` fails it with that error (a 503, say). Requests are checked with botocore's own parameter
+validation first, so what the real client would refuse to send, the fake refuses too. With a ``clock``, a call
+takes ``latency_s`` of it, or times out after the read timeout of the client it came through (``bounded``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.validate import validate_parameters
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 ACCOUNT = "123456789012"
@@ -79,34 +85,68 @@ class FakePersonalizeControl:
         return {"schema": {"schemaArn": schemaArn, "schema": (SCHEMAS / SCHEMA_FILES[name]).read_text()}}
 
 
+_EVENTS_MODEL = botocore.session.get_session().get_service_model("personalize-events")
+
+
 @dataclass
 class FakePersonalizeEvents:
     """``personalize-events`` client: records every call; programmable failures.
 
     ``script`` holds exceptions to raise on the next calls, in order (``None`` lets a call through).
+    ``tracking_ids``, when set, are the only trackingIds PutEvents knows: any other is answered as the local
+    emulator answers it (InvalidInputException naming the tracking id; PutEvents models no other error).
     """
 
     poison_ids: set[str] = field(default_factory=set)
+    failing_ids: dict[str, Exception] = field(default_factory=dict)
     script: list[Exception | None] = field(default_factory=list)
     on_call: Callable[[], None] | None = None
+    tracking_ids: set[str] | None = None
+    clock: FakeClock | None = None
+    latency_s: float = 0.0
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     accepted: list[dict[str, Any]] = field(default_factory=list)
+    timeouts: list[float] = field(default_factory=list)
 
-    def _call(self, api: str, list_field: str, id_field: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def bounded(self, config: Config) -> TimedPersonalizeEvents:
+        """This fake as a client built with ``config``: its calls give up after the config's read timeout."""
+        return TimedPersonalizeEvents(self, float(config.read_timeout))
+
+    def _call(
+        self,
+        api: str,
+        list_field: str,
+        id_field: str | None,
+        kwargs: dict[str, Any],
+        read_timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        validate_parameters(kwargs, _EVENTS_MODEL.operation_model(api).input_shape)  # raises ParamValidationError
         self.calls.append((api, kwargs))
+        if read_timeout_s is not None:
+            self.timeouts.append(read_timeout_s)
+        if self.clock is not None and self.latency_s:
+            if read_timeout_s is not None and self.latency_s > read_timeout_s:
+                self.clock.now += read_timeout_s
+                raise ReadTimeoutError(endpoint_url=f"https://personalize-events.us-east-1.amazonaws.com/{api}")
+            self.clock.now += self.latency_s
         if self.on_call is not None:
             self.on_call()
         if self.script:
             failure = self.script.pop(0)
             if failure is not None:
                 raise failure
+        if self.tracking_ids is not None and "trackingId" in kwargs and kwargs["trackingId"] not in self.tracking_ids:
+            raise client_error("InvalidInputException", 400, f"No event tracker has trackingId {kwargs['trackingId']}.")
         records = kwargs[list_field]
         for index, record in enumerate(records):
             assert isinstance(record.get("properties", "{}"), str), "properties must be sent as a JSON string"
             json.loads(record.get("properties", "{}"))
-            if id_field and record[id_field] in self.poison_ids:
+            record_id = record.get(id_field) if id_field else None
+            if record_id in self.poison_ids:
                 raise client_error("InvalidInputException", 400, f"{list_field}[{index}] is invalid", api)
-        self.accepted.extend(records)
+            if record_id in self.failing_ids:
+                raise self.failing_ids[record_id]
+        self.accepted.extend({**record, **_call_fields(api, kwargs)} for record in records)
         return {"ResponseMetadata": {"HTTPStatusCode": 200}}
 
     def put_items(self, **kwargs: Any) -> dict[str, Any]:
@@ -128,6 +168,34 @@ class FakePersonalizeEvents:
         return [api for api, _ in self.calls]
 
 
+def _call_fields(api: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What PutEvents carries once per call and every stored event gets (sessionId, userId)."""
+    return {name: kwargs[name] for name in ("sessionId", "userId") if api == "PutEvents" and name in kwargs}
+
+
+@dataclass
+class TimedPersonalizeEvents:
+    """``FakePersonalizeEvents`` seen through a client with a read timeout (``ClientLadder`` builds these)."""
+
+    fake: FakePersonalizeEvents
+    read_timeout_s: float
+
+    def put_items(self, **kwargs: Any) -> dict[str, Any]:
+        return self.fake._call("PutItems", "items", "itemId", kwargs, self.read_timeout_s)
+
+    def put_actions(self, **kwargs: Any) -> dict[str, Any]:
+        return self.fake._call("PutActions", "actions", "actionId", kwargs, self.read_timeout_s)
+
+    def put_users(self, **kwargs: Any) -> dict[str, Any]:
+        return self.fake._call("PutUsers", "users", "userId", kwargs, self.read_timeout_s)
+
+    def put_events(self, **kwargs: Any) -> dict[str, Any]:
+        return self.fake._call("PutEvents", "eventList", "itemId", kwargs, self.read_timeout_s)
+
+    def put_action_interactions(self, **kwargs: Any) -> dict[str, Any]:
+        return self.fake._call("PutActionInteractions", "actionInteractions", "actionId", kwargs, self.read_timeout_s)
+
+
 class FakeClock:
     """A monotonic clock that only moves when someone sleeps."""
 
@@ -141,6 +209,24 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+@dataclass
+class TimedSqs:
+    """An SQS client seen through a read timeout: SendMessageBatch takes ``latency_s`` of ``clock`` and is
+    forwarded to ``client``, or gives up unsent after ``read_timeout_s`` (what a hung SQS endpoint looks like)."""
+
+    client: Any
+    clock: FakeClock
+    latency_s: float
+    read_timeout_s: float = float("inf")
+
+    def send_message_batch(self, **kwargs: Any) -> Any:
+        if self.latency_s > self.read_timeout_s:
+            self.clock.now += self.read_timeout_s
+            raise ReadTimeoutError(endpoint_url="https://sqs.us-east-1.amazonaws.com/")
+        self.clock.now += self.latency_s
+        return self.client.send_message_batch(**kwargs)
 
 
 class LambdaContextStub:

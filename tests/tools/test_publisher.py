@@ -509,3 +509,46 @@ def test_cli_as_module_against_sqs_server_publishes_to_fifo_queue(tmp_path: Path
         assert "line 3: Invalid: type: must be one of" in result.stderr
         groups = {m["Attributes"]["MessageGroupId"] for m in drain(sqs, url)}
         assert groups == {"item#sku-1", "s-1"}
+
+
+def test_cli_publish_command_reads_stdin_from_any_directory_against_sqs_server(tmp_path: Path) -> None:
+    # GIVEN the `publish` command `make install` put in the virtualenv (pyproject.toml, [project.scripts]),
+    # started from a directory that is not the checkout and without PYTHONPATH: it must find its package and the
+    # contract schema by itself
+    command = Path(sys.prefix) / "bin" / "publish"
+    assert command.is_file(), f"{command} is missing: run `make install` (pip install -e .)"
+    lines = [json.dumps(item("sku-1")), json.dumps(user("u-1")), json.dumps({"type": "item", "itemId": "null"})]
+    with SqsServer(port=0) as server:
+        env = {name: value for name, value in os.environ.items() if name not in {"PYTHONPATH", "AWS_ENDPOINT_URL"}}
+        env.update({**_AWS_ENV, "AWS_ENDPOINT_URL_SQS": server.endpoint_url})
+        sqs = make_sqs_client(server.endpoint_url, region_name=REGION)
+        url = sqs.create_queue(QueueName="cli-command")["QueueUrl"]
+
+        # WHEN it reads JSON lines from stdin
+        result = subprocess.run(
+            [str(command), "--queue-url", url],
+            input="\n".join(lines) + "\n",
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+        # THEN the valid changes are in the queue, the invalid one is reported by the contract, and it exits 1
+        assert result.returncode == 1, result.stderr
+        assert "2 of 3 change(s) sent, 1 not sent" in result.stderr
+        assert 'line 3: Invalid: itemId: must be an id (1..256 characters, not blank, "null" or "undefined")' in (
+            result.stderr
+        )
+        assert sorted(json.loads(m["Body"])["type"] for m in drain(sqs, url)) == ["item", "user"]
+
+
+def test_cli_publish_command_usage_names_the_command() -> None:
+    result = subprocess.run(
+        [str(Path(sys.prefix) / "bin" / "publish"), "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: publish ")

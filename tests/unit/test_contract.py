@@ -153,6 +153,9 @@ VALID: dict[str, Any] = {
     "item-schema-field-names": {"type": "item", "itemId": "sku-1", "properties": {"PRICE": 1, "IN_STOCK": "true"}},
     "item-id-256-chars": {"type": "item", "itemId": "i" * 256, "properties": {"price": 1}},
     "item-id-1-char-non-ascii": {"type": "item", "itemId": "é", "properties": {"price": 1}},
+    "item-id-containing-null": {"type": "item", "itemId": "nullable-1", "properties": {"price": 1}},
+    "item-id-padded": {"type": "item", "itemId": " sku-1 ", "properties": {"price": 1}},
+    "item-id-surrogate-pair-escape": '{"type": "item", "itemId": "sku-\\ud83d\\ude00", "properties": {"price": 1}}',
     # No properties: the items dataset needs PRICE, a SchemaViolation, which is the deployment's business.
     "item-without-properties": {"type": "item", "itemId": "sku-1"},
     "item-properties-null": {"type": "item", "itemId": "sku-1", "properties": None},
@@ -264,6 +267,20 @@ INVALID: dict[str, Any] = {
     "sns-change-invalid": sns({"type": "item"}),
     "eventbridge-detail-without-type": eventbridge({"itemId": "sku-1"}),
     "envelope-nested-too-deep": eventbridge(eventbridge(eventbridge(eventbridge(EVENT)))),
+    # aws-sdk-js#3371: a stringified null/undefined or a blank id is accepted by the service and silently lost.
+    "event-session-id-null-string": {**EVENT, "sessionId": "null"},
+    "event-session-id-undefined-any-case": {**EVENT, "sessionId": "UnDefined"},
+    "event-session-id-whitespace": {**EVENT, "sessionId": " \t "},
+    "event-user-id-null-string": {**EVENT, "userId": "NULL"},
+    "event-item-id-blank": {**EVENT, "itemId": "   "},
+    "event-id-undefined": {**EVENT, "eventId": "undefined"},
+    "event-impression-null-string-id": {**EVENT, "impression": ["sku-1", "null"]},
+    "event-recommendation-id-null-string": {**EVENT, "recommendationId": "null"},
+    "item-id-null-string": {"type": "item", "itemId": "null", "properties": {"price": 1}},
+    "action-id-padded-undefined": {"type": "action", "actionId": " undefined ", "properties": {"value": 1}},
+    "user-id-blank": {"type": "user", "userId": "\n", "properties": {"membershipType": "gold"}},
+    "action-interaction-session-id-null-string": {**ACTION_INTERACTION, "sessionId": "null"},
+    "sns-change-with-null-string-id": sns({"type": "user", "userId": "null"}),
 }
 
 
@@ -300,6 +317,10 @@ SCHEMA_ACCEPTS_HANDLER_REJECTS: dict[str, Any] = {
     "event-over-10-kb": {**EVENT, "impression": ["\U0001f600" * 256] * 25},
     "event-value-overflows-float": {**EVENT, "eventValue": "1e400"},
     "sent-at-impossible-date": {**EVENT, "sentAt": "2026-02-30"},
+    # Half of a UTF-16 surrogate pair, spelled as a JSON escape: JSON allows it, it is not text, and no API
+    # request can carry it. A JSON Schema validator sees a string like any other.
+    "lone-surrogate-in-an-id": '{"type": "item", "itemId": "sku-\\ud800", "properties": {"price": 1}}',
+    "lone-surrogate-in-a-property": '{"type": "user", "userId": "u-1", "properties": {"membershipType": "\\udfff"}}',
 }
 
 # Where the handler reads more generously than the contract promises: publishers should stick to the contract.

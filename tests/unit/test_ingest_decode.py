@@ -92,3 +92,38 @@ def test_message_from_record_reads_lambda_attributes() -> None:
     assert parsed.position == 7
     assert parsed.group_id == "item#sku-4"
     assert parsed.deduplication_id
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"type": "item", "itemId": "sku-\\ud800", "properties": {"price": 1}}',
+        '{"type": "item", "itemId": "sku-1", "properties": {"price": 1, "genres": ["A\\udfff"]}}',
+        '{"type": "item", "itemId": "sku-1", "properties": {"\\udc00": 1}}',
+        '{"type": "event", "sessionId": "s-1", "eventType": "click", "sentAt": 1, "itemId": "\\ud83d"}',
+    ],
+    ids=["id", "nested-list-value", "property-key", "high-surrogate-without-its-pair"],
+)
+def test_decode_lone_surrogate_escape_rejected_as_malformed_message_naming_no_value(body: str) -> None:
+    # JSON can spell half of a UTF-16 pair ("\ud800"); Python decodes it into a str that cannot be encoded as
+    # UTF-8, so it could never be sent. It is not text: reject it once, here, instead of crashing later.
+    with pytest.raises(RejectedRecord) as caught:
+        decode(message(body))
+
+    assert caught.value.code is ErrorCode.MALFORMED_MESSAGE
+    assert "surrogate" in caught.value.message
+    assert "sku-" not in caught.value.message
+
+
+def test_decode_surrogate_pair_escape_is_one_character_and_accepted() -> None:
+    change = decode(message('{"type": "item", "itemId": "sku-\\ud83d\\ude00", "properties": {"price": 1}}'))
+
+    assert change.fields["itemId"] == "sku-\U0001f600"
+
+
+def test_decode_unknown_type_message_names_the_field_not_its_value() -> None:
+    with pytest.raises(RejectedRecord) as caught:
+        decode(message({"type": "jane.doe@example.com", "itemId": "x"}))
+
+    assert "type must be one of" in caught.value.message
+    assert "jane" not in caught.value.message

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import botocore.session
 import pytest
-from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import EndpointConnectionError, ParamValidationError, ReadTimeoutError
+from botocore.validate import validate_parameters
 
-from ingest.errors import Disposition, classify
+from ingest.errors import Disposition, ErrorCode, classify, tracking_id_refused
 from tests.support.fakes import client_error
 
 
@@ -37,3 +39,78 @@ def test_classify_keeps_code_and_service_message() -> None:
     failure = classify(client_error("InvalidInputException", 400, "items[2] is invalid"))
 
     assert (failure.error_code, failure.message) == ("InvalidInputException", "items[2] is invalid")
+
+
+def test_classify_sdk_refusal_is_poison_naming_fields_and_rules_not_values() -> None:
+    # botocore's own report, from its own validator (what the client raises before sending)
+    with pytest.raises(ParamValidationError) as caught:
+        validate_parameters(
+            {"datasetArn": "arn", "items": [{"itemId": "", "properties": {"name": "Jane Doe"}, "extra": "Jane"}]},
+            botocore.session.get_session()
+            .get_service_model("personalize-events")
+            .operation_model("PutItems")
+            .input_shape,
+        )
+
+    failure = classify(caught.value)
+
+    assert failure.disposition is Disposition.POISON
+    assert failure.dead_letter_code is ErrorCode.MALFORMED_MESSAGE
+    assert "Invalid type for parameter items[0].properties" in failure.message
+    assert 'Unknown parameter in items[0]: "extra"' in failure.message
+    assert "Jane" not in failure.message
+
+
+def test_classify_unencodable_text_is_poison_without_quoting_it() -> None:
+    try:
+        "sku-\ud800".encode()
+    except UnicodeEncodeError as exc:
+        failure = classify(exc)
+
+    assert failure.disposition is Disposition.POISON
+    assert "\ud800" not in failure.message
+
+
+def test_classify_unexpected_exception_keeps_its_class_not_its_text() -> None:
+    failure = classify(KeyError("Jane Doe"))
+
+    assert (failure.disposition, failure.error_code) == (Disposition.RETRYABLE, "KeyError")
+    assert "Jane" not in failure.message
+
+
+def test_classify_service_rejection_is_dead_lettered_as_invalid_input() -> None:
+    assert classify(client_error("InvalidInputException", 400)).dead_letter_code is ErrorCode.INVALID_INPUT
+
+
+TRACKER = "9f0c6b1e-2f7d-4a51-8d9e-6c3e2b1a0f11"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        f"No event tracker has trackingId {TRACKER}.",  # the local emulator's answer
+        f"Invalid value {TRACKER}",
+        "trackingId is not valid",
+        "The tracking ID does not exist",
+        "Event tracker arn:aws:personalize:us-east-1:1:event-tracker/x is in status CREATE PENDING",
+    ],
+)
+def test_tracking_id_refused_message_naming_the_tracker_is_a_setup_error(message: str) -> None:
+    failure = classify(client_error("InvalidInputException", 400, message, "PutEvents"))
+
+    refused = tracking_id_refused(failure, TRACKER)
+
+    assert refused is not None
+    assert refused.disposition is Disposition.SETUP
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "tracker"),
+    [
+        ("InvalidInputException", "eventList[0].properties: Error parsing properties json", TRACKER),
+        ("InvalidInputException", "Invalid eventType abc", "abc"),  # a short id matches nothing by chance
+        ("ThrottlingException", f"No event tracker has trackingId {TRACKER}.", TRACKER),
+    ],
+)
+def test_tracking_id_refused_other_rejections_stay_what_they_are(code: str, message: str, tracker: str) -> None:
+    assert tracking_id_refused(classify(client_error(code, 400, message, "PutEvents")), tracker) is None

@@ -6,9 +6,9 @@ from typing import Any
 
 from ingest.decode import Message, decode
 from ingest.model import api_models
-from ingest.plan import plan_calls
+from ingest.plan import Plan, plan_calls, plan_fifo_round
 from ingest.validate import ValidRecord, validate
-from tests.support.sqs_events import action, event, item, sqs_record
+from tests.support.sqs_events import action, action_interaction, event, item, sqs_record
 from tests.unit.test_ingest_validate import schema_for
 
 TARGETS = {
@@ -100,3 +100,75 @@ def test_plan_events_are_grouped_by_session_and_user() -> None:
         tuple(dict(call.call_fields).values()): [r.record["itemId"] for r in call.records] for call in plan.calls
     }
     assert grouped == {("s-1", "u-1"): ["i-1", "i-3"], ("s-2", "u-1"): ["i-2"], ("s-1", "u-2"): ["i-4"]}
+
+
+# --- FIFO rounds ------------------------------------------------------------------------------------------------
+
+
+def fifo(bodies: list[dict[str, Any]], groups: list[str]) -> list[ValidRecord]:
+    records = []
+    for position, (body, group) in enumerate(zip(bodies, groups, strict=True)):
+        change = decode(Message.from_record(sqs_record(body, group_id=group), position))  # type: ignore[arg-type]
+        records.append(validate(change, api_models()[change.kind.name], schema_for(change.kind.name)))
+    return records
+
+
+def round_ids(plan: Plan) -> list[tuple[str, list[str]]]:
+    return [(call.kind.api, [r.change.message.message_id for r in call.records]) for call in plan.calls]
+
+
+TARGETS_ALL = {**TARGETS, "actionInteraction": "ai-tracking"}
+
+
+def test_plan_fifo_round_takes_each_group_only_up_to_its_next_call() -> None:
+    # g1: event, action interaction, event (one session); g2: event of another session
+    records = fifo(
+        [
+            event("s-1", "u-1", "i-1"),
+            action_interaction("a-1", "s-1"),
+            event("s-1", "u-1", "i-2"),
+            event("s-2", "u-1", "i-3"),
+        ],
+        ["s-1", "s-1", "s-1", "s-2"],
+    )
+    ids = [record.change.message.message_id for record in records]
+
+    first = plan_fifo_round(records, targets=TARGETS_ALL, max_records=MAX)
+    second = plan_fifo_round(records[1:3], targets=TARGETS_ALL, max_records=MAX)
+    third = plan_fifo_round(records[2:3], targets=TARGETS_ALL, max_records=MAX)
+
+    assert round_ids(first) == [("PutEvents", [ids[0]]), ("PutEvents", [ids[3]])]
+    assert round_ids(second) == [("PutActionInteractions", [ids[1]])]
+    assert round_ids(third) == [("PutEvents", [ids[2]])]
+
+
+def test_plan_fifo_round_collapses_one_ids_changes_within_a_run_to_the_last() -> None:
+    records = fifo([item("A", price=1), item("B"), item("A", price=2)], ["g", "g", "g"])
+
+    plan = plan_fifo_round(records, targets=TARGETS, max_records=MAX)
+
+    [call] = plan.calls
+    assert [r.record["itemId"] for r in call.records] == ["B", "A"]
+    assert call.records[1].change.fields["properties"]["price"] == 2
+    assert plan.superseded == {records[2].change.message.message_id: [records[0]]}
+
+
+def test_plan_fifo_round_same_id_in_another_group_waits_for_the_next_round() -> None:
+    records = fifo([item("A", price=1), item("A", price=2), item("C")], ["g1", "g2", "g2"])
+
+    plan = plan_fifo_round(records, targets=TARGETS, max_records=MAX)
+
+    # g2's run ends before A (g1 has it this round), so C, behind it in g2, waits too
+    assert round_ids(plan) == [("PutItems", [records[0].change.message.message_id])]
+    assert plan.superseded == {}
+
+
+def test_plan_fifo_round_long_run_is_chunked_in_order() -> None:
+    records = fifo([item(f"sku-{n}") for n in range(15)], ["g"] * 15)
+
+    plan = plan_fifo_round(records, targets=TARGETS, max_records=MAX)
+
+    assert [[r.record["itemId"] for r in call.records] for call in plan.calls] == [
+        [f"sku-{n}" for n in range(10)],
+        [f"sku-{n}" for n in range(10, 15)],
+    ]

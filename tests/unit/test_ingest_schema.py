@@ -68,7 +68,10 @@ def test_normalize_numbers_and_booleans_given_as_strings_are_typed() -> None:
 
 
 def test_normalize_iso_creation_timestamp_becomes_epoch_seconds() -> None:
-    result = items_schema().normalize({"price": 1, "creationTimestamp": "2026-11-22T10:00:00Z"})
+    # The repo's items schema has no CREATION_TIMESTAMP (Personalize refuses it nullable); a deployment's may.
+    schema = custom_schema({"name": "CREATION_TIMESTAMP", "type": "long"})
+
+    result = schema.normalize({"creationTimestamp": "2026-11-22T10:00:00Z"})
 
     assert result["creationTimestamp"] == 1795341600  # 2026-11-22T10:00:00Z
 

@@ -14,7 +14,7 @@ from ingest.kinds import KINDS
 from ingest.model import api_models
 from ingest.schema import DatasetSchema
 from ingest.validate import MAX_EVENT_BYTES, ValidRecord, validate
-from tests.support.sqs_events import action, event, item, sqs_record
+from tests.support.sqs_events import action, action_interaction, event, item, sqs_record
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 SCHEMA_FILES = {
@@ -219,3 +219,48 @@ def test_validate_event_copied_back_from_the_dlq_derives_the_original_event_id()
     valid = validate(change, api_models()["event"], schema_for("event"))
 
     assert valid.record["eventId"] == "original-1"
+
+
+# aws-sdk-js#3371 (PERSONALIZE.md §1): PutEvents with sessionId "null" answers 200 and the event is silently
+# dropped. Such ids are a client's stringified null/undefined or an empty form field: never a real id.
+PLACEHOLDER_IDS = ["null", "NULL", "Null", "undefined", "UNDEFINED", " ", "\t\n", "  null  "]
+
+
+@pytest.mark.parametrize("placeholder", PLACEHOLDER_IDS, ids=repr)
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (item("sku-1"), "itemId"),
+        (action("a-1"), "actionId"),
+        ({"type": "user", "userId": "u-1", "properties": {"membershipType": "gold"}}, "userId"),
+        (event("s-1", "u-1", "sku-1"), "sessionId"),
+        (event("s-1", "u-1", "sku-1"), "userId"),
+        (event("s-1", "u-1", "sku-1"), "itemId"),
+        (event("s-1", "u-1", "sku-1", eventId="e-1"), "eventId"),
+        (event("s-1", "u-1", "sku-1", recommendationId="r-1"), "recommendationId"),
+        (action_interaction("a-1", "s-1"), "sessionId"),
+        (action_interaction("a-1", "s-1"), "actionId"),
+        (action_interaction("a-1", "s-1"), "userId"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else value["type"],
+)
+def test_validate_placeholder_id_is_malformed_message(body: dict[str, Any], field: str, placeholder: str) -> None:
+    rejection = rejected({**body, field: placeholder})
+
+    assert rejection.code is ErrorCode.MALFORMED_MESSAGE
+    assert rejection.message.startswith(f"{field}: ")
+    assert "blank" in rejection.message
+
+
+@pytest.mark.parametrize("placeholder", ["null", " "])
+def test_validate_placeholder_in_impression_is_malformed_message(placeholder: str) -> None:
+    rejection = rejected(event("s-1", "u-1", "sku-1", impression=["sku-1", placeholder]))
+
+    assert rejection.code is ErrorCode.MALFORMED_MESSAGE
+    assert rejection.message.startswith("impression[1]: ")
+
+
+@pytest.mark.parametrize("real_id", ["nullable-sku", "undefined-behaviour", "Null Island", " sku-1 ", "nul", "0"])
+def test_validate_id_merely_containing_a_placeholder_word_is_accepted(real_id: str) -> None:
+    assert check(item(real_id)).record["itemId"] == real_id
+    assert dict(check(event(real_id, "u-1", "sku-1")).call_fields)["sessionId"] == real_id

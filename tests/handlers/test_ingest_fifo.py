@@ -1,0 +1,207 @@
+"""FIFO queues through the handler: a message group's order holds across calls (issue 5).
+
+"When a record fails, every later record of the same group in the batch is reported failed too (and not sent)."
+One group may need several Put* calls: the publisher groups a session's events and action interactions together,
+a session's events change call when their userId does, and a publisher may put an item and a user in one group.
+Each test makes a record fail *through its data* (its id is in the fake's ``failing_ids``) and checks what reached
+Personalize, in which order, and what SQS is told to redeliver.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.handlers.conftest import Harness, make_harness
+from tests.support.fakes import client_error
+from tests.support.sqs_events import action_interaction, event, item, sqs_record, user
+
+UNAVAILABLE = client_error("ServiceUnavailable", 503, "try later")
+INVALID = client_error("InvalidInputException", 400, "refused")
+
+
+def failures(response: dict[str, list[dict[str, str]]]) -> list[str]:
+    return [entry["itemIdentifier"] for entry in response["batchItemFailures"]]
+
+
+def sent(harness: Harness) -> list[tuple[str, str]]:
+    """Every record sent, in call order, as (API, the record's distinguishing id)."""
+    fields = {"PutItems": "itemId", "PutUsers": "userId", "PutEvents": "itemId", "PutActionInteractions": "actionId"}
+    lists = {
+        "PutItems": "items",
+        "PutUsers": "users",
+        "PutEvents": "eventList",
+        "PutActionInteractions": "actionInteractions",
+    }
+    return [(api, record[fields[api]]) for api, kwargs in harness.events.calls for record in kwargs[lists[api]]]
+
+
+def accepted(harness: Harness) -> list[str]:
+    """The ids of the records Personalize accepted, in the order it accepted them."""
+    return [
+        str(record.get("itemId", record.get("actionId", record.get("userId")))) for record in harness.events.accepted
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bodies", "failing", "first_sent"),
+    [
+        # PutEvents would carry e1 and e2 together, before the action interaction between them failed.
+        (
+            [event("s-1", "u-1", "e1"), action_interaction("ai", "s-1"), event("s-1", "u-1", "e2")],
+            "ai",
+            [("PutEvents", "e1"), ("PutActionInteractions", "ai")],
+        ),
+        # PutItems would carry A and B together, before the user between them failed.
+        ([item("A"), user("U"), item("B")], "U", [("PutItems", "A"), ("PutUsers", "U")]),
+        # A session's events whose userId changes are two PutEvents calls (sessionId and userId are per call).
+        (
+            [event("s-1", "u-1", "e1"), event("s-1", "u-2", "e2"), event("s-1", "u-1", "e3")],
+            "e2",
+            [("PutEvents", "e1"), ("PutEvents", "e2")],
+        ),
+    ],
+    ids=["event-interaction-event", "item-user-item", "events-user-changes"],
+)
+def test_fifo_group_spanning_calls_later_record_never_sent_before_an_earlier_one_fails(
+    aws_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    bodies: list[dict[str, Any]],
+    failing: str,
+    first_sent: list[tuple[str, str]],
+) -> None:
+    # GIVEN one message group whose middle record fails (503), and another group that is fine
+    harness = make_harness(monkeypatch, failing_ids={failing: UNAVAILABLE})
+    group = [sqs_record(body, group_id="g-1") for body in bodies]
+    other = sqs_record(item("other"), group_id="g-2")
+
+    # WHEN the batch is processed
+    response = harness.invoke({"Records": [*group, other]}, remaining_ms=3_000)
+
+    # THEN the failed record and the one after it are redelivered, and that later record was never sent
+    assert failures(response) == [group[1]["messageId"], group[2]["messageId"]]
+    assert [entry for entry in sent(harness) if entry[1] != "other"][: len(first_sent)] == first_sent
+    later = bodies[2].get("itemId", bodies[2].get("actionId"))
+    assert later not in [record_id for _, record_id in sent(harness)]
+    # AND the earlier record and the other group were accepted; nothing was dead-lettered
+    assert set(accepted(harness)) == {bodies[0].get("itemId", bodies[0].get("actionId")), "other"}
+    assert harness.dead_letters() == []
+
+
+def test_fifo_group_spanning_calls_all_fine_goes_out_in_group_order(harness: Harness) -> None:
+    # GIVEN a session's event, action interaction and event, in one group
+    records = [
+        sqs_record(body, group_id="s-1")
+        for body in (event("s-1", "u-1", "e1"), action_interaction("ai", "s-1"), event("s-1", "u-1", "e2"))
+    ]
+
+    response = harness.invoke({"Records": records})
+
+    # THEN everything is accepted, in the group's order: the event after the interaction waits for it
+    assert failures(response) == []
+    assert sent(harness) == [("PutEvents", "e1"), ("PutActionInteractions", "ai"), ("PutEvents", "e2")]
+
+
+def test_standard_queue_same_records_keep_one_call_per_api(harness: Harness) -> None:
+    # A standard queue promises no order: the session's two events still share one PutEvents call.
+    records = [
+        sqs_record(body)
+        for body in (event("s-1", "u-1", "e1"), action_interaction("ai", "s-1"), event("s-1", "u-1", "e2"))
+    ]
+
+    response = harness.invoke({"Records": records})
+
+    assert failures(response) == []
+    assert sorted(harness.events.apis()) == ["PutActionInteractions", "PutEvents"]
+
+
+def test_fifo_rounds_keep_independent_groups_in_shared_calls(harness: Harness) -> None:
+    # Ten sessions, each an event then an action interaction: two rounds of one call per API, not twenty calls.
+    records = [
+        sqs_record(body, group_id=f"s-{n}")
+        for n in range(10)
+        for body in (event(f"s-{n}", "u-1", f"e{n}"), action_interaction(f"ai{n}", f"s-{n}"))
+    ]
+    # Same userId, different sessions: PutEvents carries one sessionId per call, so one call per session.
+    response = harness.invoke({"Records": records})
+
+    assert failures(response) == []
+    assert harness.events.apis().count("PutActionInteractions") == 1
+    assert len(harness.sent_ids("PutEvents")) == 10
+
+
+# --- same id in one FIFO batch ----------------------------------------------------------------------------------
+
+
+def calls_by_ids(harness: Harness) -> list[list[str]]:
+    return [
+        [record["itemId"] for record in kwargs["items"]] for api, kwargs in harness.events.calls if api == "PutItems"
+    ]
+
+
+def test_fifo_changes_to_one_id_never_share_a_call_and_the_newest_wins(harness: Harness) -> None:
+    # GIVEN three changes to one item in its group (the publisher's item#<id>), and another item
+    versions = [sqs_record(item("A", price=price), group_id="item#A") for price in (1, 2, 3)]
+    other = sqs_record(item("B"), group_id="item#B")
+
+    response = harness.invoke({"Records": [*versions, other]})
+
+    # THEN no call carries two changes to one id (the order Personalize applies a call's records in is not
+    # documented), the newest change is what Personalize holds, and every message is acknowledged
+    assert failures(response) == []
+    assert all(len(ids) == len(set(ids)) for ids in calls_by_ids(harness))
+    assert harness.accepted_properties("A")["price"] == 3
+    assert harness.dead_letters() == []
+
+
+def test_fifo_same_id_in_two_groups_goes_out_in_successive_calls_in_batch_order(harness: Harness) -> None:
+    first = sqs_record(item("A", price=1), group_id="imports")
+    second = sqs_record(item("A", price=2), group_id="pricing")
+
+    response = harness.invoke({"Records": [first, second]})
+
+    assert failures(response) == []
+    assert calls_by_ids(harness) == [["A"], ["A"]]
+    assert [record["properties"] for record in harness.events.accepted] == ['{"price":1}', '{"price":2}']
+
+
+def test_fifo_newest_change_fails_transiently_every_change_to_the_id_redelivered(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness = make_harness(monkeypatch, failing_ids={"A": UNAVAILABLE})
+    versions = [sqs_record(item("A", price=price), group_id="item#A") for price in (1, 2, 3)]
+
+    response = harness.invoke({"Records": versions}, remaining_ms=3_000)
+
+    assert failures(response) == [record["messageId"] for record in versions]
+    assert harness.dead_letters() == []
+
+
+def test_fifo_newest_change_rejected_the_one_before_it_is_written(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness = make_harness(monkeypatch, script=[INVALID])  # the first call: the newest change, alone
+    versions = [sqs_record(item("A", price=price), group_id="item#A") for price in (1, 2, 3)]
+
+    response = harness.invoke({"Records": versions})
+
+    assert failures(response) == []
+    [letter] = harness.dead_letters()
+    assert (letter["SourceMessageId"], letter["ErrorCode"]) == (versions[2]["messageId"], "InvalidInput")
+    assert harness.accepted_properties("A")["price"] == 2
+
+
+def test_fifo_older_change_on_its_last_delivery_shares_the_newest_ones_retry(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an older change on its last delivery and a newer one to the same id that fails transiently
+    harness = make_harness(monkeypatch, failing_ids={"A": UNAVAILABLE})
+    older = sqs_record(item("A", price=1), group_id="item#A", receive_count=5)
+    newer = sqs_record(item("A", price=2), group_id="item#A", receive_count=4)
+
+    response = harness.invoke({"Records": [older, newer]}, remaining_ms=3_000)
+
+    # THEN neither is dead-lettered: alone in the DLQ, the older one would be redriven over the newer state
+    assert failures(response) == [older["messageId"], newer["messageId"]]
+    assert harness.dead_letters() == []
