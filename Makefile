@@ -14,7 +14,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 CDK := node_modules/.bin/cdk
 
-.PHONY: install test lint typecheck unit infra integration synth demo bench e2e clean constraints
+.PHONY: install test lint typecheck unit infra integration synth deploy destroy demo bench e2e clean constraints
 
 install: $(VENV)/.stamp-installed node_modules/.stamp-installed
 
@@ -54,6 +54,14 @@ integration: install
 synth: install
 	$(CDK) synth --quiet
 	@echo "template: cdk.out/$$(ls cdk.out | grep -m1 '.template.json$$')"
+
+## deploy, destroy: the CDK CLI with this Makefile's settings (CDK_HOME, telemetry off, Node banners off);
+## ARGS carries -c overrides, e.g. make deploy ARGS="-c queueType=fifo -c alarmEmail=oncall@example.com"
+deploy: install
+	$(CDK) deploy $(ARGS)
+
+destroy: install
+	$(CDK) destroy $(ARGS)
 
 ## demo: the whole pipeline end to end on this machine (moto SQS + the Personalize emulator + the real handler)
 demo: install

@@ -13,6 +13,9 @@ Two things worth knowing about moto's server:
 - It is slow on a deep queue: every SendMessage and every message received computes all queue attributes,
   each a scan of the queue that asks the time twice per message. Two patches applied on import make that cheap
   (:func:`_fast_unix_time`, :func:`_cheap_retention_check`) without changing an answer.
+- It can reorder a FIFO message group under redelivery and concurrent receives; two more patches applied on
+  import make it deliver groups in order, as SQS does (:func:`_pending_message_groups`,
+  :func:`_serialized_receive`).
 
 Standalone::
 
@@ -31,14 +34,14 @@ import threading
 import time
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 from botocore.config import Config
 from moto.core import utils as moto_core_utils
 from moto.server import ThreadedMotoServer
 from moto.sqs import models as moto_sqs_models
-from moto.sqs.models import Message, SQSBackend
+from moto.sqs.models import Message, Queue, SQSBackend
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -102,6 +105,46 @@ SQSBackend.is_message_valid_based_on_retention_period = _cheap_retention_check  
 # moto.sqs.models imported these names from moto.core.utils; its queues look them up in their own module.
 setattr(moto_sqs_models, "unix_time", _fast_unix_time)  # noqa: B010
 setattr(moto_sqs_models, "unix_time_millis", _fast_unix_time_millis)  # noqa: B010
+
+
+def _pending_message_groups(queue: Queue) -> set[str]:
+    """The FIFO groups with a message in flight: those with a received message whose visibility has not ended.
+
+    moto 5.2.5 counts a message whose visibility timeout has expired as still in flight until its receive loop
+    reaches that very message, and skips every message of a group with one in flight. When several messages of a
+    group come back together the loop skips the first ones (their group still looks busy), frees the group at the
+    last one and delivers it, and the ones after it, first. A message whose visibility timeout has ended is not in
+    flight; counting only the others keeps the order (tests/integration/test_runner.py shows both).
+    """
+    return {
+        message.group_id for message in queue.pending_messages if message.group_id is not None and not message.visible
+    }
+
+
+_RECEIVE_LOCK: Final = threading.Lock()
+_LONG_POLL_STEP_S: Final = 0.05
+MOTO_RECEIVE_MESSAGE: Final = SQSBackend.receive_message
+
+
+def _serialized_receive(
+    backend: SQSBackend, queue_name: str, count: int, wait_seconds_timeout: int, *args: Any, **kwargs: Any
+) -> list[Message]:
+    """moto's ReceiveMessage, one at a time, with the long-poll wait outside the lock.
+
+    The threaded server runs two ReceiveMessage calls at once (two pollers) on the same queue without a lock, and
+    they can split a FIFO group between them, or both take the same group. SQS serves each receive atomically.
+    """
+    polling_end = time.monotonic() + wait_seconds_timeout
+    while True:
+        with _RECEIVE_LOCK:
+            found: list[Message] = MOTO_RECEIVE_MESSAGE(backend, queue_name, count, 0, *args, **kwargs)
+        if found or time.monotonic() >= polling_end:
+            return found
+        time.sleep(_LONG_POLL_STEP_S)
+
+
+setattr(Queue, "pending_message_groups", property(_pending_message_groups))  # noqa: B010
+SQSBackend.receive_message = _serialized_receive  # type: ignore[method-assign,assignment]
 
 
 class SqsServer:

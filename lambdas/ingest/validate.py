@@ -51,8 +51,11 @@ def validate(change: Change, api: ApiModel, schema: DatasetSchema) -> ValidRecor
     if kind.derive_event_id and fields.get(EVENT_ID) is None:
         # A deterministic id makes redelivery idempotent: Personalize ignores repeated eventIds in training. A copy
         # sent back from the DLQ carries its original's id, so it derives the same eventId as the original did.
+        # The message id, not a FIFO queue's deduplication id: that one does not survive a trip through the DLQ (the
+        # handler's dead letter and the DLQ tool's copy name the message id), so an event first sent under its
+        # deduplication id would come back under another eventId and count twice.
         message = change.message
-        fields[EVENT_ID] = message.source_message_id or message.deduplication_id or message.message_id
+        fields[EVENT_ID] = message.source_message_id or message.message_id
     call_values = {name: fields.pop(name) for name in api.call_fields if name in fields}
     try:
         call_fields = coerce_members(api.call_fields, api.call_required, call_values, "")

@@ -77,6 +77,20 @@ def test_put_events_recommendation_id_over_40_chars_rejected(events: Any, intera
         events.put_events(trackingId=interactions[1], sessionId="s-1", eventList=[event])
 
 
+def test_put_events_session_id_null_answered_200_and_stored_nothing(
+    emu: EmulatorServer, events: Any, interactions: tuple[str, str]
+) -> None:
+    # AWS answered such a call with 200 and ignored its events (PERSONALIZE.md §1, aws-sdk-js#3371): so does the
+    # emulator, so a pipeline that lets "null" through loses events in tests as it would in production.
+    event = {"eventType": "click", "sentAt": 1_700_000_000, "itemId": "i-1", "eventId": "e-1"}
+
+    response = events.put_events(trackingId=interactions[1], sessionId="null", eventList=[event])
+    events.put_events(trackingId=interactions[1], sessionId="s-1", eventList=[{**event, "eventId": "e-2"}])
+
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert [stored["eventId"] for stored in emu.state.events(interactions[1])] == ["e-2"]
+
+
 def test_put_events_26_impressions_rejected(events: Any, interactions: tuple[str, str]) -> None:
     event = {"eventType": "click", "sentAt": 1_700_000_000, "itemId": "i-1", "impression": ["i"] * 26}
 
@@ -231,7 +245,9 @@ def test_put_events_group_without_interactions_dataset_raises_invalid_input(even
 
     # WHEN events are put through it
     # THEN PutEvents answers InvalidInput (the only error its model has)
-    with pytest.raises(events.exceptions.InvalidInputException, match="no ACTIVE Interactions dataset"):
+    with pytest.raises(
+        events.exceptions.InvalidInputException, match=f"of trackingId {tracking_id} has no ACTIVE Interactions dataset"
+    ):
         events.put_events(trackingId=tracking_id, sessionId="s-1", eventList=[event])
 
 

@@ -30,7 +30,6 @@ import json
 import os
 import random
 import re
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,7 +38,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from moto.sqs.models import Queue, SQSBackend
 
 from local.emulator import EmulatorConfig
 from local.environment import LocalPipeline
@@ -603,6 +601,35 @@ def test_ingest_items_dataset_deleted_items_redriven_by_the_queue_not_dead_lette
     assert sorted(record["actionId"] for record in stored_actions) == sorted(entry.record_id for entry in actions)
 
 
+def test_ingest_stale_event_tracking_id_events_redriven_by_the_queue_not_dead_lettered_by_the_handler() -> None:
+    # GIVEN a handler whose EVENT_TRACKING_ID names no tracker (a deleted one, or a typo in bring-your-own mode):
+    # PutEvents answers InvalidInputException, the only error its model has
+    max_receive_count = 2
+    with LocalPipeline(
+        kinds=("event",),
+        emulator_config=EmulatorConfig(**LIFECYCLE),
+        visibility_timeout_s=4,
+        max_receive_count=max_receive_count,
+    ) as pipeline:
+        events = [event(index) for index in range(4)]
+        publish(pipeline, events)
+
+        # WHEN the real handler drains the queue
+        summary = pipeline.drain(
+            function_timeout_s=4.0, max_seconds=30, extra_environment={"EVENT_TRACKING_ID": "0a1b2c3d-dead-tracker"}
+        )
+        letters = pipeline.dead_letters()
+        stored = pipeline.emulator.state.events()
+
+    # THEN it is a setup error: the handler never dead-letters the events (no ErrorCode); the queue's redrive
+    # policy moves them, untouched, after the last delivery
+    assert stored == []
+    assert sorted(letter["body"] for letter in letters) == sorted(entry.body for entry in events)
+    assert [letter for letter in letters if "ErrorCode" in letter] == []
+    assert summary.messages_reported_failed == len(events) * max_receive_count
+    assert summary.messages_deleted == 0
+
+
 # --- duplicates ---------------------------------------------------------------------------------------------
 
 
@@ -634,48 +661,6 @@ def test_ingest_duplicates_in_one_batch_collapse_to_the_newest() -> None:
 
 
 # --- FIFO ---------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fifo_redelivery_in_group_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make moto's server deliver a FIFO group in order, as SQS does, under concurrent pollers.
-
-    Two defects of moto 5.2.5's ``SQSBackend.receive_message`` (moto/sqs/models.py) reorder a message group:
-
-    - It counts a message whose visibility timeout has expired as still in flight until its receive loop reaches
-      that very message, and skips every message of a group with one in flight. When several messages of a group
-      come back together, the loop skips the first ones (their group still looks busy), frees the group at the
-      last one and delivers it, and the messages after it, first. A message whose visibility timeout has ended is
-      not in flight: counting only the others keeps the order.
-    - Two ReceiveMessage calls at once (two pollers; the server is threaded) interleave on the same queue
-      without a lock, and can split a group between them. SQS serves each receive atomically: so does the
-      patched server, with the long-poll wait outside the lock.
-
-    The server runs in this process (``local.sqs_server``), so patching moto's classes reaches it.
-    """
-    receive = SQSBackend.receive_message
-    lock = threading.Lock()
-
-    def pending_message_groups(queue: Queue) -> set[str]:
-        return {
-            message.group_id
-            for message in queue.pending_messages
-            if message.group_id is not None and not message.visible
-        }
-
-    def receive_message(
-        backend: SQSBackend, queue_name: str, count: int, wait_seconds_timeout: int, *args: Any, **kwargs: Any
-    ) -> Any:
-        polling_end = time.monotonic() + wait_seconds_timeout
-        while True:
-            with lock:
-                found = receive(backend, queue_name, count, 0, *args, **kwargs)
-            if found or time.monotonic() >= polling_end:
-                return found
-            time.sleep(0.05)
-
-    monkeypatch.setattr(Queue, "pending_message_groups", property(pending_message_groups))
-    monkeypatch.setattr(SQSBackend, "receive_message", receive_message)
 
 
 def read_fifo_dead_letters(pipeline: LocalPipeline) -> list[dict[str, Any]]:
@@ -744,7 +729,6 @@ def stream_key(change: Mapping[str, Any]) -> str:
     return str(change.get("itemId") or change.get("actionId"))
 
 
-@pytest.mark.usefixtures("fifo_redelivery_in_group_order")
 def test_ingest_fifo_publisher_stream_each_group_stored_in_order_poison_in_the_fifo_dlq() -> None:
     # GIVEN FIFO queues, an emulator that throttles 15 % and fails 15 % of Put* calls (seeded) and refuses ids
     # containing "poison", and a stream sent with the publisher (it sets each message's group and dedup id):

@@ -691,15 +691,12 @@ def test_runner_fifo_failure_with_later_group_messages_failed_leaves_them_queued
     assert summary.messages_reported_failed == 2
     assert summary.fifo_order_violations == 0
     assert summary.messages_deleted == 4
-    # The order m2 and m3 come back in is the queue's business, and moto gets it wrong: see
+    # The order m2 and m3 come back in is the queue's business: see
     # test_moto_fifo_redelivery_of_several_in_flight_messages_keeps_group_order.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="moto 5.2.5 bug: when several messages of a FIFO group time out together, ReceiveMessage skips the "
-    "first (the later ones are still marked in flight) and returns a later one first",
-)
+# moto 5.2.5 got this wrong (it skipped the first of several messages of a group that timed out together and
+# returned a later one first); local.sqs_server patches it, and this test keeps the patch honest.
 def test_moto_fifo_redelivery_of_several_in_flight_messages_keeps_group_order(
     sqs_client: SQSClient, make_queue_pair: MakeQueuePair
 ):

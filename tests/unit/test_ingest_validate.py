@@ -120,10 +120,10 @@ def test_validate_event_without_event_id_derives_it_from_the_message_id() -> Non
     assert valid.record["eventId"] == "0b9f3c0e-3e58-4c43-9d4d-4d0f7b1e6f0a"
 
 
-def test_validate_fifo_event_without_event_id_derives_it_from_the_deduplication_id() -> None:
-    valid = check(event("s-1", "u-1", "sku-1"), group_id="s-1", deduplication_id="dedup-42")
+def test_validate_fifo_event_without_event_id_derives_it_from_the_message_id() -> None:
+    valid = check(event("s-1", "u-1", "sku-1"), message_id="m-42", group_id="s-1", deduplication_id="dedup-42")
 
-    assert valid.record["eventId"] == "dedup-42"
+    assert valid.record["eventId"] == "m-42"
 
 
 def test_validate_event_with_event_id_keeps_it() -> None:
