@@ -41,11 +41,13 @@ RETENTION_DAYS: Final[Mapping[int, logs.RetentionDays]] = {
 }
 
 # The configuration's removalPolicy -> what CloudFormation does with the dataset group, its datasets and tracker.
-# "retain" is RetainExceptOnCreate: kept (with their data) when the stack is deleted or replaces them, but
-# deleted when the stack's own first creation rolls back, since they hold no data yet and would otherwise block
-# the next attempt (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html).
+# "retain" is Retain, not RetainExceptOnCreate: the custom resources adopt what already exists under their names
+# (a redeploy after a retained delete, the runbook's repairs), and CloudFormation cannot tell adopted from created,
+# so RetainExceptOnCreate would delete adopted data when the adopting operation rolls back. What a failed first
+# deployment leaves behind holds no data, and the next deployment adopts it (or deletes and recreates it when it
+# ended CREATE FAILED) (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html).
 REMOVAL_POLICIES: Final[Mapping[str, RemovalPolicy]] = {
-    "retain": RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+    "retain": RemovalPolicy.RETAIN,
     "destroy": RemovalPolicy.DESTROY,
 }
 

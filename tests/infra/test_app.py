@@ -256,6 +256,19 @@ def test_stack_alarm_email_config_subscribes_address_to_alarm_topic(everything: 
     )
 
 
+def test_stack_default_config_retains_group_and_datasets_even_when_their_creation_rolls_back(
+    default: Synthesized,
+) -> None:
+    # The custom resources adopt a group or dataset that already exists under their name (a redeploy after a
+    # retained delete); CloudFormation cannot tell that from a creation, so RetainExceptOnCreate would delete
+    # adopted data when the adopting deployment fails. Retain never does.
+    for resource_type in ("Custom::PersonalizeDatasetGroup", "Custom::PersonalizeDataset"):
+        found = default.resources(resource_type)
+        assert found, resource_type
+        for resource in found.values():
+            assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
 def test_stack_default_config_no_alarm_subscription(default: Synthesized) -> None:
     assert default.resources("AWS::SNS::Subscription") == {}
 
