@@ -1,15 +1,19 @@
-"""moto's SQS server as ``local.sqs_server`` runs it: the cheaper retention check answers as moto's own does."""
+"""moto's SQS server as ``local.sqs_server`` runs it: its patches answer as moto does, only faster, and it serves
+receives one at a time, as SQS does."""
 
 from __future__ import annotations
 
 import datetime
+import threading
 import time
-from typing import TYPE_CHECKING
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from moto.sqs import models as moto_sqs_models
 from moto.sqs.models import sqs_backends
 
+from local import sqs_server
 from local.sqs_server import MOTO_RETENTION_CHECK, MOTO_UNIX_TIME, QueuePair
 from tests.integration.conftest import REGION, QueuePairFactory
 
@@ -67,3 +71,50 @@ def test_sqs_server_clock_agrees_with_moto_clock() -> None:
     # Given a datetime, moto's own conversion answers.
     moment = datetime.datetime(2026, 11, 30, 12, 0, 0)
     assert moto_sqs_models.unix_time(moment) == MOTO_UNIX_TIME(moment) == 1_796_040_000.0
+
+
+def test_sqs_server_concurrent_receives_enter_moto_one_at_a_time(
+    sqs_client: SQSClient, make_queue_pair: QueuePairFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN moto's receive made slow and watched: how many threads are inside it at once
+    inside = 0
+    most_inside = 0
+    watch = threading.Lock()
+    moto_receive = sqs_server.MOTO_RECEIVE_MESSAGE
+
+    def slow_receive(*args: Any, **kwargs: Any) -> Any:
+        nonlocal inside, most_inside
+        with watch:
+            inside += 1
+            most_inside = max(most_inside, inside)
+        try:
+            time.sleep(0.05)
+            return moto_receive(*args, **kwargs)
+        finally:
+            with watch:
+                inside -= 1
+
+    monkeypatch.setattr(sqs_server, "MOTO_RECEIVE_MESSAGE", slow_receive)
+    pair = make_queue_pair(fifo=True, visibility_timeout_s=30)
+    for index in range(8):
+        sqs_client.send_message(
+            QueueUrl=pair.url,
+            MessageBody=f"m{index}",
+            MessageGroupId=f"g{index % 2}",
+            MessageDeduplicationId=str(index),
+        )
+
+    # WHEN four pollers receive at the same time, as the runner's pollers do
+    def receive() -> list[str]:
+        messages = sqs_client.receive_message(QueueUrl=pair.url, MaxNumberOfMessages=10).get("Messages", [])
+        return [message["Body"] for message in messages]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        batches = list(pool.map(lambda _: receive(), range(4)))
+
+    # THEN moto served one receive at a time (SQS serves each atomically), and no group was split between pollers
+    assert most_inside == 1
+    for group in ("g0", "g1"):
+        bodies = {f"m{index}" for index in range(8) if f"g{index % 2}" == group}
+        holders = [batch for batch in batches if bodies & set(batch)]
+        assert len(holders) == 1, batches
