@@ -46,7 +46,13 @@ GRAPH_PERIOD: Final = Duration.minutes(1)
 # Counting alarms sum over five minutes: long enough that one datapoint is not a single unlucky batch, short enough
 # that a page goes out within minutes.
 COUNT_PERIOD: Final = Duration.minutes(5)
-ONE_DAY_SECONDS: Final = 86_400
+# CloudWatch evaluates an alarm on a Metrics Insights query with "only the latest 3 hours of data"
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-limits.html). Such an alarm whose
+# EvaluationPeriods x Period reaches further back never gets the datapoints it needs, so it can never fire.
+METRICS_INSIGHTS_ALARM_WINDOW: Final = Duration.hours(3)
+# SustainedThrottling is such an alarm, summed per COUNT_PERIOD: 3 h / 5 min = 36 consecutive periods at most.
+# (PutMetricAlarm's own bound, a day of evaluation, is looser.)
+MAX_THROTTLED_PERIODS: Final = int(METRICS_INSIGHTS_ALARM_WINDOW.to_seconds() // COUNT_PERIOD.to_seconds())
 # The age alarm needs this many consecutive one-minute datapoints over the threshold: the metric is approximate
 # (SQS is distributed), and one noisy datapoint should not page anyone.
 AGE_DATAPOINTS: Final = 3
@@ -86,7 +92,8 @@ class AlarmThresholds:
     throttled_periods
         ... for this many consecutive five-minute periods. The handler retries throttled calls and paces itself,
         so short bursts are absorbed; throttling that lasts means the quota is shared with someone else or the
-        maximum concurrency is too high. At most 288: CloudWatch evaluates at most a day of periods.
+        maximum concurrency is too high. At most 36 (:data:`MAX_THROTTLED_PERIODS`, three hours): the alarm
+        watches a Metrics Insights query, and CloudWatch evaluates those on the latest three hours of data only.
     """
 
     max_message_age_seconds: int = 900
@@ -101,9 +108,12 @@ class AlarmThresholds:
             value = getattr(self, field.name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"AlarmThresholds.{field.name} must be a positive integer, got {value!r}")
-        # "EvaluationPeriods ... multiplied by Period cannot be more than 86,400 seconds" (PutMetricAlarm).
-        if self.throttled_periods * COUNT_PERIOD.to_seconds() > ONE_DAY_SECONDS:
-            raise ValueError(f"AlarmThresholds.throttled_periods must be at most 288, got {self.throttled_periods}")
+        # Beyond the window the alarm could never fire (see METRICS_INSIGHTS_ALARM_WINDOW): refuse it at synth.
+        if self.throttled_periods > MAX_THROTTLED_PERIODS:
+            raise ValueError(
+                f"AlarmThresholds.throttled_periods must be at most {MAX_THROTTLED_PERIODS}, "
+                f"got {self.throttled_periods}"
+            )
 
 
 class PipelineMonitoring(Construct):

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -121,6 +122,18 @@ DEFAULT_SAMPLES: Final = 5
 MOVE_TASK_POLL_SECONDS: Final = 5.0
 SAMPLE_MESSAGE_CHARS: Final = 300
 _MOVE_TASK_DONE: Final = frozenset({"COMPLETED", "CANCELLED", "FAILED"})
+_MOVE_TASK_FAILED: Final = frozenset({"CANCELLED", "FAILED"})
+# A task SQS accepted and nobody waited for (RUNNING), or one that finished (COMPLETED), was handled; any other
+# status (UNKNOWN: ListMessageMoveTasks no longer lists it) leaves its outcome open. An allow-list, so a status
+# this tool does not know never passes for success.
+_MOVE_TASK_HANDLED: Final = frozenset({"RUNNING", "COMPLETED"})
+# Exit statuses (README, "What the tools promise"). UNFINISHED is apart from FAILED so that a person or a script
+# can tell "something failed: look at it" from "nothing failed, but this run did not reach everything: run the
+# same command again".
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2  # argparse's own, for parser.error
+EXIT_UNFINISHED: Final = 3
 # The request fields that identify a record (Contract 1): shown by inspect. Ids, never property values.
 RECORD_ID_FIELDS: Final[tuple[str, ...]] = ("itemId", "actionId", "userId", "sessionId", "eventId")
 MAX_ID_CHARS: Final = 256  # the longest id Personalize accepts (PERSONALIZE.md §2); longer is not an id
@@ -308,6 +321,8 @@ class DeadLetterScan:
         self._held: dict[str, DeadLetterMessage] = {}
         self._seen: set[str] = set()
         self.stopped: str | None = None
+        # The queue, not --limit, ended the pass: messages it did not reach may still be in the queue.
+        self.partial = False
         self.release_failures = 0
 
     def __enter__(self) -> DeadLetterScan:
@@ -338,8 +353,14 @@ class DeadLetterScan:
                 )
             except ClientError as exc:
                 if "OverLimit" in _error_code(exc):
-                    # A standard queue allows 120,000 messages in flight (FIFO: 20,000); run again to see the rest.
-                    self.stopped = "SQS's limit of messages in flight was reached; run again for the rest"
+                    # A standard queue allows 120,000 messages in flight (FIFO: 20,000), other readers' included.
+                    # What to do about it depends on the command (a redrive run again goes further: it deleted
+                    # what it moved), so the reasons here only say what happened; the reports add the remedy.
+                    self.stopped = (
+                        "SQS's limit of messages in flight was reached (120,000 on a standard queue, 20,000 on a "
+                        "FIFO queue, counting what other readers hold)"
+                    )
+                    self.partial = True
                     return
                 raise
             fresh = []
@@ -352,9 +373,12 @@ class DeadLetterScan:
             if not fresh:
                 if response.get("Messages"):
                     # Only messages read before came back: the pass took longer than --hold-seconds.
-                    self.stopped = "messages read earlier became visible again (raise --hold-seconds); run again"
+                    self.stopped = (
+                        "messages read earlier became visible again before the pass ended (raise --hold-seconds)"
+                    )
                 elif self._queue_url.endswith(".fifo"):
                     self.stopped = self._fifo_blocked()
+                self.partial = self.stopped is not None
                 return
             yield fresh
         self.stopped = f"--limit {self._limit} reached"
@@ -366,8 +390,8 @@ class DeadLetterScan:
         if not left:
             return None
         return (
-            f"{left} message(s) of this FIFO queue waited behind messages this pass held (same message group): "
-            "run again to reach them"
+            f"{left} message(s) of this FIFO queue waited behind messages this pass held (same message group); SQS "
+            "shows them only once the messages ahead of them have left the DLQ"
         )
 
     def deleted(self, messages: Sequence[DeadLetterMessage]) -> None:
@@ -586,7 +610,18 @@ class InspectReport:
     by_code: dict[str, CodeSummary] = field(default_factory=dict)
     read: int = 0
     stopped: str | None = None
+    partial: bool = False
     released_failures: int = 0
+
+    @property
+    def unfinished(self) -> list[str]:
+        """Why the counts may not cover the whole queue, or a later run may not see all of it; empty when neither."""
+        return _unfinished(stopped=self.stopped, partial=self.partial, released_failures=self.released_failures)
+
+    @property
+    def exit_status(self) -> int:
+        """:data:`EXIT_UNFINISHED` when :attr:`unfinished` says why, else :data:`EXIT_OK`."""
+        return EXIT_UNFINISHED if self.unfinished else EXIT_OK
 
     @property
     def by_api(self) -> Counter[str]:
@@ -620,6 +655,7 @@ class InspectReport:
             "byApi": dict(self.by_api),
             "stopped": self.stopped,
             "notReleased": self.released_failures,
+            "unfinished": self.unfinished,
         }
 
 
@@ -660,6 +696,7 @@ def inspect(
                 summary.add(message, samples=samples, show_bodies=show_bodies)
         report.read = scan.read
         report.stopped = scan.stopped
+        report.partial = scan.partial
     report.released_failures = scan.release_failures
     return report
 
@@ -690,14 +727,47 @@ class MoveReport:
     task: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     stopped: str | None = None
+    # The queue, not --limit, ended a pass (see DeadLetterScan.partial): messages it did not reach may be left.
+    partial: bool = False
     released_failures: int = 0
 
     @property
+    def has_failures(self) -> bool:
+        """Whether something failed: a copy SQS refused, a delete after a copy, a move task FAILED or CANCELLED."""
+        if self.task is not None and self.task.get("Status") in _MOVE_TASK_FAILED:
+            return True
+        return bool(self.outcome.failed or self.outcome.undeleted)
+
+    @property
+    def unfinished(self) -> list[str]:
+        """Why this run may not have handled everything it would select, although nothing failed; empty when it did.
+
+        The pass stopped before the end of the queue (a FIFO group it could not reach, messages that became visible
+        again because the hold expired, the in-flight limit), messages it held could not be made visible again (a
+        run before their hold ends does not see them), or a move task's outcome is unknown. ``--limit`` is not
+        among them: stopping there is what was asked.
+        """
+        reasons = _unfinished(stopped=self.stopped, partial=self.partial, released_failures=self.released_failures)
+        if self.task is not None and self.task.get("Status") not in _MOVE_TASK_HANDLED | _MOVE_TASK_FAILED:
+            reasons.append(
+                f"the message move task's outcome is unknown (status {self.task.get('Status')}: ListMessageMoveTasks "
+                "lists only the ten most recent tasks, and no longer lists it); check it with `aws sqs "
+                f"list-message-move-tasks --source-arn {self.task.get('SourceArn')}`, and what is left with `inspect`"
+            )
+        return reasons
+
+    @property
     def ok(self) -> bool:
-        """Whether everything selected was moved (or, on a dry run, could have been looked at)."""
-        if self.task is not None:
-            return self.task.get("Status") not in {"FAILED", "CANCELLED"}
-        return not self.outcome.failed and not self.outcome.undeleted
+        """Whether everything selected was handled (or, on a dry run, looked at): no failure, nothing unfinished."""
+        return not self.has_failures and not self.unfinished
+
+    @property
+    def exit_status(self) -> int:
+        """:data:`EXIT_FAILED` when something failed (it needs a look first), else :data:`EXIT_UNFINISHED` when
+        the run did not reach everything (run it again), else :data:`EXIT_OK`."""
+        if self.has_failures:
+            return EXIT_FAILED
+        return EXIT_UNFINISHED if self.unfinished else EXIT_OK
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data."""
@@ -716,6 +786,7 @@ class MoveReport:
             "notes": self.notes,
             "stopped": self.stopped,
             "notReleased": self.released_failures,
+            "unfinished": self.unfinished,
         }
 
 
@@ -825,6 +896,7 @@ def redrive(
                 report.stopped = f"--limit {limit} reached"
                 break
         report.stopped = report.stopped or scan.stopped
+        report.partial = scan.partial
     report.released_failures += scan.release_failures
     return report
 
@@ -915,9 +987,21 @@ def _start_move_task(
         )
     request: dict[str, Any] = {"SourceArn": source_arn, "DestinationArn": _queue_arn(sqs, queue_url)}
     if max_per_second:
-        rate = max(1, min(MOVE_TASK_MAX_RATE, int(max_per_second)))
+        # Rounded down, not to the nearest: --max-per-second is a ceiling (2.7 must not become 3). Below 1 there is
+        # no whole number under it that SQS takes (0 would mean "no limit" to this tool), so it becomes 1.
+        rate = max(1, min(MOVE_TASK_MAX_RATE, math.floor(max_per_second)))
         if rate != max_per_second:
-            report.notes.append(f"move task rate set to {rate} messages/s (SQS accepts whole numbers, 1 to 500)")
+            how = (
+                f"capped at {MOVE_TASK_MAX_RATE}"
+                if max_per_second > MOVE_TASK_MAX_RATE
+                else "raised to 1"
+                if max_per_second < 1
+                else f"rounded down to {rate}"
+            )
+            report.notes.append(
+                f"move task rate {how} messages/s (--max-per-second {max_per_second:g}; SQS takes whole numbers "
+                f"from 1 to {MOVE_TASK_MAX_RATE})"
+            )
         request["MaxNumberOfMessagesPerSecond"] = rate
     try:
         handle = sqs.start_message_move_task(**request)["TaskHandle"]
@@ -941,7 +1025,7 @@ def _wait_for_task(
     while True:
         tasks = sqs.list_message_move_tasks(SourceArn=source_arn, MaxResults=10).get("Results", [])
         # ListMessageMoveTasks lists the most recent tasks (up to 10); ours drops out only if others started since.
-        unknown: dict[str, Any] = {"TaskHandle": handle, "Status": "UNKNOWN"}
+        unknown: dict[str, Any] = {"TaskHandle": handle, "SourceArn": source_arn, "Status": "UNKNOWN"}
         task: dict[str, Any] = next((dict(t) for t in tasks if t.get("TaskHandle") == handle), unknown)
         progress(task)
         if task.get("Status") in _MOVE_TASK_DONE or task.get("Status") == "UNKNOWN":
@@ -1129,11 +1213,25 @@ def replay(
                 report.stopped = f"--limit {limit} reached"
                 break
         report.stopped = report.stopped or scan.stopped
+        report.partial = scan.partial
     report.released_failures = scan.release_failures
     return report
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------
+
+
+def _unfinished(*, stopped: str | None, partial: bool, released_failures: int) -> list[str]:
+    """What a pass over the DLQ left undone, for :attr:`MoveReport.unfinished` and :attr:`InspectReport.unfinished`."""
+    reasons = []
+    if partial and stopped:
+        reasons.append(f"the pass did not reach every message: {stopped}")
+    if released_failures:
+        reasons.append(
+            f"{released_failures} message(s) could not be made visible again: they stay hidden until --hold-seconds "
+            "end, and a run before then does not see them"
+        )
+    return reasons
 
 
 def _check_queues(dlq_url: str, queue_url: str) -> None:
@@ -1356,7 +1454,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; 0 when everything selected was handled, 1 when something was not, 2 on usage."""
+    """Run the command line; its exit status.
+
+    :data:`EXIT_OK` (0) when everything selected was handled; :data:`EXIT_FAILED` (1) when something failed or the
+    run could not start; :data:`EXIT_USAGE` (2) on a usage error (argparse); :data:`EXIT_UNFINISHED` (3) when
+    nothing failed but the run did not reach everything (see :attr:`MoveReport.unfinished`): run it again.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     _check_usage(parser, args)
@@ -1375,7 +1478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 wait_seconds=args.wait_seconds,
             )
             print(json.dumps(inspected.to_dict(), indent=2) if args.json else render_inspect(inspected))
-            return 0
+            return inspected.exit_status
         if args.command == "redrive":
             report = redrive(
                 sqs=sqs,
@@ -1432,7 +1535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: AWS refused a call: {_describe(error)}", file=sys.stderr)
         return 1
     print(json.dumps(report.to_dict(), indent=2) if args.json else render_move(report, command=args.command))
-    return 0 if report.ok else 1
+    return report.exit_status
 
 
 def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -1505,10 +1608,12 @@ def render_inspect(report: InspectReport) -> str:
         f"  SQS counts about {approximate['waiting']} waiting, {approximate['inFlight']} in flight "
         f"(being read by someone else), {approximate['delayed']} delayed; this pass read {report.read}.",
     ]
-    if report.stopped:
+    if report.stopped and not report.partial:
         lines.append(f"  Stopped early: {report.stopped}.")
     if not report.read:
-        lines.append("  Nothing to see: the queue is empty.")
+        if not report.partial:
+            lines.append("  Nothing to see: the queue is empty.")
+        lines += _unfinished_lines(report.unfinished, consequence=_INSPECT_UNFINISHED)
         return "\n".join(lines)
     lines.append(f"  Oldest {data['oldest']}, newest {data['newest']}.")
     lines.append("")
@@ -1529,7 +1634,7 @@ def render_inspect(report: InspectReport) -> str:
                 lines.append(f"      body: {sample['body']}")
     lines.append("")
     lines.append("By API: " + ", ".join(f"{api} {count}" for api, count in sorted(data["byApi"].items())))
-    lines += _not_released(report.released_failures)
+    lines += _unfinished_lines(report.unfinished, consequence=_INSPECT_UNFINISHED)
     return "\n".join(lines)
 
 
@@ -1550,6 +1655,7 @@ def render_move(report: MoveReport, *, command: str) -> str:
             lines.append(f"  failure: {task['FailureReason']}")
         if task.get("Status") == "RUNNING":
             lines.append(f"  follow it: aws sqs list-message-move-tasks --source-arn {task.get('SourceArn')}")
+        lines += _unfinished_lines(report.unfinished, consequence=_move_unfinished(report))
         return "\n".join(lines)
     verb = "would move" if report.dry_run else "selected"
     lines.append(f"  {verb}: {_counts(report.selected)}")
@@ -1566,16 +1672,48 @@ def render_move(report: MoveReport, *, command: str) -> str:
             f"  copied but NOT deleted (the next run copies it again, a harmless duplicate): {message.message_id}: "
             f"{reason}"
         )
-    if report.stopped:
+    if report.stopped and not report.partial:
         lines.append(f"  stopped early: {report.stopped}")
-    lines += _not_released(report.released_failures)
+    lines += _unfinished_lines(report.unfinished, consequence=_move_unfinished(report))
     return "\n".join(lines)
 
 
-def _not_released(count: int) -> list[str]:
-    if not count:
+# An inspect run again holds the same messages and stops at the same place: for it, "unfinished" is a warning
+# about the counts.
+_INSPECT_UNFINISHED: Final = f"The counts above do not cover the whole queue (exit status {EXIT_UNFINISHED})."
+
+
+def _move_unfinished(report: MoveReport) -> str:
+    """What an unfinished redrive or replay means, and what to do next."""
+    if report.dry_run:
+        return (
+            "A dry run moves nothing: what would move is counted only as far as this pass reached "
+            f"(exit status {EXIT_UNFINISHED})."
+        )
+    if report.task is not None:
+        # The task may have moved some or all of them: nothing here knows how many.
+        return (
+            "Nothing is lost: whatever the move task did not move is still in the DLQ. Once the check above shows "
+            f"the task is over, run the same command again for what is left (exit status {EXIT_UNFINISHED})."
+        )
+    if report.outcome.moved:
+        # It deleted what it moved: a FIFO group moves on, fewer messages are in flight, so a new run goes further.
+        return (
+            "Nothing is lost: whatever this run did not move is still in the DLQ; run the same command again to go "
+            f"on from there (exit status {EXIT_UNFINISHED})."
+        )
+    return (
+        "Nothing is lost: everything this run did not move is still in the DLQ. It moved nothing, so the same "
+        f"command run again unchanged may stop at the same place: act on the reason above first (exit status "
+        f"{EXIT_UNFINISHED})."
+    )
+
+
+def _unfinished_lines(reasons: Sequence[str], *, consequence: str) -> list[str]:
+    # Last in the report, where the eye lands: the exit status alone would not say what to do.
+    if not reasons:
         return []
-    return [f"  {count} message(s) could not be made visible again: SQS shows them when --hold-seconds end"]
+    return [*(f"  NOT FINISHED: {reason}" for reason in reasons), f"  {consequence}"]
 
 
 def _counts(counter: Counter[str]) -> str:

@@ -372,7 +372,7 @@ def test_config_bad_datasets_raise_config_error_naming_key(datasets: object, key
         ({"alarms": {"deadLetters": 1}}, "alarms", "unknown field(s) deadLetters; known fields: maxMessageAgeSeconds"),
         ({"alarms": {"functionErrors": 0}}, "alarms.functionErrors", "must be an integer of at least 1, got 0"),
         ({"alarms": {"setupErrors": "x"}}, "alarms.setupErrors", "must be an integer of at least 1, got 'x'"),
-        ({"alarms": {"throttledPeriods": 289}}, "alarms.throttledPeriods", "must be at most 288, got 289"),
+        ({"alarms": {"throttledPeriods": 37}}, "alarms.throttledPeriods", "must be at most 36, got 37"),
     ],
 )
 def test_config_bad_dataset_group_or_removal_policy_raises_config_error_naming_key(

@@ -51,6 +51,20 @@ TUNED = AlarmThresholds(
     throttled_calls=20,
     throttled_periods=4,
 )
+# CloudWatch evaluates an alarm on a Metrics Insights query with "only the latest 3 hours of data"
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-limits.html): one that needs a longer look
+# back can never fire.
+METRICS_INSIGHTS_ALARM_WINDOW_SECONDS = 3 * 60 * 60
+
+
+def _longest_accepted_throttled_periods() -> int:
+    """The most ``throttled_periods`` AlarmThresholds accepts, found by asking it rather than copying its bound."""
+    for periods in range(1, 10_000):
+        try:
+            AlarmThresholds(throttled_periods=periods)
+        except ValueError:
+            return periods - 1
+    raise AssertionError("AlarmThresholds accepts any throttled_periods: CloudWatch does not")
 
 
 class Synthesized:
@@ -177,9 +191,12 @@ def stacks(assembly_dir: Path) -> dict[str, Synthesized]:
         namespace=TUNED_NAMESPACE,
         service=TUNED_SERVICE,
     )
+    # The longest throttling the construct accepts: its alarms must still be ones CloudWatch can evaluate.
+    longest = AlarmThresholds(throttled_periods=_longest_accepted_throttled_periods())
+    _build(app, "Longest", thresholds=longest, alarm_email=None)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     assembly = app.synth()
-    return {name: Synthesized(assembly.get_stack_by_name(name).template) for name in ("Defaults", "Tuned")}
+    return {name: Synthesized(assembly.get_stack_by_name(name).template) for name in ("Defaults", "Tuned", "Longest")}
 
 
 @pytest.fixture(scope="module")
@@ -364,11 +381,31 @@ def test_thresholds_zero_or_negative_rejected() -> None:
         AlarmThresholds(throttled_periods=0)
 
 
-def test_thresholds_throttling_over_a_day_of_periods_rejected() -> None:
-    AlarmThresholds(throttled_periods=288)  # a whole day of five-minute periods: CloudWatch's limit
+@pytest.mark.parametrize("stack", ["Defaults", "Tuned", "Longest"])
+def test_alarms_on_metrics_insights_queries_look_back_at_most_three_hours(
+    stacks: dict[str, Synthesized], stack: str
+) -> None:
+    queried = [
+        alarm
+        for alarm in stacks[stack].alarms()
+        if any(entry.get("Expression", "").startswith("SELECT ") for entry in alarm.get("Metrics", []))
+    ]
 
-    with pytest.raises(ValueError, match="at most 288"):
-        AlarmThresholds(throttled_periods=289)
+    assert {name for alarm in queried for name in _watched_metrics(alarm)} == {"SetupErrors", "ThrottledCalls"}
+    for alarm in queried:
+        (query,) = [entry for entry in alarm["Metrics"] if entry.get("ReturnData", True)]
+        # The alarm needs EvaluationPeriods datapoints of Period seconds each, all within CloudWatch's window.
+        assert alarm["EvaluationPeriods"] * query["Period"] <= METRICS_INSIGHTS_ALARM_WINDOW_SECONDS
+        assert alarm.get("DatapointsToAlarm", alarm["EvaluationPeriods"]) <= alarm["EvaluationPeriods"]
+
+
+def test_thresholds_throttling_beyond_three_hours_of_periods_rejected_naming_the_bound() -> None:
+    # 36 five-minute periods are three hours, all CloudWatch evaluates for a Metrics Insights alarm.
+    assert AlarmThresholds(throttled_periods=36).throttled_periods == 36
+
+    # The whole message: stacks/config.py turns it into "alarms.throttledPeriods: must be at most 36, got 37".
+    with pytest.raises(ValueError, match=r"^AlarmThresholds\.throttled_periods must be at most 36, got 37$"):
+        AlarmThresholds(throttled_periods=37)
 
 
 def test_construct_namespace_with_quote_rejected() -> None:

@@ -169,6 +169,60 @@ class RefusingSqs:
         return response
 
 
+class SlowReceives:
+    """An SQS client whose every ReceiveMessage after the first waits ``delay`` seconds first, as in a pass over a
+    large DLQ at a slow pace: it outlasts the hold, and what it read comes back."""
+
+    def __init__(self, client: Any, *, delay: float) -> None:
+        self._client = client
+        self._delay = delay
+        self.receives = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def receive_message(self, **kwargs: Any) -> Any:
+        self.receives += 1
+        if self.receives > 1:
+            time.sleep(self._delay)
+        return self._client.receive_message(**kwargs)
+
+
+class InFlightLimitSqs:
+    """An SQS client whose ReceiveMessage calls after the first ``allowed`` are refused with OverLimit, as SQS does
+    once a queue holds its limit of in-flight messages (120,000 on a standard queue)."""
+
+    def __init__(self, client: Any, *, allowed: int = 1) -> None:
+        self._client = client
+        self._allowed = allowed
+        self.receives = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def receive_message(self, **kwargs: Any) -> Any:
+        self.receives += 1
+        if self.receives > self._allowed:
+            raise client_error("OverLimit", 403, "too many messages in flight", "ReceiveMessage")
+        return self._client.receive_message(**kwargs)
+
+
+class UnreleasingSqs:
+    """An SQS client whose ChangeMessageVisibilityBatch refuses every entry: held messages stay hidden."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def change_message_visibility_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> Any:
+        failed = [
+            {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try again"} for e in Entries
+        ]
+        return {"Successful": [], "Failed": failed}
+
+
 # --- inspect ---------------------------------------------------------------------------------------------------------
 
 
@@ -652,7 +706,7 @@ def test_redrive_fifo_group_behind_held_message_reached_by_second_run(sqs: Any, 
 
     assert len(first.outcome.moved) == 9
     assert first.stopped is not None
-    assert "run again" in first.stopped
+    assert "waited behind messages this pass held" in first.stopped
     assert (len(second.outcome.moved), second.stopped) == (2, None)
     assert codes_of(read_all(sqs, fifo.dlq_url)) == ["MalformedMessage"]
 
@@ -1162,6 +1216,223 @@ def test_replay_cli_tracking_id_for_item_is_usage_error(queues: QueuePair) -> No
         main(["replay", "--dlq-url", queues.dlq_url, "--queue-url", queues.url, "--tracking-id", "item=x"])
 
     assert exit_info.value.code == 2
+
+
+# --- exit status: a run that did not reach everything says so ----------------------------------------------------
+
+
+def fifo_group_with_a_head_that_stays(sqs: Any, dlq_url: str, *, behind: int, code: str = "SchemaViolation") -> None:
+    """One message group: a MalformedMessage that no command moves, then ``behind`` messages of ``code``. A receive
+    returns at most ten of a group, and none after them while those are held, so one pass reaches nine of them."""
+    dead_letter(sqs, dlq_url, "not json", "MalformedMessage", group="g", source="head")
+    for index in range(behind):
+        dead_letter(
+            sqs, dlq_url, USER if code == "DatasetNotConfigured" else ITEM, code, group="g", source=f"s-{index}"
+        )
+
+
+def test_redrive_cli_fifo_group_out_of_reach_exits_three_says_run_again_then_rerun_exits_zero(
+    sqs: Any, sqs_endpoint: str, make_queues: QueuePairFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = make_queues(fifo=True)
+    fifo_group_with_a_head_that_stays(sqs, fifo.dlq_url, behind=11)
+    argv = [
+        "redrive",
+        *("--dlq-url", fifo.dlq_url, "--queue-url", fifo.url, "--endpoint-url", sqs_endpoint),
+        *("--codes", "SchemaViolation", "--wait-seconds", "0"),
+    ]
+
+    # WHEN the first pass cannot reach the last two of the group THEN it does not claim success
+    first = main(argv)
+    text = capsys.readouterr().out
+    assert first == 3
+    assert "NOT FINISHED" in text
+    assert "run the same command again" in text
+
+    # WHEN run again THEN it reaches them, and only then exits 0
+    assert main(argv) == 0
+    assert "NOT FINISHED" not in capsys.readouterr().out
+    assert codes_of(read_all(sqs, fifo.dlq_url)) == ["MalformedMessage"]
+    assert counts(sqs, fifo.url) == (11, 0)
+
+
+def test_redrive_cli_fifo_group_out_of_reach_json_lists_why_unfinished(
+    sqs: Any, sqs_endpoint: str, make_queues: QueuePairFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = make_queues(fifo=True)
+    fifo_group_with_a_head_that_stays(sqs, fifo.dlq_url, behind=11)
+
+    code = main(
+        [
+            "redrive",
+            *("--dlq-url", fifo.dlq_url, "--queue-url", fifo.url, "--endpoint-url", sqs_endpoint),
+            *("--codes", "SchemaViolation", "--wait-seconds", "0", "--dry-run", "--json"),
+        ]
+    )
+
+    # A dry run that could not look at every message cannot say what would move either.
+    document = json.loads(capsys.readouterr().out)
+    assert code == 3
+    assert len(document["unfinished"]) == 1
+    assert "waited behind messages this pass held (same message group)" in document["unfinished"][0]
+
+
+def test_inspect_cli_fifo_group_out_of_reach_exits_three(
+    sqs: Any, sqs_endpoint: str, make_queues: QueuePairFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = make_queues(fifo=True)
+    fifo_group_with_a_head_that_stays(sqs, fifo.dlq_url, behind=11)
+
+    code = main(["inspect", "--dlq-url", fifo.dlq_url, "--endpoint-url", sqs_endpoint, "--wait-seconds", "0"])
+
+    # The counts cover ten of twelve: the person reading them must not take them for the whole queue.
+    text = capsys.readouterr().out
+    assert code == 3
+    assert "NOT FINISHED" in text
+    assert "do not cover the whole queue" in text
+
+
+def test_redrive_pass_outlasting_its_hold_not_ok_says_run_again(sqs: Any, queues: QueuePair) -> None:
+    for index in range(10):
+        dead_letter(sqs, queues.dlq_url, ITEM, "SchemaViolation", source=f"s-{index}")
+
+    # GIVEN a pass slower than --hold-seconds: what it read becomes visible again before the next receive
+    report = redrive(
+        sqs=SlowReceives(sqs, delay=1.5),
+        dlq_url=queues.dlq_url,
+        queue_url=queues.url,
+        codes=frozenset({"RetriesExhausted"}),
+        hold_seconds=1,
+        **FAST,
+    )
+
+    # THEN it cannot tell it saw the whole queue, and says so; it moved nothing, so it says to act before a rerun
+    assert report.stopped is not None
+    assert "raise --hold-seconds" in report.stopped
+    assert report.ok is False
+    assert "act on the reason above first" in dlq.render_move(report, command="redrive")
+
+
+def test_redrive_in_flight_limit_reached_not_ok_rest_still_in_dlq(sqs: Any, queues: QueuePair) -> None:
+    for index in range(12):
+        dead_letter(sqs, queues.dlq_url, ITEM, "RetriesExhausted", source=f"s-{index}")
+
+    report = redrive(
+        sqs=InFlightLimitSqs(sqs),
+        dlq_url=queues.dlq_url,
+        queue_url=queues.url,
+        method=Method.COPY,
+        **FAST,
+    )
+
+    assert len(report.outcome.moved) == 10
+    assert report.ok is False
+    assert report.stopped is not None
+    assert "in flight" in report.stopped
+    assert counts(sqs, queues.dlq_url) == (2, 0)
+
+
+def test_redrive_held_messages_not_released_not_ok_says_when_they_reappear(sqs: Any, queues: QueuePair) -> None:
+    dead_letter(sqs, queues.dlq_url, ITEM, "RetriesExhausted", source="moved")
+    dead_letter(sqs, queues.dlq_url, USER, "SchemaViolation", source="kept")
+
+    report = redrive(
+        sqs=UnreleasingSqs(sqs),
+        dlq_url=queues.dlq_url,
+        queue_url=queues.url,
+        codes=frozenset({"RetriesExhausted"}),
+        hold_seconds=30,
+        **FAST,
+    )
+
+    # The one kept is hidden for the rest of its hold: a redrive or replay run now would not see it.
+    assert (len(report.outcome.moved), report.released_failures) == (1, 1)
+    assert counts(sqs, queues.dlq_url) == (0, 1)
+    assert report.ok is False
+    assert "--hold-seconds" in dlq.render_move(report, command="redrive")
+
+
+def test_replay_fifo_group_out_of_reach_not_ok(sqs: Any, make_queues: QueuePairFactory) -> None:
+    fifo = make_queues(fifo=True)
+    fifo_group_with_a_head_that_stays(sqs, fifo.dlq_url, behind=11, code="DatasetNotConfigured")
+    control = FakePersonalizeControl()
+
+    def run() -> dlq.MoveReport:
+        return replay(
+            sqs=sqs,
+            dlq_url=fifo.dlq_url,
+            queue_url=fifo.url,
+            revalidator=revalidator(control, fifo.dlq_url, user=DATASETS["USERS"]),
+            **FAST,
+        )
+
+    first = run()
+    second = run()
+
+    assert (len(first.outcome.moved), first.ok) == (9, False)
+    assert (len(second.outcome.moved), second.ok) == (2, True)
+
+
+def test_redrive_limit_reached_is_what_was_asked_still_ok(sqs: Any, queues: QueuePair) -> None:
+    for index in range(5):
+        dead_letter(sqs, queues.dlq_url, ITEM, "RetriesExhausted", source=f"s-{index}")
+
+    report = redrive(sqs=sqs, dlq_url=queues.dlq_url, queue_url=queues.url, limit=2, **FAST)
+
+    assert (report.stopped, report.ok) == ("--limit 2 reached", True)
+
+
+def test_redrive_move_task_outcome_unknown_not_ok_says_how_to_check(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    expect_dlq_read(stubber, [stubbed_dead_letter("m-1", source="src-1")])
+    expect_arns(stubber)
+    stubber.add_response(
+        "start_message_move_task", {"TaskHandle": "task-1"}, {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN}
+    )
+    # ListMessageMoveTasks lists the ten most recent tasks: ten others started since, and ours is no longer there.
+    others = [{"TaskHandle": f"other-{n}", "Status": "COMPLETED", "SourceArn": DLQ_ARN} for n in range(10)]
+    stubber.add_response("list_message_move_tasks", {"Results": others}, {"SourceArn": DLQ_ARN, "MaxResults": 10})
+
+    report = redrive(sqs=client, dlq_url=DLQ_URL, queue_url=QUEUE_URL, max_per_second=0, wait=True, poll=lambda _: None)
+
+    assert report.task is not None
+    assert (report.task["Status"], report.ok) == ("UNKNOWN", False)
+    text = dlq.render_move(report, command="redrive")
+    assert "NOT FINISHED" in text
+    assert f"aws sqs list-message-move-tasks --source-arn {DLQ_ARN}" in text
+    assert "run the same command again for what is left" in text
+
+
+def test_redrive_move_task_fractional_rate_rounded_down_and_said(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    expect_dlq_read(stubber, [stubbed_dead_letter("m-1", source="src-1")])
+    expect_arns(stubber)
+    # At most 2.7 a second: 3 would exceed the limit asked for, so the task gets 2.
+    stubber.add_response(
+        "start_message_move_task",
+        {"TaskHandle": "task-1"},
+        {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN, "MaxNumberOfMessagesPerSecond": 2},
+    )
+
+    report = redrive(sqs=client, dlq_url=DLQ_URL, queue_url=QUEUE_URL, max_per_second=2.7)
+
+    assert any("rounded down to 2" in note for note in report.notes)
+    assert report.ok is True  # a task SQS accepted and nobody waited for: follow it as printed
+
+
+@pytest.mark.parametrize(
+    ("failed", "partial", "exit_status"),
+    [(False, False, 0), (False, True, 3), (True, False, 1), (True, True, 1)],
+)
+def test_move_report_exit_status_failure_outranks_unfinished(failed: bool, partial: bool, exit_status: int) -> None:
+    message = DeadLetterMessage.from_sqs({"MessageId": "m", "ReceiptHandle": "r", "Body": ITEM})
+    report = dlq.MoveReport(dlq_url=DLQ_URL, queue_url=QUEUE_URL, dry_run=False, method="copy")
+    if failed:
+        report.outcome.failed.append((message, "InternalError: try again"))
+    if partial:
+        report.stopped, report.partial = "SQS's limit of messages in flight was reached", True
+
+    assert (report.exit_status, report.ok) == (exit_status, exit_status == 0)
 
 
 # --- the message wrapper -------------------------------------------------------------------------------------------
