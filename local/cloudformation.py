@@ -119,7 +119,9 @@ class CustomResourceDriver:
         """
         return self._update(resource, old_properties=resource.properties, properties=properties)
 
-    def rollback(self, previous: Deployed, attempted: Deployed | Mapping[str, Any]) -> Deployed:
+    def rollback(
+        self, previous: Deployed, attempted: Deployed | Mapping[str, Any], *, swapped_update: bool = False
+    ) -> Deployed:
         """Roll ``previous`` back from an update, as CloudFormation does in UPDATE_ROLLBACK_IN_PROGRESS.
 
         Parameters
@@ -130,6 +132,12 @@ class CustomResourceDriver:
             The update being rolled back: the properties it asked for, when the update itself failed (CloudFormation
             then still records ``previous``); or the resource it produced, when it succeeded and a later resource
             of the same stack update failed.
+        swapped_update
+            For a replacement (``attempted`` has a new physical id): send CloudFormation's other form of its
+            rollback, an Update of the *new* physical id with the properties swapped, instead of deleting it.
+            The answer's physical id is the one CloudFormation records; when it differs from ``attempted``'s,
+            CloudFormation deletes ``attempted`` in the cleanup phase, after every rollback update: the caller
+            sends that :meth:`delete`.
 
         Returns
         -------
@@ -141,11 +149,15 @@ class CustomResourceDriver:
         - An update that gave a new physical id (a replacement) left ``previous`` untouched: CloudFormation returns
           to it and deletes the replacement, by its new physical id, in UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS.
           No request reaches ``previous``.
+        - CloudFormation may also send a replacement an Update of its new physical id with the properties swapped,
+          instead of (or before) the Delete (``swapped_update``).
         - Otherwise CloudFormation sends an Update of the same physical id with the properties swapped:
           ``ResourceProperties`` the previous ones, ``OldResourceProperties`` the attempted ones. (:meth:`update`
           with ``previous.properties`` would send identical old and new properties, which is not that event.)
         """
         if isinstance(attempted, Deployed) and attempted.physical_id != previous.physical_id:
+            if swapped_update:
+                return self._update(attempted, old_properties=attempted.properties, properties=previous.properties)
             self.delete(attempted)
             return previous
         attempted_properties = attempted.properties if isinstance(attempted, Deployed) else attempted

@@ -58,8 +58,12 @@ TOTAL_TIMEOUT: Final = Duration.minutes(55)
 # is_complete gives up itself a little earlier, with a message naming what it still waits for, instead of the
 # framework's bare "Operation timed out".
 GIVE_UP_AFTER: Final = Duration.minutes(53)
-# on_event and is_complete make a few API calls each (botocore retries throttling with backoff inside them).
-HANDLER_TIMEOUT: Final = Duration.minutes(2)
+# on_event and is_complete make a few API calls each, and botocore retries a throttled or failed one with backoff
+# inside it. A handler that times out is reported FAILED by the Provider framework, with no retry (a failed
+# deployment, rollback or stack deletion), so the timeout covers the calls of one invocation at their worst:
+# resources.handler bounds a call to 58 s and an invocation to ten calls (CALLS_PER_INVOCATION). Only a hung
+# invocation runs this long; the framework's own functions allow 15 minutes.
+HANDLER_TIMEOUT: Final = Duration.minutes(10)
 HANDLER_MEMORY_MB: Final = 256
 # Dataset types whose dataset comes with a tracking id of its own (PutActionInteractions writes through it).
 TRACKED_DATASET_TYPES: Final = frozenset({"ACTION_INTERACTIONS"})
@@ -98,7 +102,7 @@ class PersonalizeDatasets(Construct):
     datasets
         The datasets to create, at most one per type.
     removal_policy
-        Of the group, its datasets and tracker: ``RETAIN_ON_UPDATE_OR_DELETE`` keeps them (and their data) when
+        Of the group, its datasets and tracker: ``RETAIN`` keeps them (and their data) when
         the stack is deleted or replaces them; ``DESTROY`` deletes them. Schemas are always deleted once no
         dataset uses them (a schema a retained dataset uses is left in place).
     log_retention

@@ -25,9 +25,30 @@ if TYPE_CHECKING:
 GIVE_UP_AFTER_SECONDS: Final = "GIVE_UP_AFTER_SECONDS"
 
 # The control plane answers rate limits with LimitExceededException or throttling errors; botocore's standard
-# retry mode retries throttling and 5xx with exponential backoff and jitter, well within the functions' timeout
-# (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html).
-CLIENT_CONFIG: Final = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10, read_timeout=30)
+# retry mode retries throttling and 5xx with exponential backoff and jitter
+# (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html). Few attempts and short timeouts on
+# purpose: a call that still fails is not the end, since is_complete treats it as "ask again on the next poll" (and
+# a Delete makes its calls there only), whereas a handler that outlives its Lambda timeout is reported FAILED by the
+# Provider framework, with no retry. Control-plane answers are small and quick: 10 s to read one is generous.
+MAX_ATTEMPTS: Final = 3
+CONNECT_TIMEOUT_SECONDS: Final = 5
+READ_TIMEOUT_SECONDS: Final = 10
+CLIENT_CONFIG: Final = Config(
+    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+    read_timeout=READ_TIMEOUT_SECONDS,
+)
+# The longest one call can take: every attempt timing out, and the longest backoffs between them. botocore's
+# standard mode waits rand(0, 1) * min(2 ** i, 20) s before retry i + 1 (i from 0), and up to 5 s more when the
+# service asks for it (x-amz-retry-after); botocore/retries/standard.py, ExponentialBackoff. 58 s.
+WORST_CASE_CALL_SECONDS: Final = MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + sum(
+    min(2**retry, 20) + 5 for retry in range(MAX_ATTEMPTS - 1)
+)
+# The most Personalize calls one on_event or is_complete makes in practice: a schema Update that replaces
+# (describe, ListSchemas pages, describe, create), or a schema Delete that waits for a dataset (describe, delete,
+# ListDatasets, a describe per dataset being deleted, delete again). The functions' timeout (HANDLER_TIMEOUT in
+# stacks/personalize_datasets.py) covers this many calls at their worst: 10 x 58 s.
+CALLS_PER_INVOCATION: Final = 10
 
 # The Lambda runtime's root logger writes WARNING and up; the lifecycle's INFO lines (what was created, adopted,
 # deleted, waited for) belong in the log too. Only this package's loggers are raised, not the root.

@@ -14,8 +14,9 @@ never in a sleeping Lambda.
   resource afterwards; a change that can do neither is refused before anything is touched. A resource that already
   is what the properties describe is a no-op too: that is how CloudFormation's rollback of a refused update (the
   same Update, properties swapped) succeeds. Old properties are only compared, never enforced.
-- Delete: describe first; gone counts as done; a resource still settling or already being deleted is waited
-  for; a refused delete (children still being deleted, a schema still in use) is retried on the next poll.
+- Delete: every step is is_complete's, so a throttled, failing or unreachable endpoint only means another poll;
+  describe first; gone counts as done; a resource still settling or already being deleted is waited for; a refused
+  delete (children still being deleted, a schema still in use) is retried on the next poll.
 
 Both functions take the ``personalize`` client as an argument, so tests and ``local/`` hand in a client pointed at
 the emulator.
@@ -257,7 +258,7 @@ class Leftover:
 
 
 def on_event(event: Mapping[str, Any], client: PersonalizeClient, *, clock: Clock = time.time) -> dict[str, Any]:
-    """Start a Create, Update or Delete and return the physical id (the ARN) for ``is_complete`` to wait on.
+    """Start a Create or Update (a Delete starts in ``is_complete``) and return the physical id for it to wait on.
 
     Parameters
     ----------
@@ -292,8 +293,10 @@ def on_event(event: Mapping[str, Any], client: PersonalizeClient, *, clock: Cloc
     elif request.request_type == "Update":
         result = _update(client, request)
     else:
+        # A Delete makes no call here: its first step is is_complete's, which the framework calls at once. There a
+        # throttled, failing or unreachable endpoint means "ask again on the next poll"; raised from here, it would
+        # fail the stack's deletion (or a rollback's cleanup) at once, with no retry.
         result = Started(request.arn)
-        _delete_step(client, request.resource_type, result.arn)
     answer = {"PhysicalResourceId": result.arn, STARTED_AT: started, NEW_PHYSICAL_ID: result.arn != request.physical_id}
     if request.request_type == "Update" and result.arn != request.physical_id:
         answer[REPLACES] = request.physical_id

@@ -247,15 +247,33 @@ def _schema_attributes(description: Description) -> dict[str, str]:
     return {"Arn": str(description["schemaArn"]), "Name": str(description["name"])}
 
 
+def _deleting_user(client: PersonalizeClient, schema_arn: str) -> str | None:
+    """Return a dataset being deleted that uses ``schema_arn`` (the first found), or ``None``.
+
+    Schemas are account-level, so any group's dataset may use one; a dataset summary does not name its schema, so
+    each dataset being deleted is described (usually a few: those of a stack being deleted). One that does not use
+    the schema, such as another group's being deleted at the same time, is no reason to wait.
+    """
+    for summary in DATASET.summaries(client):
+        if not is_deleting(summary.get("status")):
+            continue
+        description = DATASET.describe(client, str(summary["datasetArn"]))
+        # A dataset whose schema update is the latest still counts: Personalize may hold the schema for it.
+        if description is not None and schema_arn in {
+            description.get("schemaArn"),
+            _latest_update(description).get("schemaArn"),
+        }:
+            return str(description["datasetArn"])
+    return None
+
+
 def _schema_delete_refused(client: PersonalizeClient, arn: str, error: ClientError) -> Progress:
     # DeleteSchema is refused while a dataset uses the schema. A dataset that is being deleted will stop using
     # it: wait. A dataset that is not (one retained when the stack was deleted, or one outside the stack) keeps
     # using it, and a schema in use cannot be deleted at all: leave it, rather than fail the stack.
-    deleting = [
-        str(summary["datasetArn"]) for summary in DATASET.summaries(client) if is_deleting(summary.get("status"))
-    ]
-    if deleting:
-        return waiting(f"schema {arn} is in use; waiting for dataset(s) {', '.join(deleting)} to be deleted")
+    user = _deleting_user(client, arn)
+    if user is not None:
+        return waiting(f"schema {arn} is in use; waiting for dataset {user} to be deleted")
     # None is being deleted: either the last user went away since the refusal (try once more), or a dataset that
     # stays uses the schema.
     try:
@@ -413,48 +431,71 @@ def _dataset_attributes(description: Description) -> dict[str, str]:
     }
 
 
-def _schema_text(client: PersonalizeClient, schema_arn: str) -> str:
-    return str(client.describe_schema(schemaArn=schema_arn)["schema"]["schema"])
+def _describe_schema(client: PersonalizeClient, schema_arn: str) -> Description:
+    description: Description = client.describe_schema(schemaArn=schema_arn)["schema"]
+    return description
 
 
-def _is_rollback(client: PersonalizeClient, current_arn: str, desired_arn: str) -> bool:
-    # The dataset already holds a compatible successor of the schema asked for: this is CloudFormation rolling
-    # back an update that moved it forward. UpdateDataset cannot go back (fields cannot be removed), and the
-    # newer schema accepts every record the older one did, so the dataset keeps it; a later deployment of the
-    # newer schema then finds it again (schemas are named by content).
-    return not schemas.incompatibilities(_schema_text(client, desired_arn), _schema_text(client, current_arn))
+def _is_rollback(current: Description, desired: Description) -> bool:
+    """Whether moving a dataset from schema ``current`` back to ``desired`` is CloudFormation rolling back.
+
+    UpdateDataset cannot go back (fields cannot be removed), so in a rollback the dataset keeps the newer schema,
+    which accepts every record the older one did; a later deployment of the newer schema then finds it again
+    (schemas are named by content). A deployment that removes a field looks the same (the stack's old properties
+    name the dataset's schema, the new ones a compatible predecessor), so the schemas' ages tell them apart. In a
+    rollback, ``desired`` existed before ``current``: CloudFormation deletes a replaced schema only in its cleanup
+    phase, after a successful update. A deployment makes its schema resource just before the dataset's update
+    (the old schema was deleted by the cleanup of the update that moved the dataset off it), so ``desired`` is
+    newer. Without both dates, it is not taken for a rollback: refusing is the safe side.
+    """
+    if schemas.incompatibilities(str(desired["schema"]), str(current["schema"])):
+        return False  # ``current`` is not a compatible successor of ``desired``: no update made it
+    desired_at, current_at = desired.get("creationDateTime"), current.get("creationDateTime")
+    try:
+        return desired_at is not None and current_at is not None and bool(desired_at < current_at)
+    except TypeError:  # dates of two different kinds: not comparable
+        return False
 
 
 def _dataset_update_in_place(client: PersonalizeClient, arn: str, properties: Properties) -> None:
     description = DATASET.describe(client, arn)
     if description is None:
         raise ProvisioningError(f"Dataset {arn} does not exist any more: it cannot take a new schema")
-    current, desired = str(description["schemaArn"]), properties["SchemaArn"]
-    if desired in (current, _latest_update(description).get("schemaArn")):
+    current_arn, desired_arn = str(description["schemaArn"]), properties["SchemaArn"]
+    if desired_arn in (current_arn, _latest_update(description).get("schemaArn")):
         return  # already there, or on its way
     dataset_type = str(description.get("datasetType", "")).upper()
     if dataset_type not in UPDATABLE_DATASET_TYPES:
         raise ProvisioningError(
-            f"Dataset {arn} cannot take schema {desired}: Personalize changes the schema of Items and Users datasets "
-            f"only, not of an {dataset_type} dataset ({UPDATE_DATASET_GUIDE}), and replacing the dataset would delete "
-            "its data. Keep its previous schema, or give the dataset group a new name to provision a new group."
+            f"Dataset {arn} cannot take schema {desired_arn}: Personalize changes the schema of Items and Users "
+            f"datasets only, not of an {dataset_type} dataset ({UPDATE_DATASET_GUIDE}), and replacing the dataset "
+            "would delete its data. Keep its previous schema, or give the dataset group a new name to provision a "
+            "new group."
         )
-    problems = schemas.incompatibilities(_schema_text(client, current), _schema_text(client, desired))
-    if problems and _is_rollback(client, current, desired):
+    current, desired = _describe_schema(client, current_arn), _describe_schema(client, desired_arn)
+    problems = schemas.incompatibilities(str(current["schema"]), str(desired["schema"]))
+    if not problems:
+        client.update_dataset(datasetArn=arn, schemaArn=desired_arn)
+        return
+    if _is_rollback(current, desired):
         logger.warning(
             "Dataset %s keeps schema %s: UpdateDataset cannot go back to the older %s (a rollback)",
             arn,
-            current,
-            desired,
+            current_arn,
+            desired_arn,
         )
         return
-    if problems:
-        raise ProvisioningError(
-            f"Dataset {arn} cannot change from schema {current} to {desired}: {'; '.join(problems)}. Personalize "
-            "only accepts a new schema that keeps every existing field unchanged and adds nullable fields "
-            f"({UPDATE_DATASET_GUIDE}). Nothing was changed."
+    message = (
+        f"Dataset {arn} cannot change from schema {current_arn} to {desired_arn}: {'; '.join(problems)}. Personalize "
+        "only accepts a new schema that keeps every existing field unchanged and adds nullable fields "
+        f"({UPDATE_DATASET_GUIDE})."
+    )
+    if not schemas.incompatibilities(str(desired["schema"]), str(current["schema"])):
+        message += (
+            f" Schema {desired_arn} is not older than {current_arn}, so this is a deployment, not a rollback the "
+            "dataset could ignore. To stop using a nullable field, keep it in the schema and stop sending it."
         )
-    client.update_dataset(datasetArn=arn, schemaArn=desired)
+    raise ProvisioningError(f"{message} Nothing was changed.")
 
 
 def _dataset_ready(client: PersonalizeClient, properties: Properties, description: Description) -> Progress:
@@ -468,7 +509,8 @@ def _dataset_ready(client: PersonalizeClient, properties: Properties, descriptio
     if latest.get("schemaArn") == desired and status == CREATE_FAILED:
         reason = latest.get("failureReason") or "Personalize gave no reason"
         raise ProvisioningError(f"Dataset {arn} failed to take schema {desired}: {reason}")
-    if _is_rollback(client, str(description["schemaArn"]), desired):
+    # The rollback on_event let the dataset ignore (see _is_rollback): done, with the schema it keeps.
+    if _is_rollback(_describe_schema(client, str(description["schemaArn"])), _describe_schema(client, desired)):
         return Progress(done=True, data=_dataset_attributes(description))
     return waiting(f"dataset {arn}: waiting for its schema update to {desired} to start")
 

@@ -18,6 +18,7 @@ from cfnlint.api import lint
 from cfnlint.config import ManualArgs
 from cfnlint.helpers import REGIONS
 
+from resources import handler as resources_handler
 from resources.resource_types import RESOURCE_TYPES as HANDLED_TYPES
 from stacks.config import DATASET_KINDS
 from stacks.personalize_datasets import DatasetSpec, PersonalizeDatasets
@@ -259,7 +260,7 @@ def test_construct_duplicate_dataset_type_rejected() -> None:
 
 
 @pytest.mark.parametrize("name", ["default", "every_type"])
-def test_removal_policy_retain_keeps_group_datasets_and_tracker_except_on_failed_create(
+def test_removal_policy_retain_keeps_group_datasets_and_tracker_even_when_their_creation_rolls_back(
     name: str, request: pytest.FixtureRequest
 ) -> None:
     template_json = request.getfixturevalue(name).template_json
@@ -273,14 +274,16 @@ def test_removal_policy_retain_keeps_group_datasets_and_tracker_except_on_failed
         for resource in of_type(template_json, resource_type).values()
     ]
 
+    # Retain, not RetainExceptOnCreate: a create may adopt what a retained deletion left (CloudFormation cannot tell),
+    # and a rollback of that create must not delete the adopted data (stacks/ingestion_stack.py, REMOVAL_POLICIES).
     assert len(kept) >= 2  # a group and at least one dataset (every_type: five datasets and the tracker)
     for resource in kept:
-        assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
+        assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain")
 
 
 def test_removal_policy_every_type_retains_tracker_with_its_group(every_type: Synthesized) -> None:
     every_type.template.has_resource(
-        "Custom::PersonalizeEventTracker", {"DeletionPolicy": "RetainExceptOnCreate", "UpdateReplacePolicy": "Retain"}
+        "Custom::PersonalizeEventTracker", {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
     )
 
 
@@ -325,10 +328,21 @@ def test_provider_default_config_handlers_are_resources_entry_points(default: Sy
     _, on_event = default.function("resources.handler.on_event")
     _, is_complete = default.function("resources.handler.is_complete")
 
-    assert (on_event["Runtime"], on_event["Timeout"]) == ("python3.13", 120)
+    assert on_event["Runtime"] == "python3.13"
     assert on_event["Code"] == default.ingest_function()[1]["Code"]  # one asset: lambdas/
     # is_complete gives up with its own message before the framework's 55-minute timeout
     assert 50 * 60 < int(is_complete["Environment"]["Variables"]["GIVE_UP_AFTER_SECONDS"]) < 55 * 60
+
+
+def test_provider_handlers_default_config_timeout_covers_their_calls_at_worst(default: Synthesized) -> None:
+    # A handler that times out is reported FAILED by the Provider framework, with no retry: one slow endpoint would
+    # fail a deployment, a rollback or a stack deletion. So the timeout covers the calls of one invocation with
+    # every attempt of each timing out and the longest backoffs, as the handlers' client is configured.
+    needed = resources_handler.CALLS_PER_INVOCATION * resources_handler.WORST_CASE_CALL_SECONDS
+
+    for entry_point in ("resources.handler.on_event", "resources.handler.is_complete"):
+        _, function = default.function(entry_point)
+        assert needed <= function["Timeout"] <= 15 * 60, entry_point
 
 
 def test_provider_default_config_every_log_group_has_configured_retention(default: Synthesized) -> None:

@@ -36,6 +36,14 @@ def delete_event(resource_type: str, physical_id: str) -> dict[str, Any]:
     }
 
 
+def start_delete(client: Any, resource_type: str, physical_id: str) -> dict[str, Any]:
+    """Start a Delete without waiting for it: ``on_event``, then the first ``is_complete`` poll, which the Provider
+    framework makes at once (a Delete's first step is is_complete's). Returns that poll's answer."""
+    event = delete_event(resource_type, physical_id)
+    event |= provider.on_event(event, client)
+    return provider.is_complete(event, client)
+
+
 def deletes(emu: EmulatorServer) -> list[str]:
     """The Delete* calls the emulator received, oldest first."""
     return [call["api"] for call in emu.state.calls() if call["api"].startswith("Delete")]
@@ -102,7 +110,7 @@ def test_dataset_group_delete_children_still_deleting_waits_for_them(
     provisioned = provision_set(cfn, "shop", ("ITEMS", "INTERACTIONS"))
     emu.configure(delete_delay=0.6)
     for child in provisioned.reverse_dependency_order()[:3]:
-        provider.on_event(delete_event(child.resource_type, child.physical_id), personalize)
+        start_delete(personalize, child.resource_type, child.physical_id)
 
     # WHEN the group is deleted (CloudFormation in parallel, or Personalize still settling)
     cfn.delete(provisioned.group)
@@ -203,7 +211,7 @@ def test_schema_delete_dataset_still_deleting_waits_then_deletes(
 ) -> None:
     provisioned = provision_set(cfn, "shop", ("ITEMS",))
     emu.configure(delete_delay=0.5)
-    provider.on_event(delete_event(DATASET_TYPE, provisioned.datasets["ITEMS"].physical_id), personalize)
+    start_delete(personalize, DATASET_TYPE, provisioned.datasets["ITEMS"].physical_id)
 
     cfn.delete(provisioned.schemas["ITEMS"])
 
@@ -218,6 +226,27 @@ def test_schema_delete_used_by_retained_dataset_left_in_place(cfn: CustomResourc
     cfn.delete(provisioned.schemas["ITEMS"])  # succeeds: a schema in use cannot be deleted, and need not be
 
     assert [s["schemaArn"] for s in personalize.list_schemas()["schemas"]] == [provisioned.schemas["ITEMS"].arn]
+
+
+def test_schema_delete_unrelated_dataset_being_deleted_not_waited_for(
+    cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
+) -> None:
+    # GIVEN this stack's schema, used by its retained dataset, and another group's dataset being deleted, slowly
+    shop = provision_set(cfn, "shop", ("ITEMS",))
+    other = provision_set(cfn, "other", ("ITEMS",))
+    emu.configure(delete_delay=60)
+    personalize.delete_dataset(datasetArn=other.datasets["ITEMS"].arn)
+    schema = shop.schemas["ITEMS"]
+
+    # WHEN the stack deletes the schema: the request, then the first poll
+    answer = start_delete(personalize, SCHEMA_TYPE, schema.physical_id)
+
+    # THEN the other dataset does not use this schema, so it is not waited for: the schema is left in place at once
+    assert answer == {"IsComplete": True}
+    assert {s["schemaArn"] for s in personalize.list_schemas()["schemas"]} == {
+        schema.arn,
+        other.schemas["ITEMS"].arn,
+    }
 
 
 # --- retention ------------------------------------------------------------------------------------------------
@@ -280,6 +309,60 @@ def test_is_complete_throttled_describe_asks_again_instead_of_failing(
     answer = provider.is_complete({**delete_event(DATASET_GROUP_TYPE, group.physical_id)}, client)
 
     assert answer == {"IsComplete": False}
+
+
+@pytest.mark.parametrize("fault", ["throttle_rate", "server_error_rate"], ids=["throttled", "server-error"])
+def test_delete_endpoint_failing_first_calls_waits_it_out_then_deletes(
+    fault: str, cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
+) -> None:
+    # GIVEN a group, and an endpoint that throttles (or answers 5xx) every call for a while, longer than the
+    # client's own retries (one attempt here, to keep the test short)
+    group = cfn.create(DATASET_GROUP_TYPE, group_props())
+    client = boto3.client(
+        "personalize",
+        endpoint_url=emu.endpoint_url,
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+        **CLIENT_SETTINGS,
+    )
+    emu.configure(fault_control_plane=True, **{fault: 1.0})
+    polls: list[dict[str, Any]] = []
+
+    def is_complete(event: dict[str, Any]) -> dict[str, Any]:
+        answer = provider.is_complete(event, client)
+        polls.append(answer)
+        if len(polls) == 2:
+            emu.configure(**{fault: 0.0})  # the endpoint recovers
+        return answer
+
+    driver = CustomResourceDriver(
+        on_event=lambda event: provider.on_event(event, client), is_complete=is_complete, poll_interval=0.005
+    )
+
+    # WHEN the stack deletes the group
+    driver.delete(group)
+
+    # THEN the delete outlasts the faults instead of failing the stack: the failed polls asked again, and the group
+    # was deleted once the endpoint answered
+    assert polls[:2] == [{"IsComplete": False}, {"IsComplete": False}]
+    assert personalize.list_dataset_groups()["datasetGroups"] == []
+    assert [call["error"] for call in emu.state.calls("DeleteDatasetGroup")][-1] is None
+
+
+def test_on_event_delete_endpoint_unreachable_answers_without_failing() -> None:
+    # A Delete whose endpoint cannot be reached must not fail the stack's deletion (or rollback) at once: on_event
+    # answers, and is_complete's polls ask again until the endpoint is back.
+    client = boto3.client(
+        "personalize",
+        endpoint_url="http://127.0.0.1:9",  # discard: nothing listens
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=1),
+        **CLIENT_SETTINGS,
+    )
+    arn = "arn:aws:personalize:us-east-1:123456789012:dataset-group/shop"
+
+    answer = provider.on_event(delete_event(DATASET_GROUP_TYPE, arn), client)
+
+    assert answer["PhysicalResourceId"] == arn
+    assert provider.is_complete({**delete_event(DATASET_GROUP_TYPE, arn), **answer}, client) == {"IsComplete": False}
 
 
 def test_is_complete_endpoint_unreachable_asks_again_instead_of_failing() -> None:

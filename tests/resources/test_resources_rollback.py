@@ -191,6 +191,49 @@ def test_dataset_group_rename_rolled_back_deletes_new_set_and_leaves_old_untouch
     assert (tracker["eventTrackerArn"], tracker["status"]) == (old.tracker.arn, "ACTIVE")
 
 
+def test_dataset_group_rename_rolled_back_by_swapped_update_of_new_ids_returns_to_old_set(
+    cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
+) -> None:
+    # GIVEN a group renamed by a stack update, with its schemas, datasets and tracker replaced along with it
+    old = provision_set(cfn, "shop", ("ITEMS", "INTERACTIONS"))
+    assert old.tracker is not None
+    old_arns = {resource.physical_id for resource in old.reverse_dependency_order()}
+    new_group = cfn.update(old.group, group_props("shop-v2"))
+    new_schemas = {kind: cfn.update(schema, schema_props(kind, "shop-v2")) for kind, schema in old.schemas.items()}
+    new_datasets = {
+        kind: cfn.update(dataset, dataset_props(new_group, kind, new_schemas[kind]))
+        for kind, dataset in old.datasets.items()
+    }
+    new_tracker = cfn.update(old.tracker, event_tracker_properties(group_name="shop-v2", group_arn=new_group.arn))
+    emu.reset(keep_resources=True)
+
+    # WHEN a later resource fails and CloudFormation rolls back with its other form for a replacement: an Update of
+    # each new physical id with the properties swapped (in dependency order, as the forward update ran)...
+    replacements = [
+        (old.group, new_group),
+        *((old.schemas[kind], new_schemas[kind]) for kind in old.schemas),
+        *((old.datasets[kind], new_datasets[kind]) for kind in old.datasets),
+        (old.tracker, new_tracker),
+    ]
+    rolled_back = [cfn.rollback(previous, replacement, swapped_update=True) for previous, replacement in replacements]
+
+    # THEN each answers the old physical id and attributes: the old resource is found and adopted, nothing changed
+    assert [(r.physical_id, r.data) for r in rolled_back] == [(p.physical_id, p.data) for p, _ in replacements]
+    assert changing_calls(emu) == []
+
+    # AND the cleanup phase then deletes the new physical ids, dependents first: only the old set is left, untouched
+    for _, replacement in reversed(replacements):
+        cfn.delete(replacement)
+    assert calls_touching(emu, old_arns) == []
+    assert [g["datasetGroupArn"] for g in personalize.list_dataset_groups()["datasetGroups"]] == [old.group.arn]
+    assert {(d["datasetArn"], d["status"]) for d in personalize.list_datasets()["datasets"]} == {
+        (dataset.arn, "ACTIVE") for dataset in old.datasets.values()
+    }
+    assert {s["schemaArn"] for s in personalize.list_schemas()["schemas"]} == {s.arn for s in old.schemas.values()}
+    (tracker,) = personalize.list_event_trackers()["eventTrackers"]
+    assert (tracker["eventTrackerArn"], tracker["status"]) == (old.tracker.arn, "ACTIVE")
+
+
 # --- a replacement that ended CREATE FAILED: CloudFormation keeps the old physical id and never deletes the new -----
 
 

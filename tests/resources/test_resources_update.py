@@ -141,6 +141,43 @@ def test_dataset_update_incompatible_schema_refused_before_anything_changes(
     assert [s["schemaArn"] for s in personalize.list_schemas()["schemas"]] == [dataset.data["SchemaArn"]]
 
 
+def test_dataset_update_nullable_field_removed_by_new_deployment_refused_before_anything_changes(
+    cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
+) -> None:
+    # GIVEN an Items dataset moved from schema A to A + BRAND by an earlier deployment, whose cleanup deleted A
+    provisioned = provision_set(cfn, "shop", ("ITEMS",))
+    schema_a, dataset = provisioned.schemas["ITEMS"], provisioned.datasets["ITEMS"]
+    with_brand = cfn.update(schema_a, schema_props("ITEMS", text=with_field(document("ITEMS"), NEW_NULLABLE_FIELD)))
+    dataset = cfn.update(dataset, dataset_props(provisioned.group, "ITEMS", with_brand))
+    cfn.delete(schema_a)
+    # WHEN a new deployment removes BRAND: its schema resource makes A again, then the dataset is updated to it
+    schema_a_again = cfn.update(with_brand, schema_props("ITEMS"))
+    assert schema_a_again.physical_id == schema_a.physical_id  # named after its content
+    attempted = dataset_props(provisioned.group, "ITEMS", schema_a_again)
+    emu.reset(keep_resources=True)
+
+    with pytest.raises(CustomResourceFailed) as failed:
+        cfn.update(dataset, attempted)
+
+    # THEN it is refused, not taken for a rollback: A is compatible with A + BRAND but newer than it, so the stack
+    # would say A while the dataset keeps A + BRAND
+    assert f"cannot change from schema {with_brand.arn} to {schema_a.arn}: field BRAND is removed" in (
+        failed.value.reason
+    )
+    assert "not a rollback" in failed.value.reason
+    assert "Nothing was changed" in failed.value.reason
+    assert changing_calls(emu) == []
+    assert personalize.describe_dataset(datasetArn=dataset.arn)["dataset"]["schemaArn"] == with_brand.arn
+
+    # AND CloudFormation's rollback succeeds: the dataset update (properties swapped) is a no-op, and the schema
+    # replacement is rolled back by deleting the A made again; the dataset and its schema are as they were
+    rolled_back = cfn.rollback(dataset, attempted)
+    assert (rolled_back.physical_id, rolled_back.data) == (dataset.physical_id, dataset.data)
+    assert cfn.rollback(with_brand, schema_a_again) is with_brand
+    assert changing_calls(emu) == ["DeleteSchema"]
+    assert [s["schemaArn"] for s in personalize.list_schemas()["schemas"]] == [with_brand.arn]
+
+
 @pytest.mark.parametrize("dataset_type", ["ACTIONS", "INTERACTIONS", "ACTION_INTERACTIONS"])
 def test_dataset_update_schema_of_type_personalize_cannot_update_refused(
     dataset_type: str, cfn: CustomResourceDriver, emu: EmulatorServer
