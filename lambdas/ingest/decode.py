@@ -51,7 +51,11 @@ class SqsRecord(TypedDict):
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """What the pipeline needs of one SQS message, whatever its body holds."""
+    """What the pipeline needs of one SQS message, whatever its body holds.
+
+    ``group_id`` is the message group of a FIFO queue, which orders its messages; None on a standard queue, even
+    when the message carries a MessageGroupId (a fair queue's tenant key, which orders nothing).
+    """
 
     message_id: str
     body: str
@@ -77,7 +81,7 @@ class Message:
             position=position,
             receive_count=_int(attributes.get("ApproximateReceiveCount"), 1),
             sent_timestamp=_int(attributes.get("SentTimestamp"), 0),
-            group_id=attributes.get("MessageGroupId"),
+            group_id=attributes.get("MessageGroupId") if from_fifo_queue(record) else None,
             deduplication_id=attributes.get("MessageDeduplicationId"),
             source_message_id=_string_attribute(record.get("messageAttributes") or {}, SOURCE_MESSAGE_ID),
         )
@@ -90,6 +94,16 @@ class Change:
     message: Message
     kind: Kind
     fields: dict[str, Any]
+
+
+def from_fifo_queue(record: SqsRecord) -> bool:
+    """Whether ``record`` came from a FIFO queue: its queue's ARN ends in ``.fifo``, as a FIFO queue's name must.
+
+    Not whether it carries a MessageGroupId: standard queues accept one too (fair queues, where it names a tenant
+    and orders nothing), and holding back a standard queue's messages behind a failed one of their "group" would
+    redeliver them for nothing, and dead-letter them without a reason on their last delivery.
+    """
+    return str(record.get("eventSourceARN") or "").endswith(".fifo")
 
 
 def decode(message: Message) -> Change:

@@ -30,17 +30,19 @@ SERVICE = "personalize-ingest"
 NAMESPACE = "PersonalizeIngest"
 # An invocation that runs past Lambda's timeout fails its whole batch: every message comes back, those Personalize
 # accepted included, and no dead letter is written. So the invocation's time is cut in three, each part bounded by
-# the clients' timeouts (ingest.clients: no call starts that could end after its part does):
+# the clients' timeouts (ingest.clients: no call starts that could end after its part does, CALL_MARGIN_S included):
 #   sending (decode, DescribeDataset, the Put* calls)  until  the deadline = end - reserve
 #   dead-letter writes                                   until  end - ANSWER_MARGIN_S
 #   publishing the metrics and answering                 until  end
-# The reserve is 10 % of the time, at least RESERVE_MIN_S: when sending ran to the deadline (a slow or throttling
-# Personalize, which is when RetriesExhausted letters are due), the dead-letter writes still get 2 s, so the first
-# goes through a client allowing 0.5 s to connect and 1.5 s to answer (SendMessageBatch takes tens of milliseconds
-# when SQS is healthy). With the 10 s minimum function timeout that leaves 7.5 s of sending.
+# The reserve is 10 % of the time, at least RESERVE_MIN_S. Sending may run right up to the deadline (a slow or
+# throttling Personalize, which is when RetriesExhausted letters are due); the dead-letter writes then still get
+# 2.5 s, so the first one goes through a client allowing 0.5 s to connect and 1.5 s to answer (SendMessageBatch
+# takes tens of milliseconds when SQS is healthy): 2 s of timeouts, plus CALL_MARGIN_S (0.25 s) for building that
+# client and what its timeouts do not bound, plus 0.25 s for the work between the deadline and that write
+# (settling outcomes, packing letters). With the 10 s minimum function timeout that leaves 7 s of sending.
 ANSWER_MARGIN_S = 0.5
 RESERVE_FRACTION = 0.1
-RESERVE_MIN_S = 2.5
+RESERVE_MIN_S = 3.0
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE
 logger = Logger(service=SERVICE_NAME)

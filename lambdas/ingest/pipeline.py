@@ -1,7 +1,9 @@
 """decode → validate → plan → send → respond, for one SQS batch (DESIGN.md "The ingest algorithm").
 
 The invariant this module keeps: a message is acknowledged only when Personalize accepted its change, or when
-the dead-letter queue confirmed its copy. Every other message is reported in ``batchItemFailures``.
+the dead-letter queue confirmed its copy, or when a newer change to the same record (items, actions and users are
+replaced whole) was accepted or stays in SQS's keeping (see ``_Batch.respond``). Every other message is reported in
+``batchItemFailures``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, Protocol
 
 from ingest.catalog import DatasetCatalog
 from ingest.dead_letter import DeadLetter
-from ingest.decode import Change, Message, SqsRecord, decode
+from ingest.decode import Change, Message, SqsRecord, decode, from_fifo_queue
 from ingest.errors import CallFailure, Disposition, ErrorCode, RejectedRecord, classify, unexpected
 from ingest.kinds import Kind
 from ingest.model import ApiModel, api_models
@@ -71,6 +73,8 @@ class BatchResult:
     telemetry: Telemetry
     accepted: set[str] = field(default_factory=set)
     dead_lettered: dict[str, ErrorCode] = field(default_factory=dict)
+    # Acknowledged unwritten: message id → the newer change to its record that replaces it (see _Batch.respond).
+    superseded: dict[str, str] = field(default_factory=dict)
 
     def response(self) -> dict[str, list[dict[str, str]]]:
         """The Lambda response for an SQS event source with ReportBatchItemFailures."""
@@ -102,7 +106,9 @@ def process_batch(
         ``runtime.clock()`` time by which the dead-letter writes have ended (None: no limit); letters that do not
         fit are reported failed, so SQS redelivers them.
     """
-    batch = _Batch(runtime, deadline, log, finish_by)
+    # One batch comes from one queue; its ARN says whether it is FIFO (a standard queue's message may carry a
+    # MessageGroupId too: fair queues).
+    batch = _Batch(runtime, deadline, log, finish_by, fifo=any(from_fifo_queue(record) for record in records))
     messages = [Message.from_record(record, position) for position, record in enumerate(records)]
     changes = batch.decode_all(messages)
     valid = batch.validate_all(changes)
@@ -114,9 +120,10 @@ def process_batch(
 class _Failure:
     """Why a message was not written, and whose fate decides what becomes of it.
 
-    ``leader`` is set for a superseded change: the newest change to its id, whose failure it shares. Whether it is
-    redelivered or dead-lettered follows the leader's delivery count, not its own, so an older change is never
-    dead-lettered (and later redriven over newer state) while the newest is still being retried.
+    ``leader`` is set for a superseded change (a rider): the newest change to its id in its call, whose failure it
+    shares. It is redelivered with its leader, or dead-lettered after it, never dead-lettered while the leader is
+    still being retried (a redrive would then write it over newer state); on its own last delivery it is
+    acknowledged instead (``_Batch.respond``).
     """
 
     failure: CallFailure
@@ -124,17 +131,38 @@ class _Failure:
     leader: str | None = None
 
 
+@dataclass(slots=True)
+class _Fates:
+    """What ``respond`` decides, step by step: by message id, which are reported failed (and which of those have
+    their reason logged already), which get which dead letter, which are riders still to settle, which are
+    superseded (and by which newer message), and which were refused for their own content (poison)."""
+
+    failed: set[str] = field(default_factory=set)
+    explained: set[str] = field(default_factory=set)
+    letters: dict[str, DeadLetter] = field(default_factory=dict)
+    riders: dict[str, _Failure] = field(default_factory=dict)
+    superseded: dict[str, str] = field(default_factory=dict)
+    refused: set[str] = field(default_factory=set)
+
+
 class _Batch:
     """The working state of one batch: outcomes per message id as the steps decide them."""
 
-    def __init__(self, runtime: Runtime, deadline: float, log: Log, finish_by: float | None = None) -> None:
+    def __init__(
+        self, runtime: Runtime, deadline: float, log: Log, finish_by: float | None = None, *, fifo: bool = False
+    ) -> None:
         self.runtime = runtime
         self.log = log
         self.deadline = deadline
         self.finish_by = finish_by
+        self.fifo = fifo
         self.telemetry = Telemetry()
+        # The poison: dead letters decided on a message's own content (decode, validate, InvalidInput).
         self.letters: list[DeadLetter] = []
         self.failures: dict[str, _Failure] = {}
+        # By message id, every decoded change and every valid record: what record each message changes.
+        self.changes: dict[str, Change] = {}
+        self.records: dict[str, ValidRecord] = {}
         # FIFO: the batch position of the first failed message of each group; nothing after it may be sent.
         self.first_failure: dict[str, int] = {}
         self.accepted: set[str] = set()
@@ -159,16 +187,25 @@ class _Batch:
     def reject(self, message: Message, code: ErrorCode, reason: str, api: str | None = None) -> None:
         self.letters.append(DeadLetter(message=message, code=code, reason=reason, api=api))
 
+    def last_delivery(self, message: Message) -> bool:
+        """Whether SQS's redrive policy moves ``message`` to the DLQ if it is reported failed now."""
+        limit = self.runtime.settings.max_receive_count
+        return limit is not None and limit > 0 and message.receive_count >= limit
+
     def redelivered(self, message: Message, failure: CallFailure) -> bool:
         """Whether SQS will deliver ``message`` again after ``failure``; on its last delivery it is dead-lettered
-        instead (RetriesExhausted), and like any dead letter it no longer holds back the rest of its FIFO group."""
-        limit = self.runtime.settings.max_receive_count
-        return failure.disposition is Disposition.SETUP or not (limit and message.receive_count >= limit)
+        instead (RetriesExhausted) or acknowledged as superseded, and either way it no longer holds back the rest
+        of its FIFO group."""
+        return failure.disposition is Disposition.SETUP or not self.last_delivery(message)
 
     def fail(self, message: Message, failure: CallFailure, api: str | None, leader: Message | None = None) -> None:
-        """Record that ``message`` was not written; a superseded change names the ``leader`` whose fate it shares."""
+        """Record that ``message`` was not written; a superseded change names the ``leader`` whose fate it shares.
+
+        A superseded change holds back nothing of its FIFO group: its leader, later in the group and failed with
+        it, does (everything between the two went out in the leader's call or before it).
+        """
         self.failures[message.message_id] = _Failure(failure, api, leader.message_id if leader else None)
-        if message.group_id is not None and self.redelivered(leader or message, failure):
+        if message.group_id is not None and leader is None and self.redelivered(message, failure):
             first = self.first_failure.get(message.group_id, message.position)
             self.first_failure[message.group_id] = min(first, message.position)
 
@@ -197,6 +234,7 @@ class _Batch:
                 continue
             self.telemetry.count("RecordsReceived", 1, Kind=change.kind.name)
             changes.append(change)
+            self.changes[message.message_id] = change
         return changes
 
     def validate_all(self, changes: Sequence[Change]) -> list[ValidRecord]:
@@ -210,7 +248,9 @@ class _Batch:
                 self.fail(change.message, schema, "DescribeDataset")
             else:
                 try:
-                    valid.append(validate(change, self.runtime.apis[change.kind.name], schema))
+                    record = validate(change, self.runtime.apis[change.kind.name], schema)
+                    valid.append(record)
+                    self.records[change.message.message_id] = record
                 except RejectedRecord as rejection:
                     self.reject(change.message, rejection.code, rejection.message)
                 except Exception as exc:  # one record must never fail the batch (see _unexpected)
@@ -240,7 +280,7 @@ class _Batch:
         rejected and the older ones it hid get their turn. FIFO queues: one round per step of the message groups
         (``plan_fifo_round``), so that no record is sent before every earlier record of its group was accepted.
         """
-        fifo = any(record.change.message.group_id for record in records)
+        fifo = self.fifo
         max_records = {name: api.max_records for name, api in self.runtime.apis.items()}
         pending = records
         while pending:
@@ -298,62 +338,163 @@ class _Batch:
         return []
 
     def respond(self, messages: Sequence[Message]) -> BatchResult:
-        settings = self.runtime.settings
-        failed: set[str] = set()
-        explained: set[str] = set()  # failed messages whose reason is already logged
+        """Settle every message that was not accepted, write the dead letters, and answer.
+
+        A message is acknowledged when Personalize accepted it, when the DLQ confirmed its dead letter, or when it
+        is superseded (``_supersede``); every other one is reported failed, and SQS redelivers it, or moves it to
+        the DLQ without a reason when it is on its last delivery. The steps avoid that move where they can: a
+        message on its last delivery gets its dead letter, with the reason, from the handler.
+        """
         by_id = {message.message_id: message for message in messages}
-        # A superseded change's dead letter is written only once its leader's is: alone in the DLQ, a redrive
-        # would apply it after the newest change, which is still in the queue, and go backwards.
-        followers: list[tuple[DeadLetter, str]] = []
+        fates = self._own_fates(by_id)
+        self._hold_back(messages, by_id, fates)
+        newest = self._newest_changes(set(fates.refused))
+        self._supersede(by_id, fates, newest)
+        followers = self._follow_leaders(by_id, fates)
+        # Whatever the DLQ does not confirm stays in the queue (its write failure is logged by _write).
+        ordered = sorted((letter for key, letter in fates.letters.items() if key not in fates.failed), key=_position)
+        dead_lettered = self._write(ordered)
+        followed = [letter for letter, leader in followers if leader in dead_lettered]
+        fates.failed |= {letter.message.message_id for letter, leader in followers if leader not in dead_lettered}
+        dead_lettered |= self._write(followed)
+        unwritten = {letter.message.message_id for letter in (*ordered, *followed)} - set(dead_lettered)
+        fates.failed |= unwritten
+        fates.explained |= unwritten
+        # A DLQ write that failed re-fails the later messages of its group, except those safely dead-lettered
+        # (failing them too would put a second copy in the DLQ on redelivery) and the superseded ones (their newer
+        # change, later in the group, is re-failed too, or dead-lettered). An older change Personalize accepted
+        # with its newer one stays acknowledged on its last delivery for the same reason (see _supersede).
+        refailed = set(_behind_failed(messages, fates.failed)) - set(dead_lettered) - set(fates.superseded)
+        fates.failed |= {key for key in refailed if not (key in newest and self.last_delivery(by_id[key]))}
+        return self._answer(messages, fates, dead_lettered)
+
+    def _own_fates(self, by_id: dict[str, Message]) -> _Fates:
+        """Each failed message's own fate: retried, or dead-lettered as RetriesExhausted on its last delivery. A
+        setup error is always retried: never dead-lettered. A rider's fate waits for its leader's."""
+        fates = _Fates(letters={letter.message.message_id: letter for letter in self.letters})
+        fates.refused = set(fates.letters)
         for message_id, entry in self.failures.items():
             message, failure = by_id[message_id], entry.failure
-            fate = by_id[entry.leader] if entry.leader else message
-            if failure.disposition is Disposition.SETUP:
-                # The dataset is gone or the policy is wrong: retry, count, alarm; never dead-letter.
+            if entry.leader is not None:
+                fates.riders[message_id] = entry
+            elif failure.disposition is Disposition.SETUP:
+                # The dataset is gone or the policy is wrong: retry, count, alarm.
                 self.telemetry.count("SetupErrors", 1, ErrorCode=failure.error_code)
                 self.log.warning(
                     "setup error", extra={"message_id": message_id, "error_code": failure.error_code, "api": entry.api}
                 )
-                failed.add(message_id)
-                explained.add(message_id)
-            elif settings.max_receive_count and fate.receive_count >= settings.max_receive_count:
-                reason = f"{failure.error_code}: {failure.message}" if failure.message else failure.error_code
-                letter = DeadLetter(message=message, code=ErrorCode.RETRIES_EXHAUSTED, reason=reason, api=entry.api)
-                if entry.leader:
-                    followers.append((letter, entry.leader))
-                else:
-                    self.letters.append(letter)
+                fates.failed.add(message_id)
+                fates.explained.add(message_id)
+            elif self.last_delivery(message):
+                fates.letters[message_id] = DeadLetter(
+                    message, ErrorCode.RETRIES_EXHAUSTED, _reason(failure), entry.api
+                )
             else:
-                failed.add(message_id)
-        # FIFO: every later message of a failed group is redelivered, in order, so none is dead-lettered now.
-        failed |= _later_in_failed_groups(messages, failed)
-        dead_lettered = self._write([letter for letter in self.letters if letter.message.message_id not in failed])
-        followed = [letter for letter, leader in followers if leader in dead_lettered]
-        failed |= {letter.message.message_id for letter, leader in followers if leader not in dead_lettered}
-        dead_lettered |= self._write([letter for letter in followed if letter.message.message_id not in failed])
-        # Whatever the DLQ did not confirm stays in the queue (its write failure is logged by _write).
-        attempted = {letter.message.message_id for letter in (*self.letters, *followed)} - failed
-        unwritten = attempted - set(dead_lettered)
-        failed |= unwritten
-        explained |= unwritten
-        # A DLQ write that failed re-fails the later messages of its group, except those already safely
-        # dead-lettered: failing them too would put a second copy in the DLQ on redelivery.
-        failed |= _later_in_failed_groups(messages, failed) - set(dead_lettered)
-        self.telemetry.count("RecordsFailed", len(failed))
-        # One line per message SQS will redeliver and why (ids and codes only), so a message id found in the
-        # queue or the DLQ can be traced through every invocation that saw it.
-        for message_id in sorted(failed - explained, key=lambda key: by_id[key].position):
-            # Not in failures: a later message of a FIFO group that failed after it was planned or sent.
-            entry = self.failures.get(message_id, _Failure(BLOCKED_BY_EARLIER_FAILURE, None))
+                fates.failed.add(message_id)
+        return fates
+
+    def _hold_back(self, messages: Sequence[Message], by_id: dict[str, Message], fates: _Fates) -> None:
+        """FIFO: after a message SQS redelivers, every later message of its group is redelivered too, in order, and
+        so not dead-lettered now (a poison one is, on a later delivery).
+
+        Except on its last delivery: SQS would then move it to the DLQ on its next receive, without a reason. So it
+        is dead-lettered now, with the reason, and acknowledged once the DLQ confirmed it. Moved by SQS or written
+        here, it leaves the queue before the failed message comes back: its group's order is the same either way.
+        (On a FIFO queue a message is received no more often than the earlier ones of its group, so the failed one
+        is usually on its last delivery too: a setup error, which SQS moves to the DLQ after this letter. A redrive
+        then replays the two in reverse order; they change different records, an older change to the same record
+        being superseded, so the records end the same.)
+        """
+        for message_id, holder in _behind_failed(messages, fates.failed).items():
+            if message_id in fates.failed or message_id in fates.riders:
+                continue  # a setup error is retried, never dead-lettered; a rider follows its leader
+            message = by_id[message_id]
+            if not self.last_delivery(message):
+                fates.failed.add(message_id)
+                fates.letters.pop(message_id, None)
+                continue
+            own = self.failures.get(message_id)
+            if message_id not in fates.letters or (own is not None and own.failure == BLOCKED_BY_EARLIER_FAILURE):
+                # A letter of its own keeps its own reason (poison, or the failure of its own call).
+                cause = f"held back behind message {holder.message_id} of its group, which failed: "
+                cause += _reason(self.failures[holder.message_id].failure)
+                fates.letters[message_id] = DeadLetter(
+                    message, ErrorCode.RETRIES_EXHAUSTED, cause, self._api(message_id)
+                )
+
+    def _supersede(self, by_id: dict[str, Message], fates: _Fates, newest: dict[str, str]) -> None:
+        """Acknowledge the older changes to an item, action or user that a newer change in the batch replaces.
+
+        A newer change replaces the record whole (PERSONALIZE.md §1, "Upsert"), and the newest change to a record
+        that was not refused is never lost: it is accepted, or reported failed (SQS redelivers it, or moves it to
+        the DLQ), or dead-lettered. So an older change that was not written is acknowledged when the newer one was
+        accepted or is being dead-lettered, and, on its own last delivery, also when the newer one was not. Reported
+        failed, SQS would move it to the DLQ alone and without a reason, and ``redrive --codes RedrivePolicy`` would
+        later write it over the newer state; dead-lettered by the handler, even right after its newer change, a
+        redrive would replay it last and so write it over the newer state the same way. (Should the
+        newer change be refused later, redelivered and then InvalidInput, the record keeps the state it had, and
+        the newer change waits in the DLQ for a fix.)
+
+        FIFO order holds: the older change's content is applied, if ever, only as its newer change, which comes
+        later in the same group and so is redelivered (or dead-lettered) after any earlier failed message of the
+        group. And acknowledging it releases nothing: the messages after it that a failure holds back stay held by
+        that failure, or by the newer change itself, which is failed or dead-lettered (a rider holds back nothing
+        of its own: ``fail``).
+        """
+        for message_id, newer in newest.items():
+            if message_id in self.accepted or message_id in fates.refused:
+                continue
+            kept_by_newer = (newer in self.accepted and newer not in fates.failed) or newer in fates.letters
+            if kept_by_newer or self.last_delivery(by_id[message_id]):
+                fates.superseded[message_id] = newer
+                fates.failed.discard(message_id)
+                fates.letters.pop(message_id, None)
+                fates.riders.pop(message_id, None)
+
+    def _follow_leaders(self, by_id: dict[str, Message], fates: _Fates) -> list[tuple[DeadLetter, str]]:
+        """A rider not superseded is redelivered with its leader, or dead-lettered only once its leader's letter is
+        written (returned, with its leader's id, to write after): alone in the DLQ, a redrive would apply it after
+        the newer change, which is still in the queue."""
+        followers: list[tuple[DeadLetter, str]] = []
+        for message_id, entry in fates.riders.items():
+            if entry.leader in fates.letters:
+                letter = DeadLetter(by_id[message_id], ErrorCode.RETRIES_EXHAUSTED, _reason(entry.failure), entry.api)
+                followers.append((letter, str(entry.leader)))
+            else:
+                fates.failed.add(message_id)
+        return followers
+
+    def _answer(self, messages: Sequence[Message], fates: _Fates, dead_lettered: dict[str, ErrorCode]) -> BatchResult:
+        """Count, log (ids and codes only) and answer."""
+        for message_id, newer in fates.superseded.items():
+            self.telemetry.count("RecordsSuperseded", 1, Api=self.changes[message_id].kind.api)
+            entry = self.failures.get(message_id)
             self.log.info(
-                "left for redelivery",
-                extra={"message_id": message_id, "error_code": entry.failure.error_code, "api": entry.api},
+                "superseded",
+                extra={
+                    "message_id": message_id,
+                    "superseded_by": newer,
+                    "error_code": entry.failure.error_code if entry else None,
+                },
             )
+        failed = fates.failed
+        self.telemetry.count("RecordsFailed", len(failed))
+        # One line per message SQS will redeliver and why, so a message id found in the queue or the DLQ can be
+        # traced through every invocation that saw it.
+        for message in messages:
+            if message.message_id in failed - fates.explained:
+                # Not in failures: a later message of a FIFO group that failed after it was planned or sent.
+                entry = self.failures.get(message.message_id, _Failure(BLOCKED_BY_EARLIER_FAILURE, None))
+                self.log.info(
+                    "left for redelivery",
+                    extra={"message_id": message.message_id, "error_code": entry.failure.error_code, "api": entry.api},
+                )
         self.log.info(
             "batch done",
             extra={
                 "messages": len(messages),
                 "accepted": len(self.accepted - failed),
+                "superseded": len(fates.superseded),
                 "dead_lettered": len(dead_lettered),
                 "failed": len(failed),
             },
@@ -363,7 +504,41 @@ class _Batch:
             telemetry=self.telemetry,
             accepted=self.accepted - failed,
             dead_lettered=dead_lettered,
+            superseded=fates.superseded,
         )
+
+    def _newest_changes(self, refused: set[str]) -> dict[str, str]:
+        """Each older change to an item, action or user → the newest change to that record in this batch, of those
+        not refused. FIFO: within its message group, by group order (a group orders nothing against another);
+        standard queues: by SentTimestamp, then position, as ``plan_calls`` collapses them.
+
+        A change that could not be validated yet (its kind's DescribeDataset failed) counts by the id it names: it
+        is redelivered, and should it prove invalid then, it is refused like any newer change refused later.
+        """
+        changes: dict[tuple[str | None, str, str], list[Message]] = {}
+        for message_id, change in self.changes.items():
+            record_id = self._record_id(message_id, change)
+            if record_id is None or message_id in refused:
+                continue
+            message = change.message
+            changes.setdefault((message.group_id, change.kind.name, record_id), []).append(message)
+        newest: dict[str, str] = {}
+        for members in changes.values():
+            members.sort(key=lambda message: (0 if self.fifo else message.sent_timestamp, message.position))
+            newest.update((older.message_id, members[-1].message_id) for older in members[:-1])
+        return newest
+
+    def _record_id(self, message_id: str, change: Change) -> str | None:
+        """The id of the record an upsert change replaces (None for events, or an id not even a string)."""
+        record = self.records.get(message_id)
+        if record is not None:
+            return record.collapse_key
+        value = change.fields.get(change.kind.id_field) if change.kind.id_field else None
+        return value if isinstance(value, str) else None
+
+    def _api(self, message_id: str) -> str | None:
+        change = self.changes.get(message_id)
+        return change.kind.api if change else None
 
     def _write(self, letters: Sequence[DeadLetter]) -> dict[str, ErrorCode]:
         """Write ``letters`` within the time left; return the ones the DLQ confirmed, logged and counted."""
@@ -387,18 +562,28 @@ class _Batch:
         return dead_lettered
 
 
-def _later_in_failed_groups(messages: Sequence[Message], failed: set[str]) -> set[str]:
-    """FIFO: a failed message fails every later message of its group, so order survives redelivery."""
-    failed_groups: set[str] = set()
-    extra: set[str] = set()
+def _behind_failed(messages: Sequence[Message], failed: set[str]) -> dict[str, Message]:
+    """FIFO: every message after its group's first failed one (by message id), and that failed message."""
+    holders: dict[str, Message] = {}
+    held: dict[str, Message] = {}
     for message in messages:
         if message.group_id is None:
             continue
-        if message.group_id in failed_groups:
-            extra.add(message.message_id)
+        holder = holders.get(message.group_id)
+        if holder is not None:
+            held[message.message_id] = holder
         elif message.message_id in failed:
-            failed_groups.add(message.group_id)
-    return extra
+            holders[message.group_id] = message
+    return held
+
+
+def _reason(failure: CallFailure) -> str:
+    """A RetriesExhausted letter's ErrorMessage: the last error (code and the service's message, no values)."""
+    return f"{failure.error_code}: {failure.message}" if failure.message else failure.error_code
+
+
+def _position(letter: DeadLetter) -> int:
+    return letter.message.position
 
 
 def _not_planned(records: Sequence[ValidRecord], plan: Plan) -> list[ValidRecord]:

@@ -107,8 +107,12 @@ def plan_fifo_round(records: Iterable[ValidRecord], *, targets: dict[str, str], 
     what a failure holds back, and plans the next round from what is left.
 
     Within a run, the changes to one id collapse to the last (a group's order is its publish order), and the
-    earlier ones ride on its fate (``Plan.superseded``). The run ends before an id that another group's run has
-    already taken in this round: two changes to one id never share a call.
+    earlier ones ride on its fate (``Plan.superseded``). Two groups may hold changes to one id (a publisher's own
+    grouping); between them, batch order decides which is written last. So a run takes a change to an id only
+    when every pending change to that id before it in the batch is its own group's, and ends before it otherwise:
+    the group holding the id's earliest pending change sends first, and another group's later change waits for a
+    later round. Two changes to one id never share a call. (The batch's first pending record always starts a run,
+    so every round sends something.)
 
     Parameters
     ----------
@@ -123,10 +127,15 @@ def plan_fifo_round(records: Iterable[ValidRecord], *, targets: dict[str, str], 
         The round's calls, in the batch order of their first record. Records in none of its calls and in no
         ``superseded`` list wait for a later round.
     """
+    ordered = sorted(records, key=_position)
     groups: dict[str, list[ValidRecord]] = {}
-    for record in sorted(records, key=_position):
+    # Per id, the groups of its pending changes in batch order: who may send a change to it this round.
+    holders: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    for record in ordered:
         groups.setdefault(_group(record), []).append(record)
-    id_owner: dict[tuple[str, str], str] = {}  # which group's run sends an id this round
+        identity = _identity(record)
+        if identity is not None:
+            holders.setdefault(identity, []).append((_position(record), _group(record)))
     chosen: list[ValidRecord] = []
     superseded: dict[str, list[ValidRecord]] = {}
     for group, members in groups.items():
@@ -135,7 +144,7 @@ def plan_fifo_round(records: Iterable[ValidRecord], *, targets: dict[str, str], 
             if _call_key(record) != _call_key(members[0]):
                 break
             identity = _identity(record)
-            if identity is not None and id_owner.setdefault(identity, group) != group:
+            if identity is not None and _another_group_first(holders[identity], record, group):
                 break
             run.append(record)
         last = {_identity(record): record for record in run if record.collapse_key is not None}
@@ -147,6 +156,11 @@ def plan_fifo_round(records: Iterable[ValidRecord], *, targets: dict[str, str], 
                 superseded.setdefault(winner.change.message.message_id, []).append(record)
     calls = _calls(sorted(chosen, key=_position), targets=targets, max_records=max_records)
     return Plan(calls=sorted(calls, key=lambda call: _position(call.records[0])), superseded=superseded)
+
+
+def _another_group_first(holders: Sequence[tuple[int, str]], record: ValidRecord, group: str) -> bool:
+    """Whether another group holds a pending change to ``record``'s id that comes before it in the batch."""
+    return any(position < _position(record) and holder != group for position, holder in holders)
 
 
 def _calls(ordered: Sequence[ValidRecord], *, targets: dict[str, str], max_records: dict[str, int]) -> list[Call]:

@@ -28,6 +28,10 @@ from tests.support.fakes import (
     TimedSqs,
 )
 
+# An invocation short enough that retrying a failing Personalize gives up quickly: 1 s of sending after the handler's
+# reserve (3 s at least: ingest.handler.RESERVE_MIN_S) for dead letters and its answer.
+SHORT_INVOCATION_MS = 4_000
+
 
 @dataclass
 class Harness:
@@ -92,16 +96,20 @@ def make_harness(
     dead_letter_queue_url: str | None = None,
     dead_letter_client: Callable[[Any], Any] | None = None,
     dead_letter_latency_s: float = 0.0,
+    fifo: bool = False,
+    clock: FakeClock | None = None,
     **events_kwargs: Any,
 ) -> Harness:
     """A handler wired to fakes. ``without`` drops Contract 2 variables; a DLQ URL may point nowhere;
     ``dead_letter_client`` wraps the moto SQS client the handler writes dead letters with (to inject faults);
-    ``dead_letter_latency_s`` makes each dead-letter write take that long on the harness's clock.
+    ``dead_letter_latency_s`` makes each dead-letter write take that long on the harness's clock; ``fifo`` makes
+    the DLQ a FIFO queue (a FIFO ingest queue needs one); ``clock`` replaces the harness's ``FakeClock``.
 
     Personalize's clients come from a ``ClientLadder``, as in the handler: each call gets the read timeout the
     time left allows, which the fake honours when given a ``latency_s`` (time passes on the harness's clock)."""
     sqs = boto3.client("sqs", region_name="us-east-1")
-    dlq_url = sqs.create_queue(QueueName=f"dlq-{random.randrange(10**9)}")["QueueUrl"]
+    dlq_name = f"dlq-{random.randrange(10**9)}" + (".fifo" if fifo else "")
+    dlq_url = sqs.create_queue(QueueName=dlq_name, Attributes={"FifoQueue": "true"} if fifo else {})["QueueUrl"]
     env = {
         "ITEMS_DATASET_ARN": DATASETS["ITEMS"],
         "ACTIONS_DATASET_ARN": DATASETS["ACTIONS"],
@@ -113,7 +121,7 @@ def make_harness(
         "MAX_RECEIVE_COUNT": "5",
     }
     settings = Settings.from_env({name: value for name, value in env.items() if name not in without})
-    clock = FakeClock()
+    clock = clock or FakeClock()
     events, control = FakePersonalizeEvents(**{"clock": clock, **events_kwargs}), FakePersonalizeControl()
     dead_letter_sqs = dead_letter_client(sqs) if dead_letter_client else sqs
     runtime = Runtime(

@@ -4,7 +4,8 @@
 One group may need several Put* calls: the publisher groups a session's events and action interactions together,
 a session's events change call when their userId does, and a publisher may put an item and a user in one group.
 Each test makes a record fail *through its data* (its id is in the fake's ``failing_ids``) and checks what reached
-Personalize, in which order, and what SQS is told to redeliver.
+Personalize, in which order, and what SQS is told to redeliver. A later record on its last delivery is the
+exception: SQS would move it to the DLQ without a reason, so the handler dead-letters it with one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.handlers.conftest import Harness, make_harness
+from tests.handlers.conftest import SHORT_INVOCATION_MS, Harness, make_harness
 from tests.support.fakes import client_error
 from tests.support.sqs_events import action_interaction, event, item, sqs_record, user
 
@@ -77,7 +78,7 @@ def test_fifo_group_spanning_calls_later_record_never_sent_before_an_earlier_one
     other = sqs_record(item("other"), group_id="g-2")
 
     # WHEN the batch is processed
-    response = harness.invoke({"Records": [*group, other]}, remaining_ms=3_000)
+    response = harness.invoke({"Records": [*group, other]}, remaining_ms=SHORT_INVOCATION_MS)
 
     # THEN the failed record and the one after it are redelivered, and that later record was never sent
     assert failures(response) == [group[1]["messageId"], group[2]["messageId"]]
@@ -172,7 +173,7 @@ def test_fifo_newest_change_fails_transiently_every_change_to_the_id_redelivered
     harness = make_harness(monkeypatch, failing_ids={"A": UNAVAILABLE})
     versions = [sqs_record(item("A", price=price), group_id="item#A") for price in (1, 2, 3)]
 
-    response = harness.invoke({"Records": versions}, remaining_ms=3_000)
+    response = harness.invoke({"Records": versions}, remaining_ms=SHORT_INVOCATION_MS)
 
     assert failures(response) == [record["messageId"] for record in versions]
     assert harness.dead_letters() == []
@@ -192,16 +193,142 @@ def test_fifo_newest_change_rejected_the_one_before_it_is_written(
     assert harness.accepted_properties("A")["price"] == 2
 
 
-def test_fifo_older_change_on_its_last_delivery_shares_the_newest_ones_retry(
+def test_fifo_older_change_on_its_last_delivery_acknowledged_while_the_newest_is_retried(
     aws_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN an older change on its last delivery and a newer one to the same id that fails transiently
-    harness = make_harness(monkeypatch, failing_ids={"A": UNAVAILABLE})
+    harness = make_harness(monkeypatch, failing_ids={"A": UNAVAILABLE}, fifo=True)
     older = sqs_record(item("A", price=1), group_id="item#A", receive_count=5)
     newer = sqs_record(item("A", price=2), group_id="item#A", receive_count=4)
 
-    response = harness.invoke({"Records": [older, newer]}, remaining_ms=3_000)
+    response = harness.invoke({"Records": [older, newer]}, remaining_ms=SHORT_INVOCATION_MS)
 
-    # THEN neither is dead-lettered: alone in the DLQ, the older one would be redriven over the newer state
-    assert failures(response) == [older["messageId"], newer["messageId"]]
+    # THEN only the newer one is retried, and nothing is dead-lettered: the newer change replaces the older one
+    # whole, while the older one, reported failed, would be moved to the DLQ alone by SQS and redriven later over
+    # the newer state
+    assert failures(response) == [newer["messageId"]]
     assert harness.dead_letters() == []
+
+
+# --- on the last delivery, behind a failed message ---------------------------------------------------------------
+
+
+def test_fifo_held_back_message_on_its_last_delivery_dead_lettered_naming_the_failed_one(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a group whose first message fails (503) and whose next one, another call, is on its last delivery
+    harness = make_harness(monkeypatch, failing_ids={"A": UNAVAILABLE}, fifo=True)
+    first = sqs_record(item("A"), group_id="g", receive_count=1)
+    held = sqs_record(user("U"), group_id="g", receive_count=5)
+
+    response = harness.invoke({"Records": [first, held]}, remaining_ms=SHORT_INVOCATION_MS)
+
+    # THEN the held-back one was never sent, yet is not left for SQS to dead-letter without a reason: it is
+    # dead-lettered now, naming the message it waited behind and that one's error, and acknowledged
+    assert failures(response) == [first["messageId"]]
+    assert ("PutUsers", "U") not in sent(harness)
+    [letter] = harness.dead_letters()
+    assert (letter["SourceMessageId"], letter["ErrorCode"], letter["body"]) == (
+        held["messageId"],
+        "RetriesExhausted",
+        held["body"],
+    )
+    assert letter["ErrorMessage"] == (
+        f"held back behind message {first['messageId']} of its group, which failed: ServiceUnavailable: try later"
+    )
+
+
+def test_fifo_message_failing_with_an_earlier_one_on_its_last_delivery_dead_lettered_with_its_own_reason(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two items of one group in one call, which fails (503); the second is on its last delivery
+    harness = make_harness(monkeypatch, failing_ids={"A": UNAVAILABLE}, fifo=True)
+    first = sqs_record(item("A"), group_id="g", receive_count=1)
+    second = sqs_record(item("B"), group_id="g", receive_count=5)
+
+    response = harness.invoke({"Records": [first, second]}, remaining_ms=SHORT_INVOCATION_MS)
+
+    # THEN the first is retried; the second is dead-lettered with its own call's error, not left for SQS to move
+    assert failures(response) == [first["messageId"]]
+    [letter] = harness.dead_letters()
+    assert (letter["SourceMessageId"], letter["ErrorCode"]) == (second["messageId"], "RetriesExhausted")
+    assert letter["ErrorMessage"] == "ServiceUnavailable: try later"
+
+
+def test_fifo_held_back_message_with_deliveries_left_stays_queued_behind_the_failed_one(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness = make_harness(monkeypatch, failing_ids={"A": UNAVAILABLE}, fifo=True)
+    first = sqs_record(item("A"), group_id="g", receive_count=1)
+    held = sqs_record(user("U"), group_id="g", receive_count=4)
+
+    response = harness.invoke({"Records": [first, held]}, remaining_ms=SHORT_INVOCATION_MS)
+
+    assert failures(response) == [first["messageId"], held["messageId"]]
+    assert harness.dead_letters() == []
+
+
+def test_fifo_held_back_message_on_its_last_delivery_stays_queued_when_its_dead_letter_fails(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness = make_harness(
+        monkeypatch, failing_ids={"A": UNAVAILABLE}, fifo=True, dead_letter_client=lambda _sqs: BrokenSqs()
+    )
+    first = sqs_record(item("A"), group_id="g", receive_count=1)
+    held = sqs_record(user("U"), group_id="g", receive_count=5)
+
+    response = harness.invoke({"Records": [first, held]}, remaining_ms=SHORT_INVOCATION_MS)
+
+    # THEN nothing is acknowledged that the DLQ did not confirm
+    assert failures(response) == [first["messageId"], held["messageId"]]
+
+
+class BrokenSqs:
+    """An SQS client whose every SendMessageBatch fails."""
+
+    def send_message_batch(self, **_kwargs: Any) -> dict[str, Any]:
+        raise client_error("InternalError", 500, "injected", "SendMessageBatch")
+
+
+# --- the same id in two groups -----------------------------------------------------------------------------------
+
+
+def test_fifo_same_id_in_two_groups_the_later_change_in_the_batch_is_written_last(harness: Harness) -> None:
+    # GIVEN item A changed in "imports", then in "pricing", behind another item of "pricing"
+    y = sqs_record(item("Y"), group_id="pricing", sent_timestamp=1)
+    older = sqs_record(item("A", price=1), group_id="imports", sent_timestamp=2)
+    newer = sqs_record(item("A", price=2), group_id="pricing", sent_timestamp=3)
+
+    response = harness.invoke({"Records": [y, older, newer]})
+
+    # THEN the later change is what Personalize holds: "pricing" may not send A before "imports" sent its own
+    assert failures(response) == []
+    assert calls_by_ids(harness) == [["Y", "A"], ["A"]]
+    assert [record["properties"] for record in harness.events.accepted if record["itemId"] == "A"] == [
+        '{"price":1}',
+        '{"price":2}',
+    ]
+
+
+# --- FIFO is the queue's type, not a MessageGroupId --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fifo", "expected_failures"), [(True, ["first", "second"]), (False, ["first"])], ids=["fifo", "fair-standard"]
+)
+def test_fifo_order_applies_only_to_a_fifo_queue_not_to_any_message_group_id(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, fifo: bool, expected_failures: list[str]
+) -> None:
+    # GIVEN two messages of one MessageGroupId, the first failing (503): from a FIFO queue, or from a standard
+    # (fair) queue, which accepts a MessageGroupId too but orders nothing by it
+    harness = make_harness(monkeypatch, failing_ids={"A": UNAVAILABLE}, fifo=fifo)
+    records = {
+        "first": sqs_record(item("A"), group_id="tenant-1", fifo=fifo),
+        "second": sqs_record(user("U"), group_id="tenant-1", fifo=fifo),
+    }
+
+    response = harness.invoke({"Records": list(records.values())}, remaining_ms=SHORT_INVOCATION_MS)
+
+    # THEN only the FIFO queue's second message waits behind the first; the standard queue's is sent and accepted
+    assert failures(response) == [records[name]["messageId"] for name in expected_failures]
+    assert (("PutUsers", "U") in sent(harness)) is not fifo

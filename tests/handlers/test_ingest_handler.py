@@ -22,7 +22,7 @@ from ingest.errors import ConfigurationError
 from ingest.model import ApiModel
 from ingest.schema import DatasetSchema
 from ingest.validate import ValidRecord
-from tests.handlers.conftest import Harness, make_harness
+from tests.handlers.conftest import SHORT_INVOCATION_MS, Harness, make_harness
 from tests.support.fakes import ACTION_INTERACTIONS_TRACKING_ID, DATASETS, LambdaContextStub, client_error
 from tests.support.sqs_events import (
     action,
@@ -739,7 +739,7 @@ def test_handler_unexpected_error_dead_lettered_with_its_class_not_its_text(
     assert "Jane" not in letter["ErrorMessage"]
 
 
-def test_handler_older_duplicate_on_its_last_delivery_is_not_dead_lettered_while_the_newest_is_retried(
+def test_handler_older_duplicate_on_its_last_delivery_acknowledged_while_the_newest_is_retried(
     aws_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN an older change on its last delivery and the newest change to the same id, which fails (503)
@@ -747,26 +747,47 @@ def test_handler_older_duplicate_on_its_last_delivery_is_not_dead_lettered_while
     older = sqs_record(item("sku-1", price=1), sent_timestamp=100, receive_count=5)
     newest = sqs_record(item("sku-1", price=2), sent_timestamp=200, receive_count=1)
 
-    response = harness.invoke({"Records": [older, newest]}, remaining_ms=3_000)
+    response = harness.invoke({"Records": [older, newest]}, remaining_ms=SHORT_INVOCATION_MS)
 
-    # THEN the older one shares the newest one's fate, a retry: dead-lettered alone as RetriesExhausted,
-    # `redrive --codes RetriesExhausted` would later write price 1 over the newest state
-    assert failures(response) == [older["messageId"], newest["messageId"]]
+    # THEN only the newest one is retried; the older one, which it replaces whole, is acknowledged: reported
+    # failed, SQS would move it to the DLQ alone and without a reason, and a redrive would write price 1 over the
+    # newest state
+    assert failures(response) == [newest["messageId"]]
     assert harness.dead_letters() == []
 
 
-def test_handler_older_duplicate_is_dead_lettered_with_the_newest_when_both_run_out(
+def test_handler_older_duplicate_on_its_last_delivery_acknowledged_when_its_dataset_could_not_be_described(
+    harness: Harness,
+) -> None:
+    # GIVEN two changes to one item, the older on its last delivery, and DescribeDataset throttled: neither can be
+    # validated, let alone sent
+    harness.control.failing_datasets[DATASETS["ITEMS"]] = THROTTLE
+    older = sqs_record(item("sku-1", price=1), sent_timestamp=100, receive_count=5)
+    newest = sqs_record(item("sku-1", price=2), sent_timestamp=200, receive_count=1)
+
+    response = harness.invoke({"Records": [older, newest]}, remaining_ms=SHORT_INVOCATION_MS)
+
+    # THEN the newest is retried and the older one acknowledged, as when the newest fails to be written: no
+    # RetriesExhausted letter that a redrive would write over the newest state
+    assert failures(response) == [newest["messageId"]]
+    assert harness.dead_letters() == []
+
+
+def test_handler_older_duplicate_acknowledged_when_the_newest_is_dead_lettered(
     aws_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # GIVEN the newest change to a record on its last delivery and an older one with deliveries left, both failing
     harness = make_harness(monkeypatch, failing_ids={"sku-1": client_error("ServiceUnavailable", 503, "later")})
     older = sqs_record(item("sku-1", price=1), sent_timestamp=100, receive_count=2)
     newest = sqs_record(item("sku-1", price=2), sent_timestamp=200, receive_count=5)
 
-    response = harness.invoke({"Records": [older, newest]}, remaining_ms=3_000)
+    response = harness.invoke({"Records": [older, newest]}, remaining_ms=SHORT_INVOCATION_MS)
 
+    # THEN only the newest goes to the DLQ: the older one beside it, replayed by a redrive after the newest, would
+    # write the older state over the newer one
     assert failures(response) == []
     letters = {letter["SourceMessageId"]: letter["ErrorCode"] for letter in harness.dead_letters()}
-    assert letters == {older["messageId"]: "RetriesExhausted", newest["messageId"]: "RetriesExhausted"}
+    assert letters == {newest["messageId"]: "RetriesExhausted"}
 
 
 class RefusingDeadLetterQueue:
@@ -784,7 +805,28 @@ class RefusingDeadLetterQueue:
         return {"Successful": response.get("Successful", []), "Failed": [*response.get("Failed", []), *refused]}
 
 
-def test_handler_older_duplicate_stays_queued_when_the_newest_ones_dead_letter_fails(
+def test_handler_older_duplicate_acknowledged_when_the_newest_ones_dead_letter_fails(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the newest change out of deliveries, an older one with deliveries left, and a DLQ that refuses the
+    # newest one's entry
+    harness = make_harness(
+        monkeypatch,
+        failing_ids={"sku-1": client_error("ServiceUnavailable", 503, "later")},
+        dead_letter_client=lambda sqs: RefusingDeadLetterQueue(sqs, refuse='"price": 2'),
+    )
+    older = sqs_record(item("sku-1", price=1), sent_timestamp=100, receive_count=2)
+    newest = sqs_record(item("sku-1", price=2), sent_timestamp=200, receive_count=5)
+
+    response = harness.invoke({"Records": [older, newest]}, remaining_ms=SHORT_INVOCATION_MS)
+
+    # THEN neither is in the DLQ; the newest stays in SQS's keeping (redelivered, or moved by the redrive policy),
+    # and the older one, which it replaces whole, is acknowledged rather than left to be replayed after it
+    assert failures(response) == [newest["messageId"]]
+    assert harness.dead_letters() == []
+
+
+def test_handler_older_duplicate_on_its_last_delivery_acknowledged_when_the_newest_ones_dead_letter_fails(
     aws_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN both changes out of deliveries, and a DLQ that refuses the newest one's entry
@@ -796,10 +838,12 @@ def test_handler_older_duplicate_stays_queued_when_the_newest_ones_dead_letter_f
     older = sqs_record(item("sku-1", price=1), sent_timestamp=100, receive_count=5)
     newest = sqs_record(item("sku-1", price=2), sent_timestamp=200, receive_count=5)
 
-    response = harness.invoke({"Records": [older, newest]}, remaining_ms=3_000)
+    response = harness.invoke({"Records": [older, newest]}, remaining_ms=SHORT_INVOCATION_MS)
 
-    # THEN neither is in the DLQ: the older one's letter is written only once the newest one's is
-    assert failures(response) == [older["messageId"], newest["messageId"]]
+    # THEN the newest one stays in SQS's keeping (its redrive policy moves it to the DLQ), and the older one is
+    # acknowledged: had it been reported failed too, SQS would move both, and a redrive could apply them in
+    # either order
+    assert failures(response) == [newest["messageId"]]
     assert harness.dead_letters() == []
 
 

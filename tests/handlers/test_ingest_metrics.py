@@ -13,9 +13,9 @@ import pytest
 from aws_lambda_powertools.metrics.provider import cold_start
 
 from ingest import handler
-from tests.handlers.conftest import Harness, make_harness
+from tests.handlers.conftest import SHORT_INVOCATION_MS, Harness, make_harness
 from tests.support.fakes import DATASETS, client_error
-from tests.support.sqs_events import action, event, item, sqs_event
+from tests.support.sqs_events import action, event, item, sqs_event, sqs_record
 
 NAMESPACE = "PersonalizeIngest"
 SERVICE = "personalize-ingest"
@@ -155,6 +155,23 @@ def test_metrics_records_per_call_counts_each_bisection_call(
     assert values(data, "RecordsPerCall", Api="PutItems") == [4, 2, 1, 1, 2]
     assert total(data, "Bisections", Api="PutItems") == 2
     assert total(data, "RecordsDeadLettered", ErrorCode="InvalidInput") == 1
+
+
+def test_metrics_older_change_acknowledged_unwritten_counted_superseded_not_failed(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN an older change on its last delivery whose newer change fails (503): the older one is acknowledged
+    harness = make_harness(monkeypatch, failing_ids={"sku-1": client_error("ServiceUnavailable", 503, "later")})
+    older = sqs_record(item("sku-1", price=1), sent_timestamp=100, receive_count=5)
+    newer = sqs_record(item("sku-1", price=2), sent_timestamp=200, receive_count=1)
+
+    harness.invoke({"Records": [older, newer]}, remaining_ms=SHORT_INVOCATION_MS)
+
+    # THEN the dashboard's "older changes skipped for a newer one" graph counts it, and only the newer one failed
+    data = emitted(capsys.readouterr().out)
+    assert total(data, "RecordsSuperseded", Api="PutItems") == 1
+    assert total(data, "RecordsFailed") == 1
+    assert total(data, "RecordsAccepted", Api="PutItems") == 0
 
 
 @pytest.mark.parametrize("code", ["ResourceNotFoundException", "AccessDeniedException"])

@@ -8,10 +8,19 @@ nothing sleeps. A LambdaContext reads the same clock, as Lambda's counts down fr
 
 from __future__ import annotations
 
-import pytest
+from dataclasses import dataclass
+from typing import Any
 
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
+
+from ingest import handler
+from ingest.clients import ClientLadder
+from ingest.dead_letter import DeadLetterQueue
+from ingest.model import ApiModel
 from tests.handlers.conftest import Harness, make_harness
-from tests.support.fakes import FakeClock
+from tests.support.fakes import FakeClock, TickingClock
 from tests.support.sqs_events import item, sqs_record
 
 FUNCTION_TIMEOUT_MS = 10_000  # the configuration's minimum functionTimeoutSeconds
@@ -35,8 +44,6 @@ class ClockedContext:
 
 
 def invoke(harness: Harness, records: list[dict[str, object]]) -> tuple[list[str], ClockedContext]:
-    from ingest import handler
-
     context = ClockedContext(harness.clock, FUNCTION_TIMEOUT_MS)
     response = handler.lambda_handler({"Records": records}, context)
     return [entry["itemIdentifier"] for entry in response["batchItemFailures"]], context
@@ -67,8 +74,8 @@ def test_time_budget_hung_personalize_still_answers_in_time_with_its_dead_letter
 def test_time_budget_slow_personalize_sends_what_fits_and_leaves_the_rest_for_redelivery(
     aws_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN Personalize answering each call in 3 s, and 30 items (three calls)
-    harness = make_harness(monkeypatch, latency_s=3.0)
+    # GIVEN Personalize answering each call in 2.5 s, and 30 items (three calls)
+    harness = make_harness(monkeypatch, latency_s=2.5)
     records = [sqs_record(item(f"sku-{n:02d}")) for n in range(30)]
 
     # WHEN a 10 s invocation processes them
@@ -109,6 +116,67 @@ def test_time_budget_hung_dead_letter_queue_leaves_unwritten_letters_for_redeliv
     assert written, "the first writes fitted"
     assert written | set(failed) == {r["messageId"] for r in records}
     assert not written & set(failed)
+
+
+class PersonalizeHungToTheDeadline:
+    """A ``RecordSink`` whose every call hangs for all the time it is given, then times out: sending runs right up
+    to the deadline, the latest a call may end."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.deadlines: list[float] = []
+
+    def put(self, api: ApiModel, target: str, call_fields: Any, records: Any, *, time_left_s: float) -> None:
+        self.clock.now += time_left_s
+        self.deadlines.append(self.clock.now)
+        raise ReadTimeoutError(endpoint_url="https://personalize-events.us-east-1.amazonaws.com/items")
+
+
+@dataclass
+class RecordedSqs:
+    """The moto SQS client as one tier of a ``ClientLadder`` builds it, noting when each write starts."""
+
+    client: Any
+    clock: FakeClock
+    config: Config
+    writes: list[tuple[float, Config]]
+
+    def send_message_batch(self, **kwargs: Any) -> Any:
+        self.writes.append((self.clock.now, self.config))
+        return self.client.send_message_batch(**kwargs)
+
+
+def test_time_budget_sending_to_the_deadline_first_dead_letter_write_gets_the_promised_client_in_time(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN Personalize hanging until the sending deadline, items on their last delivery, time that passes while
+    # the handler works (1 ms a clock reading), and SQS clients that take 50 ms to build (boto3.client())
+    clock = TickingClock(tick_s=0.001)
+    harness = make_harness(monkeypatch, clock=clock)
+    personalize = PersonalizeHungToTheDeadline(clock)
+    writes: list[tuple[float, Config]] = []
+
+    def build(config: Config) -> RecordedSqs:
+        clock.now += 0.05
+        return RecordedSqs(harness.sqs, clock, config, writes)
+
+    harness.runtime.sink = personalize
+    harness.runtime.dead_letters = DeadLetterQueue(client=ClientLadder(build), queue_url=harness.dlq_url, clock=clock)
+    last_delivery = [sqs_record(item(f"sku-{n}"), receive_count=5) for n in range(3)]
+
+    # WHEN a 10 s invocation processes them
+    failed, context = invoke(harness, last_delivery)
+
+    # THEN the first dead-letter write came after the deadline, through a client allowing the handler's promise
+    # (ingest.handler: 0.5 s to connect, 1.5 s to answer), and it would have ended before the answer's margin,
+    # building its client included, even had SQS used every second of those timeouts
+    [deadline] = personalize.deadlines
+    [(started, config)] = writes
+    assert started > deadline
+    assert (config.connect_timeout, config.read_timeout) >= (0.5, 1.5)
+    assert started + config.connect_timeout + config.read_timeout <= context.ends_at - handler.ANSWER_MARGIN_S
+    assert failed == []
+    assert {letter["ErrorCode"] for letter in harness.dead_letters()} == {"RetriesExhausted"}
 
 
 def item_id(record: dict[str, object]) -> str:

@@ -19,8 +19,8 @@ The properties checked (DESIGN.md "The ingest algorithm", Contract 3):
 - duplicates within a batch collapse to the newest change.
 
 Timing: a message the handler reports as failed comes back after the queue's visibility timeout, which the
-runner (like Lambda) refuses to set below the function timeout; the handler keeps max(2.5 s, 10 %) of the
-function timeout in reserve for dead letters and its answer. Hence function timeouts of 4 s here (below the
+runner (like Lambda) refuses to set below the function timeout; the handler keeps max(3 s, 10 %) of the
+function timeout in reserve for dead letters and its answer. Hence function timeouts of 4.5 s here (below the
 deployed minimum of 10 s, to keep redelivery quick): 1.5 s of sending per invocation.
 """
 
@@ -50,6 +50,9 @@ LIFECYCLE = {"create_delay": 0.01, "delete_delay": 0.01}
 # SQS: at most 10 entries per SendMessageBatch.
 PUBLISH_BATCH = 10
 ID_FIELDS = {"item": "itemId", "action": "actionId", "user": "userId"}
+# See "Timing" above: 1.5 s of sending per invocation, redelivered as soon as the runner allows.
+FUNCTION_TIMEOUT_S = 4.5
+VISIBILITY_TIMEOUT_S = 5
 API_OF = {"item": "PutItems", "action": "PutActions"}
 
 
@@ -217,17 +220,20 @@ def test_ingest_stream_under_throttling_and_5xx_every_message_stored_or_dead_let
     stream = [*(item(index) for index in range(14)), *(action(index) for index in range(8)), *poison]
     stream += invalid_changes()
     random.Random(5).shuffle(stream)
-    # A 4 s function timeout leaves 1.5 s of sending per invocation. Retries, and bisecting the chunks that hold
+    # A 4.5 s function timeout leaves 1.5 s of sending per invocation. Retries, and bisecting the chunks that hold
     # poison, need more PutItems calls than the pacing (10 calls/s) fits in the first invocations' 1.5 s: some
     # messages must be reported as failed and come back, so redelivery is part of what is checked. The receive
     # limit is generous: this test is about conservation, RetriesExhausted has its own.
     with LocalPipeline(
-        kinds=("item", "action"), emulator_config=config, visibility_timeout_s=4, max_receive_count=10
+        kinds=("item", "action"),
+        emulator_config=config,
+        visibility_timeout_s=VISIBILITY_TIMEOUT_S,
+        max_receive_count=10,
     ) as pipeline:
         published = publish(pipeline, stream)
 
         # WHEN the real handler drains the queue
-        summary = pipeline.drain(function_timeout_s=4.0, max_seconds=50)
+        summary = pipeline.drain(function_timeout_s=FUNCTION_TIMEOUT_S, max_seconds=50)
 
         # THEN the queue is empty, the faults did happen, and every message is in exactly one place
         depth = pipeline.queue_depth()
@@ -387,12 +393,12 @@ def test_ingest_every_kind_under_throttling_and_5xx_every_message_stored_once_or
     stream = [*valid, *invalid]
     random.Random(3).shuffle(stream)
     with LocalPipeline(
-        kinds=ALL_KINDS, emulator_config=config, visibility_timeout_s=4, max_receive_count=10
+        kinds=ALL_KINDS, emulator_config=config, visibility_timeout_s=VISIBILITY_TIMEOUT_S, max_receive_count=10
     ) as pipeline:
         published = publish(pipeline, stream)
 
         # WHEN the real handler, with the Contract 2 environment of all five datasets, drains the queue
-        summary = pipeline.drain(function_timeout_s=4.0, max_seconds=50)
+        summary = pipeline.drain(function_timeout_s=FUNCTION_TIMEOUT_S, max_seconds=50)
 
         # (the environment the handler was cold-started with, as the stack would set it)
         environment = {name: os.environ.get(name) for name in CONTRACT_2}
@@ -469,11 +475,11 @@ def test_ingest_service_rejects_one_record_per_batch_only_those_dead_lettered() 
         for batch in range(3)
         for index in range(10)
     ]
-    with LocalPipeline(kinds=("item",), emulator_config=config, visibility_timeout_s=4) as pipeline:
+    with LocalPipeline(kinds=("item",), emulator_config=config, visibility_timeout_s=VISIBILITY_TIMEOUT_S) as pipeline:
         published = publish(pipeline, stream)
 
         # WHEN the real handler drains the queue
-        pipeline.drain(function_timeout_s=4.0, max_seconds=30)
+        pipeline.drain(function_timeout_s=FUNCTION_TIMEOUT_S, max_seconds=30)
 
         # THEN the poison items alone are in the DLQ, as InvalidInput from PutItems, each named in ErrorMessage
         depth = pipeline.queue_depth()
@@ -510,12 +516,15 @@ def test_ingest_put_always_5xx_dead_lettered_as_retries_exhausted_on_last_delive
     config = EmulatorConfig(**LIFECYCLE, server_error_rate=1.0)
     stream = [item(index) for index in range(4)]
     with LocalPipeline(
-        kinds=("item",), emulator_config=config, visibility_timeout_s=4, max_receive_count=max_receive_count
+        kinds=("item",),
+        emulator_config=config,
+        visibility_timeout_s=VISIBILITY_TIMEOUT_S,
+        max_receive_count=max_receive_count,
     ) as pipeline:
         published = publish(pipeline, stream)
 
         # WHEN the real handler drains the queue
-        summary = pipeline.drain(function_timeout_s=4.0, max_seconds=30)
+        summary = pipeline.drain(function_timeout_s=FUNCTION_TIMEOUT_S, max_seconds=30)
 
         # THEN every message is in the DLQ as RetriesExhausted, with the last error and its original body
         depth = pipeline.queue_depth()
@@ -569,7 +578,7 @@ def test_ingest_items_dataset_deleted_items_redriven_by_the_queue_not_dead_lette
     with LocalPipeline(
         kinds=("item", "action"),
         emulator_config=EmulatorConfig(**LIFECYCLE),
-        visibility_timeout_s=4,
+        visibility_timeout_s=VISIBILITY_TIMEOUT_S,
         max_receive_count=max_receive_count,
     ) as pipeline:
         items_arn = pipeline.provisioned.datasets["item"]
@@ -580,7 +589,7 @@ def test_ingest_items_dataset_deleted_items_redriven_by_the_queue_not_dead_lette
         publish(pipeline, [*items, *actions])
 
         # WHEN the real handler drains the queue
-        summary = pipeline.drain(function_timeout_s=4.0, max_seconds=30)
+        summary = pipeline.drain(function_timeout_s=FUNCTION_TIMEOUT_S, max_seconds=30)
 
         # THEN the items reached the DLQ through the redrive policy: their original bodies, without ErrorCode
         depth = pipeline.queue_depth()
@@ -608,7 +617,7 @@ def test_ingest_stale_event_tracking_id_events_redriven_by_the_queue_not_dead_le
     with LocalPipeline(
         kinds=("event",),
         emulator_config=EmulatorConfig(**LIFECYCLE),
-        visibility_timeout_s=4,
+        visibility_timeout_s=VISIBILITY_TIMEOUT_S,
         max_receive_count=max_receive_count,
     ) as pipeline:
         events = [event(index) for index in range(4)]
@@ -616,7 +625,9 @@ def test_ingest_stale_event_tracking_id_events_redriven_by_the_queue_not_dead_le
 
         # WHEN the real handler drains the queue
         summary = pipeline.drain(
-            function_timeout_s=4.0, max_seconds=30, extra_environment={"EVENT_TRACKING_ID": "0a1b2c3d-dead-tracker"}
+            function_timeout_s=FUNCTION_TIMEOUT_S,
+            max_seconds=30,
+            extra_environment={"EVENT_TRACKING_ID": "0a1b2c3d-dead-tracker"},
         )
         letters = pipeline.dead_letters()
         stored = pipeline.emulator.state.events()
@@ -642,7 +653,9 @@ def test_ingest_duplicates_in_one_batch_collapse_to_the_newest() -> None:
         publish(pipeline, stream)
 
         # WHEN one poller drains the queue in batches of ten, so all five share one batch
-        summary = pipeline.drain(max_concurrency=1, batch_size=10, function_timeout_s=4.0, max_seconds=30)
+        summary = pipeline.drain(
+            max_concurrency=1, batch_size=10, function_timeout_s=FUNCTION_TIMEOUT_S, max_seconds=30
+        )
 
         # THEN the newest version is stored, and it alone of the three was sent
         depth = pipeline.queue_depth()
@@ -776,7 +789,7 @@ def test_ingest_fifo_publisher_stream_each_group_stored_in_order_poison_in_the_f
         assert report.sent == len(stream)
 
         # WHEN the real handler drains the FIFO queue
-        summary = pipeline.drain(function_timeout_s=4.0, max_seconds=90)
+        summary = pipeline.drain(function_timeout_s=FUNCTION_TIMEOUT_S, max_seconds=90)
 
         # THEN the queue is empty, faults did happen, and no acknowledgement broke a group's order
         depth = pipeline.queue_depth()

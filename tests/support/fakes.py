@@ -211,6 +211,19 @@ class FakeClock:
         self.now += seconds
 
 
+class TickingClock(FakeClock):
+    """A ``FakeClock`` on which every reading of the time takes ``tick_s``: the work between two calls is never
+    free, as it is not on a real clock."""
+
+    def __init__(self, tick_s: float) -> None:
+        super().__init__()
+        self.tick_s = tick_s
+
+    def __call__(self) -> float:
+        self.now += self.tick_s
+        return self.now
+
+
 @dataclass
 class TimedSqs:
     """An SQS client seen through a read timeout: SendMessageBatch takes ``latency_s`` of ``clock`` and is

@@ -20,8 +20,14 @@ def sqs_record(
     sent_timestamp: int | None = None,
     group_id: str | None = None,
     deduplication_id: str | None = None,
+    fifo: bool | None = None,
 ) -> dict[str, Any]:
-    """One record as the Lambda service delivers it: every attribute value is a string."""
+    """One record as the Lambda service delivers it: every attribute value is a string.
+
+    It comes from a FIFO queue when ``fifo`` says so, by default when it has a ``group_id``; a standard (fair)
+    queue's message may carry a MessageGroupId too, but no deduplication id or sequence number.
+    """
+    fifo = group_id is not None if fifo is None else fifo
     text = body if isinstance(body, str) else json.dumps(body)
     sent = sent_timestamp if sent_timestamp is not None else next(_sent)
     attributes = {
@@ -32,6 +38,7 @@ def sqs_record(
     }
     if group_id is not None:
         attributes["MessageGroupId"] = group_id
+    if fifo:
         attributes["MessageDeduplicationId"] = deduplication_id or hashlib.sha256(text.encode()).hexdigest()
         attributes["SequenceNumber"] = str(18849496460467696128 + sent)
     return {
@@ -42,7 +49,7 @@ def sqs_record(
         "messageAttributes": {},
         "md5OfBody": hashlib.md5(text.encode()).hexdigest(),
         "eventSource": "aws:sqs",
-        "eventSourceARN": QUEUE_ARN + (".fifo" if group_id is not None else ""),
+        "eventSourceARN": QUEUE_ARN + (".fifo" if fifo else ""),
         "awsRegion": "us-east-1",
     }
 

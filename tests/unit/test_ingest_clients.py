@@ -8,7 +8,7 @@ import pytest
 from botocore.config import Config
 
 from ingest.catalog import DatasetCatalog
-from ingest.clients import SHORTEST_CALL_S, TIERS, AnyTime, ClientLadder, client_within
+from ingest.clients import CALL_MARGIN_S, SHORTEST_CALL_S, TIERS, AnyTime, ClientLadder, client_within
 from ingest.dead_letter import DeadLetter, DeadLetterQueue
 from ingest.decode import Message
 from ingest.errors import ErrorCode, OutOfTime
@@ -27,14 +27,16 @@ class Built:
         return config
 
 
-def test_client_ladder_picks_the_largest_tier_that_ends_in_the_time_left() -> None:
+def test_client_ladder_picks_the_largest_tier_that_ends_in_the_time_left_with_its_margin() -> None:
     built = Built()
     ladder = ClientLadder(built, base=Config(retries={"total_max_attempts": 1}))
 
-    for seconds, expected in [(60.0, TIERS[-1]), (5.0, TIERS[3]), (1.2, TIERS[1]), (SHORTEST_CALL_S, TIERS[0])]:
+    # TIERS[1] allows 1 s of timeouts: with 1.2 s left that leaves too little for what they do not bound.
+    cases = [(60.0, TIERS[-1]), (5.0, TIERS[3]), (1.3, TIERS[1]), (1.2, TIERS[0]), (SHORTEST_CALL_S, TIERS[0])]
+    for seconds, expected in cases:
         config = ladder.within(seconds)
         assert (config.connect_timeout, config.read_timeout) == (expected.connect_s, expected.read_s)
-        assert config.connect_timeout + config.read_timeout <= seconds
+        assert config.connect_timeout + config.read_timeout + CALL_MARGIN_S <= seconds
         assert config.retries == {"total_max_attempts": 1}  # the base settings are kept
 
 
@@ -89,13 +91,13 @@ def test_dead_letter_queue_starts_no_write_past_the_time_left() -> None:
 
     queue = DeadLetterQueue(client=ClientLadder(make), queue_url="https://q/dlq", clock=clock)
 
-    unwritten = queue.send(letters(30), time_left_s=2.2)  # three batches of ten; each write takes 1 s
+    unwritten = queue.send(letters(30), time_left_s=2.5)  # three batches of ten; each write takes 1 s
 
-    # The first write fits (2.2 s left: a client allowing 2 s). The second starts with 1.2 s left, through a client
-    # that gives up after 0.7 s of reading; the third with 0.5 s left, giving up after 0.3 s. Both are unwritten,
-    # and no write ran past the time it was given.
+    # The first write fits (2.5 s left: a client allowing 2 s, and the margin). The second starts with 1.5 s left,
+    # through a client that gives up after 0.7 s of reading; the third with 0.8 s left, giving up after 0.3 s. Both
+    # are unwritten, and no write ran past the time it was given.
     assert unwritten == {f"id-{n}" for n in range(10, 30)}
-    assert clock.now <= 1000.0 + 2.2
+    assert clock.now <= 1000.0 + 2.5
     assert sum(client.calls for client in clients) == 3
 
 

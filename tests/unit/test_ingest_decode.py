@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ingest.decode import Message, decode
+from ingest.decode import Message, decode, from_fifo_queue
 from ingest.errors import ErrorCode, RejectedRecord
 from tests.support.sqs_events import item, sqs_record
 
@@ -92,6 +92,17 @@ def test_message_from_record_reads_lambda_attributes() -> None:
     assert parsed.position == 7
     assert parsed.group_id == "item#sku-4"
     assert parsed.deduplication_id
+
+
+def test_message_from_record_group_of_a_standard_queue_is_no_fifo_group() -> None:
+    # A standard (fair) queue accepts a MessageGroupId too: it names a tenant and orders nothing. Only a queue
+    # whose ARN ends in .fifo, as a FIFO queue's name must, has message groups that order.
+    fair = sqs_record(item("sku-4"), group_id="tenant-1", fifo=False)
+    fifo = sqs_record(item("sku-4"), group_id="tenant-1", fifo=True)
+
+    assert fair["attributes"]["MessageGroupId"] == "tenant-1"
+    assert (from_fifo_queue(fair), Message.from_record(fair, 0).group_id) == (False, None)  # type: ignore[arg-type]
+    assert (from_fifo_queue(fifo), Message.from_record(fifo, 0).group_id) == (True, "tenant-1")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -163,6 +163,37 @@ def test_plan_fifo_round_same_id_in_another_group_waits_for_the_next_round() -> 
     assert plan.superseded == {}
 
 
+def test_plan_fifo_round_same_id_in_two_groups_the_group_holding_its_earliest_change_sends_first() -> None:
+    # "pricing" comes first in the batch (Y), but "imports" holds A's earliest change
+    y, older, newer = fifo([item("Y"), item("A", price=1), item("A", price=2)], ["pricing", "imports", "pricing"])
+    ids = {record.change.message.message_id: name for record, name in ((y, "Y"), (older, "A1"), (newer, "A2"))}
+
+    first = plan_fifo_round([y, older, newer], targets=TARGETS, max_records=MAX)
+    second = plan_fifo_round([newer], targets=TARGETS, max_records=MAX)
+
+    # "pricing"'s run ends before its A: sending it now would let the older change of "imports" be written last
+    assert [[ids[i] for i in call_ids] for _, call_ids in round_ids(first)] == [["Y", "A1"]]
+    assert [[ids[i] for i in call_ids] for _, call_ids in round_ids(second)] == [["A2"]]
+    assert first.superseded == {}
+
+
+def test_plan_fifo_round_run_stops_before_its_id_when_another_group_changed_it_in_between() -> None:
+    # A changed in g1, then in g2, then in g1 again: batch order is A1, A9, A2, and A2 must be written last
+    records = fifo([item("A", price=1), item("A", price=9), item("A", price=2)], ["g1", "g2", "g1"])
+
+    sent = []
+    pending = records
+    while pending:
+        plan = plan_fifo_round(pending, targets=TARGETS, max_records=MAX)
+        planned = [record for call in plan.calls for record in call.records]
+        assert len(planned) == 1, "one change to A per round"
+        assert plan.superseded == {}, "A1 is not replaced by A2 while A9 lies between them"
+        sent.append(planned[0].change.fields["properties"]["price"])
+        pending = [record for record in pending if record is not planned[0]]
+
+    assert sent == [1, 9, 2]
+
+
 def test_plan_fifo_round_long_run_is_chunked_in_order() -> None:
     records = fifo([item(f"sku-{n}") for n in range(15)], ["g"] * 15)
 
