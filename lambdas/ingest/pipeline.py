@@ -121,9 +121,8 @@ class _Failure:
     """Why a message was not written, and whose fate decides what becomes of it.
 
     ``leader`` is set for a superseded change (a rider): the newest change to its id in its call, whose failure it
-    shares. It is redelivered with its leader, or dead-lettered after it, never dead-lettered while the leader is
-    still being retried (a redrive would then write it over newer state); on its own last delivery it is
-    acknowledged instead (``_Batch.respond``).
+    shares. It is redelivered with its leader, or acknowledged as superseded (``_Batch._supersede``), never
+    dead-lettered on its own (a redrive would then write it over newer state).
     """
 
     failure: CallFailure
@@ -350,14 +349,13 @@ class _Batch:
         self._hold_back(messages, by_id, fates)
         newest = self._newest_changes(set(fates.refused))
         self._supersede(by_id, fates, newest)
-        followers = self._follow_leaders(by_id, fates)
+        # A rider _supersede did not acknowledge is redelivered with its leader: its leader is being retried (a
+        # leader with a pending letter, or one on its last delivery, makes _supersede acknowledge its riders).
+        fates.failed |= set(fates.riders)
         # Whatever the DLQ does not confirm stays in the queue (its write failure is logged by _write).
         ordered = sorted((letter for key, letter in fates.letters.items() if key not in fates.failed), key=_position)
         dead_lettered = self._write(ordered)
-        followed = [letter for letter, leader in followers if leader in dead_lettered]
-        fates.failed |= {letter.message.message_id for letter, leader in followers if leader not in dead_lettered}
-        dead_lettered |= self._write(followed)
-        unwritten = {letter.message.message_id for letter in (*ordered, *followed)} - set(dead_lettered)
+        unwritten = {letter.message.message_id for letter in ordered} - set(dead_lettered)
         fates.failed |= unwritten
         fates.explained |= unwritten
         # A DLQ write that failed re-fails the later messages of its group, except those safely dead-lettered
@@ -450,19 +448,6 @@ class _Batch:
                 fates.failed.discard(message_id)
                 fates.letters.pop(message_id, None)
                 fates.riders.pop(message_id, None)
-
-    def _follow_leaders(self, by_id: dict[str, Message], fates: _Fates) -> list[tuple[DeadLetter, str]]:
-        """A rider not superseded is redelivered with its leader, or dead-lettered only once its leader's letter is
-        written (returned, with its leader's id, to write after): alone in the DLQ, a redrive would apply it after
-        the newer change, which is still in the queue."""
-        followers: list[tuple[DeadLetter, str]] = []
-        for message_id, entry in fates.riders.items():
-            if entry.leader in fates.letters:
-                letter = DeadLetter(by_id[message_id], ErrorCode.RETRIES_EXHAUSTED, _reason(entry.failure), entry.api)
-                followers.append((letter, str(entry.leader)))
-            else:
-                fates.failed.add(message_id)
-        return followers
 
     def _answer(self, messages: Sequence[Message], fates: _Fates, dead_lettered: dict[str, ErrorCode]) -> BatchResult:
         """Count, log (ids and codes only) and answer."""
