@@ -1,6 +1,8 @@
 # The commands the README names. Everything runs from a project-local virtualenv and node_modules.
 SHELL := /bin/bash
-PYTHON ?= python3
+# Python 3.13: the Lambda runtime's (stacks/ingest_pipeline.py). Tests run on the interpreter Lambda runs, so a
+# datetime, typing or error-message difference shows up here first. Found on PATH, else in pyenv's versions.
+PYTHON ?= $(or $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1 && echo python3.13),$(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python3.13) $(wildcard $(PYENV_ROOT)/versions/3.13.*/bin/python3.13))))
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
@@ -21,6 +23,9 @@ install: $(VENV)/.stamp-installed node_modules/.stamp-installed
 # Then the project itself, editable and without dependencies (the pinned ones above are all it needs): that puts
 # the publisher's `publish` command in .venv/bin (pyproject.toml, [project.scripts]).
 $(VENV)/.stamp-installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.13 is needed (the Lambda runtime's): install it (e.g. 'pyenv install 3.13' or your OS's python3.13 package) or pass PYTHON=/path/to/python3.13" >&2; exit 2; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' || { echo "$(PYTHON) is not Python 3.13 (the Lambda runtime's); pass PYTHON=/path/to/python3.13" >&2; exit 2; }
+	@test ! -x $(PY) || $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' || { echo "$(VENV) was made with another Python: rebuilding it on 3.13"; rm -rf $(VENV); }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
