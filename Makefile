@@ -6,8 +6,16 @@ PYTHON ?= $(or $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'i
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
+# The Powertools layer the ingest Lambda deploys with (stacks/lambda_packaging.py): the release the tests import,
+# pinned in constraints.txt, with its two dependencies, installed for the Lambda's platform (Python 3.13, arm64;
+# pure Python, so no Docker). Byte code is compiled with unchecked hashes: Lambda's file system is read-only, so
+# without .pyc files every cold start compiles Powertools again, and hash-based .pyc keep the asset's hash the same
+# from one build to the next (timestamp-based ones would not).
+POWERTOOLS_LAYER := .build/powertools-layer
+LAYER_PACKAGES := aws_lambda_powertools jmespath typing_extensions
 
-# Toolchain traps (DESIGN.md): jsii's Node EOL banner, the CDK CLI writing to ~/.cdk, telemetry.
+# Toolchain traps (docs/design.md, "Toolchain notes"): jsii's Node EOL banner, the CDK CLI writing to ~/.cdk,
+# telemetry.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_HOME := $(CURDIR)/.cdk-home
@@ -18,7 +26,7 @@ CDK := node_modules/.bin/cdk
 
 .PHONY: install test lint typecheck unit infra integration synth deploy destroy demo bench e2e clean constraints
 
-install: $(VENV)/.stamp-installed node_modules/.stamp-installed
+install: $(VENV)/.stamp-installed node_modules/.stamp-installed $(POWERTOOLS_LAYER)/.stamp-built
 
 # Then the project itself, editable and without dependencies (the pinned ones above are all it needs): that puts
 # the publisher's `publish` command in .venv/bin (pyproject.toml, [project.scripts]).
@@ -29,6 +37,16 @@ $(VENV)/.stamp-installed: requirements.txt requirements-dev.txt constraints.txt 
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(POWERTOOLS_LAYER)/.stamp-built: constraints.txt $(VENV)/.stamp-installed
+	rm -rf $(POWERTOOLS_LAYER)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile --no-deps \
+		--target $(POWERTOOLS_LAYER)/python --platform manylinux2014_aarch64 --implementation cp \
+		--python-version 3.13 --only-binary=:all: \
+		$(foreach package,$(LAYER_PACKAGES),$(shell grep -i -m1 '^$(package)==' constraints.txt))
+	rm -rf $(POWERTOOLS_LAYER)/python/bin
+	$(PY) -m compileall -q --invalidation-mode unchecked-hash $(POWERTOOLS_LAYER)/python
 	touch $@
 
 node_modules/.stamp-installed: package.json package-lock.json
@@ -80,7 +98,7 @@ e2e: install
 	$(BIN)/pytest tests/e2e -m e2e
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .cdk-home .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .build node_modules cdk.out .cdk-home .pytest_cache .mypy_cache .ruff_cache
 
 constraints: install
 	$(PY) -m pip freeze --exclude-editable | grep -v -E '^(pip|setuptools|wheel)==' > constraints.txt
