@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-# --- The Lambda's environment (docs/contracts.md, "2. The ingest Lambda's environment") ---------------------------
+# --- The Lambda's environment (docs/contracts.md §2) ---------------------------------------------------------------
 
 DEAD_LETTER_QUEUE_URL: Final = "DEAD_LETTER_QUEUE_URL"
 MAX_RECEIVE_COUNT: Final = "MAX_RECEIVE_COUNT"
@@ -62,7 +62,7 @@ class Dimension(enum.StrEnum):
     ERROR_TYPE = "ErrorType"
 
 
-# --- The dead-letter queue (docs/contracts.md, "3. The dead-letter queue") -----------------------------------------
+# --- The dead-letter queue (docs/contracts.md §3) ---------------------------------------------------------------
 
 
 class ErrorCode(enum.StrEnum):
@@ -95,7 +95,7 @@ DATASET_GROUP_RESOURCE_TYPE: Final = "Custom::PersonalizeDatasetGroup"
 DATASET_RESOURCE_TYPE: Final = "Custom::PersonalizeDataset"
 EVENT_TRACKER_RESOURCE_TYPE: Final = "Custom::PersonalizeEventTracker"
 
-# --- The five record kinds (docs/contracts.md, "1. The message") --------------------------------------------------
+# --- The five record kinds (docs/contracts.md §1) -----------------------------------------------------------------
 
 # Personalize's quotas per dataset group (docs/personalize.md §2): PutItems, PutUsers and PutActions 10 calls/s each,
 # not adjustable; PutEvents and PutActionInteractions 1,000 calls/s each, adjustable on request.
@@ -236,3 +236,8 @@ KINDS_BY_CONFIG_KEY: Final[Mapping[str, KindSpec]] = MappingProxyType(
     {spec.config_key: spec for spec in KIND_SPECS.values()}
 )
 KINDS_BY_API: Final[Mapping[str, KindSpec]] = MappingProxyType({spec.api: spec for spec in KIND_SPECS.values()})
+
+# --- The custom resource handlers' environment (stacks/personalize_provider.py sets it; lambdas/resources reads it)
+
+# Seconds after a request's start at which is_complete gives up with a message naming what it still waits for.
+GIVE_UP_AFTER_SECONDS: Final = "GIVE_UP_AFTER_SECONDS"

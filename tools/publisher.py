@@ -1,6 +1,6 @@
 """Publish changes to the ingest queue: check them against the message contract, batch, retry, report.
 
-For upstream teams (DESIGN.md Contract 1). Each change is validated against
+For upstream teams (docs/contracts.md §1). Each change is validated against
 ``schemas/contract/message.schema.json`` before anything is sent; valid changes go out with SendMessageBatch,
 at most 10 entries and 256 KiB per call; entries SQS reports as failed on its side are retried with backoff a
 bounded number of times; on a FIFO queue every message gets a group id (its record, or its session) and a
@@ -505,8 +505,9 @@ def deduplication_id(body: str, *, upsert: bool = False) -> str:
     """The FIFO MessageDeduplicationId of one change, chosen once per change and kept across its retries.
 
     Events and action interactions: the SHA-256 of the body (hex, 64 characters). An identical event sent twice
-    is the same event; SQS drops the copy, and the handler derives the same eventId from this id, so Personalize
-    ignores a copy that arrives after SQS's five-minute window too.
+    within SQS's five-minute deduplication window is the same event, and SQS drops the copy. (The handler derives
+    a missing eventId from the SQS message id, not from this id: the deduplication id does not survive a trip
+    through the dead-letter queue; docs/contracts.md §1.)
 
     Items, actions and users (``upsert``): a random id. Their bodies are states, not occurrences: a change that
     goes back to an earlier state (price 10 → 12 → 10) has the body of the first one, and content-based
