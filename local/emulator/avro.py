@@ -1,8 +1,9 @@
 """Personalize's Avro schemas: parsing them, fitting them to dataset types, and checking records' properties.
 
-Written for the emulator alone (nothing is shared with ``lambdas/``): the emulator is the independent oracle
-the ingest Lambda is tested against. Rules from the Personalize developer guide, "Creating schema JSON
-files" and "Dataset and schema requirements".
+The parsing and the record checks are written for the emulator alone: it is the independent oracle the ingest
+Lambda is tested against. The tables of what each dataset type (and each domain) requires of a schema come from
+``schema_rules``, which the stack's synth-time checks read too, so the two refuse the same schemas. Rules from the
+Personalize developer guide, "Creating schema JSON files" and "Dataset and schema requirements".
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+
+from contract import KIND_SPECS
+from schema_rules import REQUIRED_FIELDS, RESERVED_FIELDS, domain_field_problems
 
 PRIMITIVES = frozenset({"float", "double", "int", "long", "string", "boolean"})
 AVRO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -57,6 +61,18 @@ class AvroSchema:
         """Return the field called ``name`` (exactly), or ``None``."""
         return next((f for f in self.fields if f.name == name), None)
 
+    def as_json_fields(self) -> list[dict[str, Any]]:
+        """Return the fields as a schema's JSON spells them (what ``schema_rules`` reads), normalised."""
+        return [
+            {
+                "name": f.name,
+                "type": ["null", f.type] if f.nullable else f.type,
+                "categorical": f.categorical,
+                "textual": f.textual,
+            }
+            for f in self.fields
+        ]
+
 
 @dataclass(frozen=True)
 class DatasetType:
@@ -86,55 +102,27 @@ class DatasetType:
 
 
 _INTERACTION_FIELDS = ("USER_ID", "TIMESTAMP", "EVENT_TYPE", "IMPRESSION", "RECOMMENDATION_ID", "EVENT_ID")
+_ITEMS: Final = KIND_SPECS["item"].dataset_type
 
-# Quotas page: metadata fields per schema (Users 25, Items 100, Actions 10, Interactions 5). Reserved keywords and
-# their types: the "Custom dataset and schema requirements" table
-# (https://docs.aws.amazon.com/personalize/latest/dg/custom-datasets-and-schemas.html); "(long, null)" there is a
-# long that may be nullable, "(long)" a long that may not.
+# The emulator's own columns, per kind of the contract: the schema fields a record carries outside ``properties``
+# (from the Put* API references) and the bounds on the metadata fields (quotas page: Users 25, Items 100, Actions
+# 10, Interactions 5; Items, Users and Actions need at least one). Required fields and reserved keywords come from
+# schema_rules, the table the stack's synth-time checks read too.
+_EMULATOR_COLUMNS: Final[Mapping[str, tuple[frozenset[str], int, int]]] = {
+    "event": (frozenset({*_INTERACTION_FIELDS, "ITEM_ID", "EVENT_VALUE", "EVENT_ATTRIBUTION_SOURCE"}), 0, 5),
+    "item": (frozenset({"ITEM_ID"}), 1, 100),
+    "user": (frozenset({"USER_ID"}), 1, 25),
+    "action": (frozenset({"ACTION_ID"}), 1, 10),
+    "actionInteraction": (frozenset({*_INTERACTION_FIELDS, "ACTION_ID"}), 0, 10),
+}
 DATASET_TYPES: Mapping[str, DatasetType] = {
-    t.name: t
-    for t in (
-        DatasetType(
-            "INTERACTIONS",
-            {"USER_ID": "string", "ITEM_ID": "string", "TIMESTAMP": "long"},
-            frozenset({*_INTERACTION_FIELDS, "ITEM_ID", "EVENT_VALUE", "EVENT_ATTRIBUTION_SOURCE"}),
-            0,
-            5,
-            {
-                "EVENT_TYPE": ("string", False),
-                "EVENT_VALUE": ("float", True),
-                "IMPRESSION": ("string", True),
-                "RECOMMENDATION_ID": ("string", True),
-                "EVENT_ATTRIBUTION_SOURCE": ("string", True),
-            },
-        ),
-        DatasetType(
-            "ITEMS", {"ITEM_ID": "string"}, frozenset({"ITEM_ID"}), 1, 100, {"CREATION_TIMESTAMP": ("long", False)}
-        ),
-        DatasetType("USERS", {"USER_ID": "string"}, frozenset({"USER_ID"}), 1, 25),
-        DatasetType(
-            "ACTIONS",
-            {"ACTION_ID": "string"},
-            frozenset({"ACTION_ID"}),
-            1,
-            10,
-            {
-                "CREATION_TIMESTAMP": ("long", False),
-                "VALUE": ("long", True),
-                "TYPE": ("string", True),
-                "EXPIRATION_TIMESTAMP": ("long", True),
-                "REPEAT_FREQUENCY": ("long", True),
-            },
-        ),
-        DatasetType(
-            "ACTION_INTERACTIONS",
-            {"USER_ID": "string", "ACTION_ID": "string", "EVENT_TYPE": "string", "TIMESTAMP": "long"},
-            frozenset({*_INTERACTION_FIELDS, "ACTION_ID"}),
-            0,
-            10,
-            {"IMPRESSION": ("string", True), "RECOMMENDATION_ID": ("string", True)},
-        ),
+    spec.dataset_type: DatasetType(
+        spec.dataset_type,
+        REQUIRED_FIELDS[spec.dataset_type],
+        *_EMULATOR_COLUMNS[spec.name],
+        reserved=RESERVED_FIELDS[spec.dataset_type],
     )
+    for spec in KIND_SPECS.values()
 }
 
 
@@ -249,10 +237,23 @@ def check_fits(schema: AvroSchema, dataset_type: str) -> None:
     if len(metadata) > rules.max_metadata:
         raise SchemaError(f"A {dataset_type} dataset allows at most {rules.max_metadata} metadata fields")
     textual = [f.name for f in schema.fields if f.textual]
-    if textual and dataset_type != "ITEMS":
-        raise SchemaError("Only an ITEMS dataset can have a textual field")
+    if textual and dataset_type != _ITEMS:
+        raise SchemaError(f"Only an {_ITEMS} dataset can have a textual field")
     if len(textual) > 1:
-        raise SchemaError(f"An ITEMS dataset can have at most one textual field, got {', '.join(textual)}")
+        raise SchemaError(f"An {_ITEMS} dataset can have at most one textual field, got {', '.join(textual)}")
+
+
+def check_domain_fits(schema: AvroSchema, domain: str, dataset_type: str) -> None:
+    """Check that ``schema`` has the fields ``domain`` requires of a ``dataset_type`` dataset (``schema_rules``).
+
+    Raises
+    ------
+    SchemaError
+        Naming every missing or mistyped field.
+    """
+    problems = domain_field_problems(domain, dataset_type, schema.as_json_fields())
+    if problems:
+        raise SchemaError("; ".join(problem.message for problem in problems))
 
 
 def check_compatible(old: AvroSchema, new: AvroSchema) -> None:

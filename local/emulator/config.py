@@ -8,16 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# Request-rate quotas per dataset group, in calls per second.
+from contract import KIND_SPECS
+
+# Request-rate quotas per dataset group, in calls per second: the contract's, which cites
 # https://docs.aws.amazon.com/personalize/latest/dg/limits.html ("PutItems ... 10 per second, not adjustable";
 # PutEvents and PutActionInteractions 1,000 per second, adjustable).
-DEFAULT_QUOTAS: Mapping[str, float] = {
-    "PutItems": 10,
-    "PutUsers": 10,
-    "PutActions": 10,
-    "PutEvents": 1000,
-    "PutActionInteractions": 1000,
-}
+DEFAULT_QUOTAS: Mapping[str, float] = {spec.api: spec.quota_per_second for spec in KIND_SPECS.values()}
 
 DEFAULT_FAILURE_REASON = "Emulated failure: the resource name matches the emulator's fail_create pattern."
 

@@ -2,7 +2,7 @@
 
 Each handler takes the checked request members and returns the response members; it runs under the state's
 lock, so every operation is atomic. Rules come from the Personalize API reference and developer guide
-(see /work/shared/PERSONALIZE.md, section 3).
+(docs/personalize.md §3); the tagging operations are in :mod:`local.emulator.tags`.
 """
 
 from __future__ import annotations
@@ -11,28 +11,45 @@ import base64
 import binascii
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Final
 
-from local.emulator import errors
-from local.emulator.avro import DATASET_TYPES, SchemaError, check_compatible, check_fits, parse_schema
+from contract import KIND_SPECS
+from local.emulator import errors, tags
+from local.emulator.avro import (
+    DATASET_TYPES,
+    AvroSchema,
+    SchemaError,
+    check_compatible,
+    check_domain_fits,
+    check_fits,
+    parse_schema,
+)
 from local.emulator.errors import ServiceError
 from local.emulator.lifecycle import ACTIVE, DELETABLE, Timeline
-from local.emulator.state import Dataset, DatasetGroup, DatasetUpdate, EventTracker, OpContext, Schema
+from local.emulator.state import (
+    Dataset,
+    DatasetGroup,
+    DatasetUpdate,
+    EventTracker,
+    OpContext,
+    Schema,
+    answered_dataset_type,
+)
+from schema_rules import DOMAIN_REQUIREMENTS
 
 Params = dict[str, Any]
 Handler = Callable[[OpContext, Params], Params]
-T = TypeVar("T")
 
-# Dataset types that domain dataset groups (ECOMMERCE, VIDEO_ON_DEMAND) cannot hold.
-NOT_IN_DOMAIN_GROUPS = frozenset({"ACTIONS", "ACTION_INTERACTIONS"})
 # UpdateDataset replaces the schema of these types only ("Replacing a dataset's schema").
-UPDATABLE_TYPES = frozenset({"ITEMS", "USERS"})
+UPDATABLE_TYPES: Final = frozenset({KIND_SPECS["item"].dataset_type, KIND_SPECS["user"].dataset_type})
+# The dataset type that comes with its own tracker: PutActionInteractions writes through it.
+SELF_TRACKED_TYPE: Final = KIND_SPECS["actionInteraction"].dataset_type
 
 
 # --- lookups ------------------------------------------------------------------------------------------------
 
 
-def _find(table: dict[str, T], arn: str, ctx: OpContext, kind: str) -> T:
+def _find[T](table: dict[str, T], arn: str, ctx: OpContext, kind: str) -> T:
     """Return the resource ``arn`` of ``table`` in the caller's region, or raise ResourceNotFound."""
     resource = table.get(arn)
     if resource is None or getattr(resource, "region", None) != ctx.region:
@@ -68,7 +85,7 @@ def _deletable(status: str | None, kind: str, arn: str) -> None:
         raise errors.in_use(f"{kind} {arn} is in status {status}; it can be deleted when ACTIVE or CREATE FAILED.")
 
 
-def _paginate(items: Sequence[T], params: Params) -> tuple[Sequence[T], str | None]:
+def _paginate[T](items: Sequence[T], params: Params) -> tuple[Sequence[T], str | None]:
     """Return one page of ``items`` and the token of the next page (an opaque offset)."""
     start = 0
     token = params.get("nextToken")
@@ -139,7 +156,7 @@ def create_dataset_group(ctx: OpContext, params: Params) -> Params:
         raise errors.limit_exceeded(
             f"The limit of {ctx.config.max_dataset_groups} active dataset groups in {ctx.region} has been reached."
         )
-    fails = _fails(ctx, name)
+    fails, new_tags = _fails(ctx, name), tags.tags_to_create(params)
     ctx.state.dataset_groups[arn] = DatasetGroup(
         arn=arn,
         name=name,
@@ -150,6 +167,7 @@ def create_dataset_group(ctx: OpContext, params: Params) -> Params:
         timeline=Timeline.creation(ctx.now, ctx.config.create_delay, fails=fails),
         failure_reason=ctx.config.failure_reason if fails else None,
     )
+    ctx.state.tags[arn] = new_tags
     return {"datasetGroupArn": arn, "domain": params.get("domain")}
 
 
@@ -184,7 +202,7 @@ def _dataset_type(raw: str) -> str:
     """Return the upper-case dataset type of ``raw`` (case-insensitive), or raise InvalidInput."""
     dataset_type = raw.upper()
     if dataset_type not in DATASET_TYPES:
-        names = "Interactions, Items, Users, Actions, Action_Interactions"
+        names = ", ".join(answered_dataset_type(known) for known in DATASET_TYPES)
         raise errors.invalid_input(f"datasetType {raw} is not valid; use one of {names}.")
     return dataset_type
 
@@ -198,6 +216,20 @@ def _check_domain(group: DatasetGroup, schema: Schema) -> None:
         )
 
 
+def _check_fits(schema: AvroSchema, dataset_type: str, domain: str | None) -> None:
+    """Raise InvalidInput unless ``schema`` can back a ``dataset_type`` dataset (in a ``domain`` group, if any).
+
+    A schema names no dataset type, so CreateSchema cannot check a type's fields: CreateDataset (and
+    UpdateDataset) are where a schema meets its type, and its group's domain.
+    """
+    try:
+        check_fits(schema, dataset_type)
+        if domain:
+            check_domain_fits(schema, domain, dataset_type)
+    except SchemaError as exc:
+        raise errors.invalid_input(str(exc)) from exc
+
+
 def create_dataset(ctx: OpContext, params: Params) -> Params:
     """CreateDataset: the group ACTIVE, one dataset per type, domain rules, a schema that fits the type."""
     dataset_type = _dataset_type(params["datasetType"])
@@ -209,16 +241,14 @@ def create_dataset(ctx: OpContext, params: Params) -> Params:
     status = group.timeline.status(ctx.now)
     if status != ACTIVE:
         raise errors.in_use(f"Dataset group {group.arn} is in status {status}; it must be ACTIVE.")
-    if group.domain and dataset_type in NOT_IN_DOMAIN_GROUPS:
+    if group.domain and dataset_type not in DOMAIN_REQUIREMENTS[group.domain]:
         raise errors.invalid_input(f"A domain dataset group ({group.domain}) cannot have a {dataset_type} dataset.")
     _check_domain(group, schema)
     arn = ctx.arn(f"dataset/{group.name}/{dataset_type}")
     if arn in ctx.state.datasets:
         raise errors.already_exists(f"Dataset group {group.arn} already has a {dataset_type} dataset: {arn}.")
-    try:
-        check_fits(schema.parsed, dataset_type)
-    except SchemaError as exc:
-        raise errors.invalid_input(str(exc)) from exc
+    _check_fits(schema.parsed, dataset_type, group.domain)
+    new_tags = tags.tags_to_create(params)
     ctx.state.datasets[arn] = Dataset(
         arn=arn,
         name=name,
@@ -227,9 +257,9 @@ def create_dataset(ctx: OpContext, params: Params) -> Params:
         dataset_type=dataset_type,
         schema_arn=schema.arn,
         timeline=Timeline.creation(ctx.now, ctx.config.create_delay, fails=_fails(ctx, name)),
-        # An Action interactions dataset comes with its own tracker: PutActionInteractions writes through it.
-        tracking_id=str(uuid.uuid4()) if dataset_type == "ACTION_INTERACTIONS" else None,
+        tracking_id=str(uuid.uuid4()) if dataset_type == SELF_TRACKED_TYPE else None,
     )
+    ctx.state.tags[arn] = new_tags
     return {"datasetArn": arn}
 
 
@@ -254,16 +284,18 @@ def update_dataset(ctx: OpContext, params: Params) -> Params:
     """UpdateDataset: Items and Users only, ACTIVE, one update at a time, a compatible schema."""
     dataset = _dataset(ctx, params["datasetArn"])
     if dataset.dataset_type not in UPDATABLE_TYPES:
-        raise errors.invalid_input(f"Only ITEMS and USERS datasets can be updated, not {dataset.dataset_type}.")
+        updatable = " and ".join(sorted(UPDATABLE_TYPES))
+        raise errors.invalid_input(f"Only {updatable} datasets can be updated, not {dataset.dataset_type}.")
     status = dataset.timeline.status(ctx.now)
     if status != ACTIVE or dataset.updating(ctx.now):
         state = "being updated" if status == ACTIVE else f"in status {status}"
         raise errors.in_use(f"Dataset {dataset.arn} is {state}.")
     new = _schema(ctx, params["schemaArn"])
-    _check_domain(_group(ctx, dataset.group_arn), new)
+    group = _group(ctx, dataset.group_arn)
+    _check_domain(group, new)
+    _check_fits(new.parsed, dataset.dataset_type, group.domain)
     current = dataset.schema_arn_at(ctx.now)
     try:
-        check_fits(new.parsed, dataset.dataset_type)
         check_compatible(ctx.state.schemas[current].parsed, new.parsed)
     except SchemaError as exc:
         raise errors.invalid_input(str(exc)) from exc
@@ -301,7 +333,7 @@ def create_event_tracker(ctx: OpContext, params: Params) -> Params:
     status = group.timeline.status(ctx.now)
     if status != ACTIVE:
         raise errors.in_use(f"Dataset group {group.arn} is in status {status}; it must be ACTIVE.")
-    arn = ctx.arn(f"event-tracker/{uuid.uuid4().hex[:8]}")
+    arn, new_tags = ctx.arn(f"event-tracker/{uuid.uuid4().hex[:8]}"), tags.tags_to_create(params)
     tracker = EventTracker(
         arn=arn,
         name=name,
@@ -312,6 +344,7 @@ def create_event_tracker(ctx: OpContext, params: Params) -> Params:
         timeline=Timeline.creation(ctx.now, ctx.config.create_delay, fails=_fails(ctx, name)),
     )
     ctx.state.event_trackers[arn] = tracker
+    ctx.state.tags[arn] = new_tags
     return {"eventTrackerArn": arn, "trackingId": tracker.tracking_id}
 
 
@@ -358,4 +391,5 @@ OPERATIONS: dict[str, Handler] = {
     "DescribeEventTracker": describe_event_tracker,
     "ListEventTrackers": list_event_trackers,
     "DeleteEventTracker": delete_event_tracker,
+    **tags.OPERATIONS,
 }

@@ -11,11 +11,11 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
+from contract import KIND_SPECS, KindSpec
 from local.emulator import errors
 from local.emulator.avro import DATASET_TYPES, AvroSchema, check_properties
-from local.emulator.errors import ServiceError
 from local.emulator.lifecycle import ACTIVE
 from local.emulator.model import Labeler, Path
 from local.emulator.state import Dataset, OpContext, StoredEvent
@@ -82,18 +82,24 @@ class RecordKind:
         return label
 
 
-KINDS: Mapping[str, RecordKind] = {
-    k.api: k
-    for k in (
-        RecordKind("PutItems", "items", "itemId", "ITEMS", False, ("itemId",)),
-        RecordKind("PutUsers", "users", "userId", "USERS", False, ("userId",)),
-        RecordKind("PutActions", "actions", "actionId", "ACTIONS", False, ("actionId",)),
-        RecordKind("PutEvents", "eventList", None, "INTERACTIONS", True, ("eventId", "itemId")),
-        RecordKind(
-            "PutActionInteractions", "actionInteractions", None, "ACTION_INTERACTIONS", True, ("eventId", "actionId")
-        ),
-    )
+# How error messages name the records of the event streams, which have no id of their own (first present wins);
+# the other kinds' records are named by their id.
+_EVENT_LABELS: Final[Mapping[str, tuple[str, ...]]] = {
+    "event": ("eventId", "itemId"),
+    "actionInteraction": ("eventId", "actionId"),
 }
+
+
+def _record_kind(spec: KindSpec) -> RecordKind:
+    """Return the emulator's view of one kind of the contract."""
+    labels = (spec.id_field,) if spec.id_field else _EVENT_LABELS[spec.name]
+    by_tracker = spec.tracking_env is not None
+    return RecordKind(spec.api, spec.list_field, spec.id_field, spec.dataset_type, by_tracker, labels)
+
+
+KINDS: Mapping[str, RecordKind] = {spec.api: _record_kind(spec) for spec in KIND_SPECS.values()}
+# PutEvents writes to the group's Interactions dataset through an event tracker and models only InvalidInput.
+_EVENTS: Final = KIND_SPECS["event"]
 
 
 @dataclass(frozen=True)
@@ -127,7 +133,7 @@ def resolve(ctx: OpContext, kind: RecordKind, params: Mapping[str, Any]) -> Targ
     not ACTIVE → ResourceInUse (409). PutActionInteractions: unknown trackingId → ResourceNotFound, dataset
     not ACTIVE → ResourceInUse. PutEvents models only InvalidInput, so every problem is InvalidInput.
     """
-    if kind.api == "PutEvents":
+    if kind.api == _EVENTS.api:
         return _resolve_event_tracker(ctx, params["trackingId"])
     if kind.by_tracker:
         found = [
@@ -166,7 +172,7 @@ def _resolve_event_tracker(ctx: OpContext, tracking_id: str) -> Target:
         d
         for d in ctx.state.datasets.values()
         if d.group_arn == tracker.group_arn
-        and d.dataset_type == "INTERACTIONS"
+        and d.dataset_type == _EVENTS.dataset_type
         and d.timeline.status(ctx.now) == ACTIVE
     ]
     if not interactions:
@@ -209,8 +215,8 @@ def put_records(ctx: OpContext, kind: RecordKind, params: Mapping[str, Any], raw
         prepared.append(stored)
     if problems:
         raise errors.invalid_input("; ".join(problems[:10]))
-    if kind.api == "PutEvents" and params.get("sessionId") == IGNORED_SESSION_ID:
-        # PERSONALIZE.md §1 (aws-sdk-js#3371): PutEvents with sessionId "null" answered 200 and the events were
+    if kind.api == _EVENTS.api and params.get("sessionId") == IGNORED_SESSION_ID:
+        # docs/personalize.md §1 (aws-sdk-js#3371): PutEvents with sessionId "null" answered 200 and the events were
         # silently ignored. Doing the same here lets a test catch a pipeline that would lose them.
         return 0
     for record in prepared:
@@ -268,11 +274,6 @@ def _store(ctx: OpContext, kind: RecordKind, target: Target, params: Mapping[str
         return
     # PutEvents carries the session and user once per call; each stored event gets them, as the service
     # stores one interaction per event.
-    shared = {name: params[name] for name in ("sessionId", "userId") if name in params and kind.api == "PutEvents"}
+    shared = {name: params[name] for name in ("sessionId", "userId") if name in params and kind.api == _EVENTS.api}
     event = {"trackingId": params["trackingId"], **shared, **record, "receivedAt": ctx.now}
     ctx.state.append_event(StoredEvent(kind.api, target.group_arn, event))
-
-
-def bad_body(message: str) -> ServiceError:
-    """Return the error for a body that is not a JSON object."""
-    return ServiceError(errors.SERIALIZATION, message)

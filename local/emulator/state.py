@@ -12,8 +12,9 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
+from contract import KIND_SPECS
 from local.emulator.avro import AvroSchema
 from local.emulator.config import EmulatorConfig
 from local.emulator.lifecycle import ACTIVE, Timeline
@@ -22,6 +23,19 @@ Record = dict[str, Any]
 
 # The call log keeps the newest entries only, so a long demo run does not grow without bound.
 CALL_LOG_LIMIT = 100_000
+
+# The two event streams: each dataset type, the API that writes it, and how its stored events are told apart.
+_EVENTS: Final = KIND_SPECS["event"]
+_ACTION_INTERACTIONS: Final = KIND_SPECS["actionInteraction"]
+
+
+def answered_dataset_type(dataset_type: str) -> str:
+    """Return a dataset type as Describe/List answers spell it: ``ACTION_INTERACTIONS`` → ``Action_Interactions``.
+
+    The service model documents Dataset.datasetType as one of Interactions, Items, Users, Actions and
+    Action_Interactions; the emulator keeps the upper-case spelling of dataset ARNs inside.
+    """
+    return "_".join(part.capitalize() for part in dataset_type.split("_"))
 
 
 def partition(region: str) -> str:
@@ -128,7 +142,7 @@ class Dataset:
         return {
             "name": self.name,
             "datasetArn": self.arn,
-            "datasetType": self.dataset_type,
+            "datasetType": answered_dataset_type(self.dataset_type),
             "status": self.timeline.status(now),
             "creationDateTime": self.timeline.created_at,
             "lastUpdatedDateTime": self.timeline.changed_at(now),
@@ -223,6 +237,8 @@ class EmulatorState:
         self.dataset_groups: dict[str, DatasetGroup] = {}
         self.datasets: dict[str, Dataset] = {}
         self.event_trackers: dict[str, EventTracker] = {}
+        # Tags per resource ARN, in the order they were added; forgotten with the resource.
+        self.tags: dict[str, dict[str, str]] = {}
         self._records: dict[str, dict[str, Record]] = {}
         self._events: list[StoredEvent] = []
         self._calls: deque[Record] = deque(maxlen=CALL_LOG_LIMIT)
@@ -236,16 +252,18 @@ class EmulatorState:
         with self.lock:
             for arn in [arn for arn, d in self.datasets.items() if d.timeline.status(now) is None]:
                 self._drop_records(self.datasets.pop(arn))
+                self.tags.pop(arn, None)
             for table in (self.dataset_groups, self.event_trackers):
                 for arn in [arn for arn, r in table.items() if r.timeline.status(now) is None]:
                     del table[arn]
+                    self.tags.pop(arn, None)
 
     def _drop_records(self, dataset: Dataset) -> None:
         """Delete what a dataset held (deleting a dataset deletes its data)."""
         self._records.pop(dataset.arn, None)
-        if dataset.dataset_type == "INTERACTIONS":
-            self._events = [e for e in self._events if not (e.api == "PutEvents" and e.group_arn == dataset.group_arn)]
-        elif dataset.dataset_type == "ACTION_INTERACTIONS":
+        if dataset.dataset_type == _EVENTS.dataset_type:
+            self._events = [e for e in self._events if not (e.api == _EVENTS.api and e.group_arn == dataset.group_arn)]
+        elif dataset.dataset_type == _ACTION_INTERACTIONS.dataset_type:
             self._events = [e for e in self._events if e.record.get("trackingId") != dataset.tracking_id]
 
     # --- writes ------------------------------------------------------------------------------------------
@@ -295,9 +313,9 @@ class EmulatorState:
         with self.lock:
             self.sweep(self.clock())
             dataset = self.datasets[dataset_arn]
-            if dataset.dataset_type == "INTERACTIONS":
-                found = [e.record for e in self._events if e.api == "PutEvents" and e.group_arn == dataset.group_arn]
-            elif dataset.dataset_type == "ACTION_INTERACTIONS":
+            if dataset.dataset_type == _EVENTS.dataset_type:
+                found = [e.record for e in self._events if e.api == _EVENTS.api and e.group_arn == dataset.group_arn]
+            elif dataset.dataset_type == _ACTION_INTERACTIONS.dataset_type:
                 found = [e.record for e in self._events if e.record.get("trackingId") == dataset.tracking_id]
             else:
                 found = list(self._records.get(dataset_arn, {}).values())
@@ -354,6 +372,7 @@ class EmulatorState:
                 self.dataset_groups.clear()
                 self.datasets.clear()
                 self.event_trackers.clear()
+                self.tags.clear()
             self._records.clear()
             self._events.clear()
             self._calls.clear()

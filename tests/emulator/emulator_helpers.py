@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from botocore.config import Config
@@ -20,6 +23,7 @@ CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing
 # One attempt, so each test sees the emulator's answer itself, not botocore's retries of it.
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 FAST = EmulatorConfig(create_delay=0.02, delete_delay=0.02)
+AWS_CLI = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "aws"
 
 Fields = list[dict[str, Any]]
 
@@ -217,3 +221,22 @@ def admin(endpoint_url: str, method: str, route: str, body: dict[str, Any] | Non
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+def cli_env() -> dict[str, str]:
+    """The environment of an AWS CLI subprocess: dummy credentials, nothing from the developer's setup."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {
+        **env,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+def aws_cli(endpoint_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the project's AWS CLI against the emulator (JSON output); return the finished process."""
+    command = [str(AWS_CLI), *args, "--endpoint-url", endpoint_url, "--region", REGION, "--output", "json"]
+    return subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=60, check=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -41,7 +42,7 @@ def test_check_compatible_same_schema_passes() -> None:
     check_compatible(schema, schema)
 
 
-ACTIONS_BASE = [
+ACTIONS_BASE: list[dict[str, Any]] = [
     {"name": "ACTION_ID", "type": "string"},
     {"name": "LEVEL", "type": ["null", "string"], "categorical": True},
 ]
@@ -58,8 +59,8 @@ ACTIONS_BASE = [
         ("ACTION_INTERACTIONS", {"name": "IMPRESSION", "type": ["null", "long"]}),
     ],
 )
-def test_check_fits_reserved_field_of_wrong_type_refused(dataset_type: str, reserved: dict[str, object]) -> None:
-    required = {
+def test_check_fits_reserved_field_of_wrong_type_refused(dataset_type: str, reserved: dict[str, Any]) -> None:
+    required: list[dict[str, Any]] = {
         "ACTIONS": ACTIONS_BASE,
         "ITEMS": [{"name": "ITEM_ID", "type": "string"}, {"name": "PRICE", "type": "float"}],
         "INTERACTIONS": SCHEMA_FIELDS["Interactions"],
@@ -80,7 +81,7 @@ def test_check_fits_reserved_field_of_wrong_type_refused(dataset_type: str, rese
         {"name": "TYPE", "type": ["null", "string"], "categorical": True},
     ],
 )
-def test_check_fits_reserved_action_field_of_documented_type_accepted(reserved: dict[str, object]) -> None:
+def test_check_fits_reserved_action_field_of_documented_type_accepted(reserved: dict[str, Any]) -> None:
     check_fits(parse_schema(avro([*ACTIONS_BASE, reserved])), "ACTIONS")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -262,20 +263,25 @@ def test_describe_unknown_dataset_group_raises_resource_not_found(personalize: A
 
 
 @pytest.mark.parametrize("dataset_type", ["Interactions", "Items", "Users", "Actions", "Action_Interactions"])
-def test_create_dataset_each_type_any_case_gets_upper_case_arn(
-    personalize: Any, setup: Setup, dataset_type: str
+@pytest.mark.parametrize("spelling", [str.lower, str.upper, str])
+def test_create_dataset_each_type_any_case_gets_upper_case_arn_and_answers_documented_spelling(
+    personalize: Any, setup: Setup, dataset_type: str, spelling: Callable[[str], str]
 ) -> None:
+    # GIVEN a dataset created with its type in any case (the model: "One of the following (case insensitive)")
     group = setup.group()
     arn = personalize.create_dataset(
-        name="ds",
-        schemaArn=setup.schema(dataset_type),
-        datasetGroupArn=group,
-        datasetType=dataset_type.lower(),
+        name="ds", schemaArn=setup.schema(dataset_type), datasetGroupArn=group, datasetType=spelling(dataset_type)
     )["datasetArn"]
 
+    # WHEN it is described and listed
+    described = setup.describe_dataset(arn)["datasetType"]
+    listed = [d["datasetType"] for d in personalize.list_datasets(datasetGroupArn=group)["datasets"]]
+
+    # THEN its ARN ends in the upper-case type, and both answers spell the type as the model documents Dataset's
+    # datasetType: Interactions, Items, Users, Actions, Action_Interactions
     group_name = group.rsplit("/", 1)[1]
     assert arn == f"{ACCOUNT_ARN}:dataset/{group_name}/{dataset_type.upper()}"
-    assert setup.describe_dataset(arn)["datasetType"] == dataset_type.upper()
+    assert (described, listed) == (dataset_type, [dataset_type])
 
 
 def test_create_dataset_second_of_a_type_raises_already_exists(personalize: Any, setup: Setup) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -18,10 +17,9 @@ import pytest
 
 from local.emulator import EmulatorConfig, EmulatorServer
 from local.emulator import __main__ as emulator_main
-from tests.emulator.emulator_helpers import SCHEMA_FIELDS, Setup, admin, avro, client_kwargs
+from tests.emulator.emulator_helpers import SCHEMA_FIELDS, Setup, admin, avro, aws_cli, client_kwargs
 
 REPO = Path(__file__).resolve().parents[2]
-AWS_CLI = REPO / ".venv" / "bin" / "aws"
 
 
 def raw_post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
@@ -99,8 +97,8 @@ def test_concurrent_pollers_and_writers_all_succeed(emu: EmulatorServer, setup: 
     failures: list[BaseException] = []
 
     def work(worker: int) -> None:
-        events = boto3.client("personalize-events", **client_kwargs(emu.endpoint_url))
-        personalize = boto3.client("personalize", **client_kwargs(emu.endpoint_url))
+        events: Any = boto3.client("personalize-events", **client_kwargs(emu.endpoint_url))
+        personalize: Any = boto3.client("personalize", **client_kwargs(emu.endpoint_url))
         try:
             for n in range(20):
                 event = {"eventId": f"{worker}-{n}", "eventType": "click", "sentAt": 1_700_000_000, "itemId": "i"}
@@ -119,23 +117,9 @@ def test_concurrent_pollers_and_writers_all_succeed(emu: EmulatorServer, setup: 
     assert len(emu.state.events(tracking_id)) == 160
 
 
-def cli_env() -> dict[str, str]:
-    """The environment of an AWS CLI subprocess: dummy credentials, nothing from the developer's setup."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return {
-        **env,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-
-
 def test_aws_cli_creates_describes_and_puts_items_and_events(emu: EmulatorServer, setup: Setup) -> None:
     def aws(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [str(AWS_CLI), *args, "--endpoint-url", emu.endpoint_url, "--region", "us-east-1", "--output", "json"]
-        return subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=60, check=False)
+        return aws_cli(emu.endpoint_url, *args)
 
     # GIVEN a schema created with the CLI, and an Items dataset and an event tracker that use it
     created = aws("personalize", "create-schema", "--name", "cli-items", "--schema", avro(SCHEMA_FIELDS["Items"]))

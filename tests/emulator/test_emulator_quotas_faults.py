@@ -47,7 +47,7 @@ def is_throttling(client: Any, operation: str, error: ClientError) -> bool:
 # These tests run the emulator on a manual clock (the ``clock`` fixture): a window is one second of *its*
 # time, so how fast the machine sends the calls cannot change the outcome.
 
-# Personalize's quotas per dataset group (PERSONALIZE.md section 2), written out here so that a change of the
+# Personalize's quotas per dataset group (docs/personalize.md §2), written out here so that a change of the
 # emulator's defaults fails a test.
 DOCUMENTED_QUOTAS = [
     ("PutItems", 10),
@@ -172,8 +172,9 @@ def test_put_events_quota_set_over_http_throttles(
 def test_throttling_error_retried_by_botocore_in_every_retry_mode(emu: EmulatorServer, setup: Setup, mode: str) -> None:
     dataset = setup.dataset("Items")
     emu.configure(throttle_rate=1.0)
-    kwargs = {**client_kwargs(emu.endpoint_url), "config": Config(retries={"mode": mode, "total_max_attempts": 2})}
-    retrying = boto3.client("personalize-events", **kwargs)
+    retries: Any = {"mode": mode, "total_max_attempts": 2}
+    kwargs = {**client_kwargs(emu.endpoint_url), "config": Config(retries=retries)}
+    retrying: Any = boto3.client("personalize-events", **kwargs)
 
     with pytest.raises(ClientError) as caught:
         retrying.put_items(datasetArn=dataset, items=[ITEM])

@@ -1,7 +1,7 @@
 """Poison records set through their data: the ``reject_records`` setting.
 
 A Put* call holding a record whose id matches the pattern is answered ``InvalidInputException`` naming that
-record, and stores nothing, as the service answers one record it refuses (PERSONALIZE.md §1). It is how the
+record, and stores nothing, as the service answers one record it refuses (docs/personalize.md §1). It is how the
 integration suite gets a service-side poison record past the handler's own validation, without a mock.
 """
 

@@ -80,7 +80,7 @@ def test_put_events_recommendation_id_over_40_chars_rejected(events: Any, intera
 def test_put_events_session_id_null_answered_200_and_stored_nothing(
     emu: EmulatorServer, events: Any, interactions: tuple[str, str]
 ) -> None:
-    # AWS answered such a call with 200 and ignored its events (PERSONALIZE.md §1, aws-sdk-js#3371): so does the
+    # AWS answered such a call with 200 and ignored its events (docs/personalize.md §1, aws-sdk-js#3371): so does the
     # emulator, so a pipeline that lets "null" through loses events in tests as it would in production.
     event = {"eventType": "click", "sentAt": 1_700_000_000, "itemId": "i-1", "eventId": "e-1"}
 
