@@ -6,13 +6,14 @@ PYTHON ?= $(or $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'i
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-# The Powertools layer the ingest Lambda deploys with (stacks/lambda_packaging.py): the release the tests import,
-# pinned in constraints.txt, with its two dependencies, installed for the Lambda's platform (Python 3.13, arm64;
-# pure Python, so no Docker). Byte code is compiled with unchecked hashes: Lambda's file system is read-only, so
-# without .pyc files every cold start compiles Powertools again, and hash-based .pyc keep the asset's hash the same
-# from one build to the next (timestamp-based ones would not).
-POWERTOOLS_LAYER := .build/powertools-layer
-LAYER_PACKAGES := aws_lambda_powertools jmespath typing_extensions
+# The layer both Lambda functions deploy with (stacks/lambda_packaging.py): the Powertools release and the AWS SDK
+# (boto3, botocore) the tests import, pinned in constraints.txt, with their dependencies, installed for the Lambda's
+# platform (Python 3.13, arm64; all pure Python, so no Docker). The runtime's own SDK differs by region and date and
+# is usually older; the handler reads botocore's service model for its limits, so it runs on the SDK it was tested
+# with. Byte code is compiled with unchecked hashes: Lambda's file system is read-only, so without .pyc files every
+# cold start compiles the packages again, and hash-based .pyc keep the asset hash stable from build to build.
+RUNTIME_LAYER := .build/runtime-layer
+LAYER_PACKAGES := aws_lambda_powertools typing_extensions boto3 botocore s3transfer jmespath python-dateutil six urllib3
 
 # Toolchain traps (docs/design.md, "Toolchain notes"): jsii's Node EOL banner, the CDK CLI writing to ~/.cdk,
 # telemetry.
@@ -26,7 +27,7 @@ CDK := node_modules/.bin/cdk
 
 .PHONY: install test lint typecheck unit infra integration synth deploy destroy demo bench e2e clean constraints
 
-install: $(VENV)/.stamp-installed node_modules/.stamp-installed $(POWERTOOLS_LAYER)/.stamp-built
+install: $(VENV)/.stamp-installed node_modules/.stamp-installed $(RUNTIME_LAYER)/.stamp-built
 
 # Then the project itself, editable and without dependencies (the pinned ones above are all it needs): that puts
 # the publisher's `publish` command in .venv/bin (pyproject.toml, [project.scripts]).
@@ -39,14 +40,14 @@ $(VENV)/.stamp-installed: requirements.txt requirements-dev.txt constraints.txt 
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-$(POWERTOOLS_LAYER)/.stamp-built: constraints.txt $(VENV)/.stamp-installed
-	rm -rf $(POWERTOOLS_LAYER)
+$(RUNTIME_LAYER)/.stamp-built: constraints.txt $(VENV)/.stamp-installed
+	rm -rf $(RUNTIME_LAYER)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile --no-deps \
-		--target $(POWERTOOLS_LAYER)/python --platform manylinux2014_aarch64 --implementation cp \
+		--target $(RUNTIME_LAYER)/python --platform manylinux2014_aarch64 --implementation cp \
 		--python-version 3.13 --only-binary=:all: \
 		$(foreach package,$(LAYER_PACKAGES),$(shell grep -i -m1 '^$(package)==' constraints.txt))
-	rm -rf $(POWERTOOLS_LAYER)/python/bin
-	$(PY) -m compileall -q --invalidation-mode unchecked-hash $(POWERTOOLS_LAYER)/python
+	rm -rf $(RUNTIME_LAYER)/python/bin
+	$(PY) -m compileall -q --invalidation-mode unchecked-hash $(RUNTIME_LAYER)/python
 	touch $@
 
 node_modules/.stamp-installed: package.json package-lock.json
