@@ -1,1 +1,2 @@
-"""The ingest Lambda: SQS batches of changes → Personalize's incremental Put* APIs (DESIGN.md, ingest algorithm)."""
+"""The ingest Lambda: SQS batches of changes → Personalize's incremental Put* APIs (docs/design.md, "The ingest
+algorithm")."""

@@ -1,6 +1,6 @@
 """Reads what Personalize knows about a kind's dataset: its schema and, for Action interactions, the tracking id.
 
-DESIGN.md Contract 2: the schema that validates a kind is read with DescribeDataset → DescribeSchema the first
+docs/contracts.md §2: the schema that validates a kind is read with DescribeDataset → DescribeSchema the first
 time the kind is seen, and cached. The cache expires after ``ttl_s`` so a schema updated in place (UpdateDataset
 adds nullable fields) is picked up without a redeploy.
 """

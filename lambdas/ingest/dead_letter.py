@@ -1,4 +1,4 @@
-"""The dead-letter queue writer (DESIGN.md Contract 3).
+"""The dead-letter queue writer (docs/contracts.md §3).
 
 A poison record goes to the DLQ with its original body unchanged and the attributes ``ErrorCode``,
 ``ErrorMessage``, ``SourceMessageId`` and, where a call was made, ``Api``. A message counts as dead-lettered
@@ -10,11 +10,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from contract import (
+    API_ATTRIBUTE,
+    ERROR_CODE_ATTRIBUTE,
+    ERROR_MESSAGE_ATTRIBUTE,
+    SOURCE_MESSAGE_ID_ATTRIBUTE,
+    ErrorCode,
+)
 from ingest.clients import client_within, time_bound
 from ingest.decode import Message
-from ingest.errors import ErrorCode
 
 # SQS: 10 entries and 256 KiB per SendMessageBatch; a message attribute value counts towards the size.
 MAX_BATCH_ENTRIES = 10
@@ -33,21 +39,28 @@ class DeadLetter:
     api: str | None = None
 
     def attributes(self) -> dict[str, dict[str, str]]:
-        """The SQS message attributes of Contract 3."""
+        """The SQS message attributes of docs/contracts.md §3."""
         values = {
-            "ErrorCode": str(self.code),
-            "ErrorMessage": (self.reason or "(no message)")[:MAX_ERROR_MESSAGE],
+            ERROR_CODE_ATTRIBUTE: str(self.code),
+            ERROR_MESSAGE_ATTRIBUTE: (self.reason or "(no message)")[:MAX_ERROR_MESSAGE],
             # A message dead-lettered again after a redrive still names the message first published.
-            "SourceMessageId": self.message.origin_id,
+            SOURCE_MESSAGE_ID_ATTRIBUTE: self.message.origin_id,
         }
         if self.api:
-            values["Api"] = self.api
+            values[API_ATTRIBUTE] = self.api
         return {name: {"DataType": ATTRIBUTE, "StringValue": value} for name, value in values.items()}
 
     def size(self) -> int:
         """Bytes this entry counts towards the batch limit (body plus attribute names, types and values)."""
         attributes = sum(len(n) + len(ATTRIBUTE) + len(v["StringValue"].encode()) for n, v in self.attributes().items())
         return len(self.message.body.encode()) + attributes
+
+
+class DeadLetterWriter(Protocol):
+    """Writes dead letters; returns the message ids it could not write (``DeadLetterQueue`` is the real one)."""
+
+    def send(self, letters: Sequence[DeadLetter], *, time_left_s: float | None = None) -> set[str]:
+        """Write ``letters`` to the DLQ, starting no write that could end later than ``time_left_s`` from now."""
 
 
 class DeadLetterQueue:
@@ -71,7 +84,7 @@ class DeadLetterQueue:
         """
         failed: set[str] = set()
         deadline = None if time_left_s is None else self._clock() + time_left_s
-        for batch in _pack(letters):
+        for batch in pack_batches(letters):
             entries = [self._entry(index, letter) for index, letter in enumerate(batch)]
             try:
                 client = client_within(self._clients, None if deadline is None else deadline - self._clock())
@@ -100,7 +113,9 @@ class DeadLetterQueue:
         return entry
 
 
-def _pack(letters: Iterable[DeadLetter]) -> list[list[DeadLetter]]:
+def pack_batches(letters: Iterable[DeadLetter]) -> list[list[DeadLetter]]:
+    """``letters`` in SendMessageBatch-sized batches, in order: at most ``MAX_BATCH_ENTRIES`` entries and
+    ``MAX_BATCH_BYTES`` (``DeadLetter.size``) each."""
     batches: list[list[DeadLetter]] = []
     current: list[DeadLetter] = []
     current_bytes = 0

@@ -1,4 +1,4 @@
-"""Step 1, decode: an SQS record → the message's metadata and a typed change (DESIGN.md Contract 1).
+"""Step 1, decode: an SQS record → the message's metadata and a typed change (docs/contracts.md §1).
 
 Envelopes are unwrapped here: an SNS notification delivered without raw message delivery, and an EventBridge
 event whose ``detail`` is the change. The dead-letter queue always receives the original body, untouched.
@@ -11,11 +11,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
-from ingest.errors import ErrorCode, RejectedRecord
+from contract import SOURCE_MESSAGE_ID_ATTRIBUTE, ErrorCode
+from ingest.errors import RejectedRecord
 from ingest.kinds import KINDS, Kind
 
-# Contract 3: the attribute naming the original message; a DLQ copy sent back keeps it (tools/dlq.py).
-SOURCE_MESSAGE_ID = "SourceMessageId"
+# docs/contracts.md §3: the attribute naming the original message; a DLQ copy sent back keeps it (tools/dlq/messages.py).
+SOURCE_MESSAGE_ID = SOURCE_MESSAGE_ID_ATTRIBUTE
 # An SNS notification inside an EventBridge event inside... is not a thing anyone sends; a bound stops loops.
 _MAX_ENVELOPES = 3
 # A code point of the UTF-16 surrogate range can only be in a str as a lone half: json.loads joins a valid pair.

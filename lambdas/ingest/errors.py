@@ -1,7 +1,8 @@
 """Error codes, the one exception root, and the single table that classifies service errors.
 
 Everything the pipeline decides about a failure is written down here once: which dead-letter code a record gets
-(DESIGN.md Contract 3) and whether a failed call is poison, retryable or a setup error (DESIGN.md step 4).
+(docs/contracts.md §3) and whether a failed call is poison, retryable or a setup error (docs/design.md "The ingest
+algorithm", step 4).
 """
 
 from __future__ import annotations
@@ -13,15 +14,23 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ParamValidationError
 from botocore.retries.standard import RetryContext, ThrottledRetryableChecker
 
+# The dead-letter codes are the contract's (docs/contracts.md §3); re-exported so ``from ingest.errors import
+# ErrorCode`` keeps working.
+from contract import ErrorCode
 
-class ErrorCode(enum.StrEnum):
-    """Dead-letter codes (DESIGN.md Contract 3). The values are the wire values of the ``ErrorCode`` attribute."""
-
-    MALFORMED_MESSAGE = "MalformedMessage"
-    SCHEMA_VIOLATION = "SchemaViolation"
-    DATASET_NOT_CONFIGURED = "DatasetNotConfigured"
-    INVALID_INPUT = "InvalidInput"
-    RETRIES_EXHAUSTED = "RetriesExhausted"
+__all__ = [
+    "OUT_OF_TIME",
+    "CallFailure",
+    "ConfigurationError",
+    "Disposition",
+    "ErrorCode",
+    "IngestError",
+    "OutOfTime",
+    "RejectedRecord",
+    "classify",
+    "tracking_id_refused",
+    "unexpected",
+]
 
 
 class IngestError(Exception):
@@ -41,7 +50,7 @@ class RejectedRecord(IngestError):
 
 
 class ConfigurationError(IngestError):
-    """The Lambda environment (DESIGN.md Contract 2) is invalid: fails the whole invocation, so nothing is lost."""
+    """The Lambda environment (docs/contracts.md §2) is invalid: fails the whole invocation, so nothing is lost."""
 
 
 class OutOfTime(IngestError):
@@ -78,9 +87,10 @@ _THROTTLE_CHECKER = ThrottledRetryableChecker()
 class CallFailure:
     """A classified failure of one Personalize call, with the evidence to report it.
 
-    ``message`` ends up in logs and in the dead letter's ErrorMessage: it is the service's own message (Contract 3),
-    or words of ours that name fields and rules, never a record's values. ``before_sending`` marks a request the
-    SDK refused on the client side (the record does not fit the API's model): that record is MalformedMessage.
+    ``message`` ends up in logs and in the dead letter's ErrorMessage: it is the service's own message
+    (docs/contracts.md §3), or words of ours that name fields and rules, never a record's values.
+    ``before_sending`` marks a request the SDK refused on the client side (the record does not fit the API's
+    model): that record is MalformedMessage.
     """
 
     disposition: Disposition
@@ -90,7 +100,7 @@ class CallFailure:
 
     @property
     def dead_letter_code(self) -> ErrorCode:
-        """The code a record that fails alone like this is dead-lettered with (Contract 3)."""
+        """The code a record that fails alone like this is dead-lettered with (docs/contracts.md §3)."""
         return ErrorCode.MALFORMED_MESSAGE if self.before_sending else ErrorCode.INVALID_INPUT
 
 
@@ -106,7 +116,7 @@ def classify(exc: Exception) -> CallFailure:
 
     Any other exception is treated as retryable, so one unexpected failure can never crash the handler.
     Throttling is recognised with botocore's own list of throttling codes (Personalize does not document its
-    throttling error, PERSONALIZE.md §1), plus HTTP 429; HTTP 5xx and connection errors are retryable. A request
+    throttling error, docs/personalize.md §1), plus HTTP 429; HTTP 5xx and connection errors are retryable. A request
     botocore refuses to send (ParamValidationError, a string it cannot encode) will never be sent as it is: it is
     poison, and bisection finds the record that makes it so.
     """
@@ -150,9 +160,9 @@ def unexpected(exc: BaseException) -> CallFailure:
     return CallFailure(Disposition.RETRYABLE, name, f"unexpected {name} (the function's log has it by message id)")
 
 
-# A wrong or stale tracking id hides behind InvalidInputException: PutEvents models no other error (PERSONALIZE.md
+# A wrong or stale tracking id hides behind InvalidInputException: PutEvents models no other error (docs/personalize.md
 # §1), so every call answers "invalid input" and bisection would dead-letter every event as InvalidInput, when
-# DESIGN.md says a setup error is retried, counted and alarmed, never dead-lettered. AWS does not document its
+# docs/design.md says a setup error is retried, counted and alarmed, never dead-lettered. AWS does not document its
 # message for an unknown trackingId (ASSUMPTION, unverified against the service): we take a message that names the
 # tracking id (its value, or the words "trackingId" / "tracking id" / "event tracker") as being about the tracking
 # id and not about the record. The local emulator answers "No event tracker has trackingId <id>."

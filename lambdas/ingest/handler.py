@@ -1,7 +1,7 @@
 """The ingest Lambda's entry point: ``ingest.handler.lambda_handler``.
 
-Thin on purpose (STYLE.md): wire Powertools, build the runtime once per cold start from the environment
-(DESIGN.md Contract 2), hand the batch to ``ingest.pipeline``, publish the counters, return the response.
+Thin on purpose (docs/conventions.md): wire Powertools, build the runtime once per cold start from the environment
+(docs/contracts.md §2), hand the batch to ``ingest.pipeline``, publish the counters, return the response.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+import contract
+from contract import Metric
 from ingest.catalog import DatasetCatalog
 from ingest.clients import ClientLadder
 from ingest.dead_letter import DeadLetterQueue
@@ -26,8 +28,9 @@ from ingest.send import PersonalizeEventsSink
 from ingest.settings import Settings
 from ingest.telemetry import Dimensions
 
-SERVICE = "personalize-ingest"
-NAMESPACE = "PersonalizeIngest"
+# The defaults when Powertools' own variables are unset: the names the dashboard and alarms query by.
+SERVICE = contract.SERVICE_NAME
+NAMESPACE = contract.METRICS_NAMESPACE
 # An invocation that runs past Lambda's timeout fails its whole batch: every message comes back, those Personalize
 # accepted included, and no dead letter is written. So the invocation's time is cut in three, each part bounded by
 # the clients' timeouts (ingest.clients: no call starts that could end after its part does, CALL_MARGIN_S included):
@@ -44,11 +47,11 @@ ANSWER_MARGIN_S = 0.5
 RESERVE_FRACTION = 0.1
 RESERVE_MIN_S = 3.0
 
-SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE
+SERVICE_NAME = os.environ.get(contract.POWERTOOLS_SERVICE_NAME) or SERVICE
 logger = Logger(service=SERVICE_NAME)
 # The service is given explicitly, not left to Powertools' environment lookup: every metric must carry the
 # ``service`` dimension, because the dashboard and alarms (stacks/monitoring.py) query by it.
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE, service=SERVICE_NAME)
+metrics = Metrics(namespace=os.environ.get(contract.POWERTOOLS_METRICS_NAMESPACE) or NAMESPACE, service=SERVICE_NAME)
 
 # The pipeline does its own retrying (it knows the invocation's deadline and which errors are poison), so the
 # SDK must not retry underneath it: one call then lasts at most its client's connect + read timeout, which the
@@ -56,6 +59,13 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NA
 _CLIENT_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"}, user_agent_extra="personalize-ingest")
 
 _runtime: Runtime | None = None
+
+
+def use_runtime(runtime: Runtime | None) -> None:
+    """Make the next invocations use ``runtime`` (a test's fakes, a local runner's clients); with None, the next
+    invocation builds one from the environment, as a cold start does."""
+    global _runtime  # noqa: PLW0603 - one runtime per execution environment
+    _runtime = runtime
 
 
 def runtime_from_env() -> Runtime:
@@ -97,6 +107,7 @@ class _PowertoolsSink:
             unit=MetricUnit(unit),
             value=value,
             namespace=metrics.namespace,
+            # Powertools' own dimension name, which Metrics adds to every other document.
             default_dimensions={"service": SERVICE_NAME},
         ) as metric:
             for key, dimension in dimensions:
@@ -116,10 +127,10 @@ if is_metrics_disabled():
 @logger.inject_lambda_context(clear_state=True, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Process one SQS batch; answer with the messages SQS must redeliver."""
-    global _runtime  # noqa: PLW0603 - one runtime per execution environment, built on first use
-    if _runtime is None:
-        _runtime = runtime_from_env()
     runtime = _runtime
+    if runtime is None:
+        runtime = runtime_from_env()
+        use_runtime(runtime)  # one runtime per execution environment, built on first use
     remaining_s = context.get_remaining_time_in_millis() / 1000.0
     now = runtime.clock()
     deadline = now + remaining_s - max(RESERVE_MIN_S, RESERVE_FRACTION * remaining_s)
@@ -127,7 +138,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     records = event.get("Records") or []
     # Disabled metrics are never flushed, so they would pile up until Powertools prints them at 100 values anyway.
     if not is_metrics_disabled():
-        metrics.add_metric(name="BatchSize", unit=MetricUnit.Count, value=len(records))
+        metrics.add_metric(name=Metric.BATCH_SIZE, unit=MetricUnit.Count, value=len(records))
     result = process_batch(records, runtime, deadline=deadline, finish_by=finish_by, log=logger)
     result.telemetry.publish(_PowertoolsSink())
     return result.response()

@@ -1,7 +1,7 @@
 """The Put* APIs' request shapes, read from botocore's service model, and validation of values against them.
 
 botocore checks only required members, types and minimums client-side; the service rejects maximums and
-patterns (PERSONALIZE.md §1). Checking the model's own limits here, before sending, turns what would be a
+patterns (docs/personalize.md §1). Checking the model's own limits here, before sending, turns what would be a
 whole failed call into one dead-lettered record.
 """
 
@@ -22,7 +22,8 @@ from botocore.model import ListShape, OperationModel, Shape, StructureShape
 from ingest.kinds import KINDS, Kind
 
 PROPERTIES = "properties"
-# Epoch seconds past this are almost surely milliseconds (year 2286); Personalize wants seconds (PERSONALIZE.md §1).
+# Epoch seconds past this are almost surely milliseconds (year 2286); Personalize wants seconds
+# (docs/personalize.md §1).
 _MAX_EPOCH_SECONDS = 9_999_999_999
 
 

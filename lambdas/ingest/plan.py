@@ -2,8 +2,9 @@
 
 Within one batch only the newest change per id is sent for upsert kinds (items, actions, users): a record
 replaces the previous one anyway, and sending older versions after newer ones would go backwards
-(PERSONALIZE.md §1, "Upsert"). The superseded messages ride on the newest one's fate. Two changes to one id never
-share a call: Personalize does not document in which order it applies the records of one call.
+(docs/personalize.md §1, "Upsert"); ``ingest.newest`` says which change is the newest. The superseded messages ride
+on the newest one's fate. Two changes to one id never share a call: Personalize does not document in which order it
+applies the records of one call.
 
 Standard queues: ``plan_calls`` plans the whole batch at once. FIFO queues: ``plan_fifo_round`` plans one round at
 a time, so that no record is sent before every earlier record of its message group has been accepted.
@@ -15,7 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingest.decode import Message
 from ingest.kinds import Kind
+from ingest.newest import newest_per_record
 from ingest.validate import ValidRecord
 
 
@@ -57,37 +60,25 @@ def plan_calls(
     ordered = list(records)
     superseded: dict[str, list[ValidRecord]] = {}
     if collapse:
-        ordered, superseded = _collapse(ordered)
+        # plan_calls serves standard queues, where SentTimestamp says which change is the newest.
+        ordered, superseded = _keep_newest(ordered, fifo=False)
     return Plan(calls=_calls(ordered, targets=targets, max_records=max_records), superseded=superseded)
 
 
-def _collapse(records: list[ValidRecord]) -> tuple[list[ValidRecord], dict[str, list[ValidRecord]]]:
-    newest: dict[tuple[str, str], ValidRecord] = {}
-    for record in records:
-        if record.collapse_key is None:
-            continue
-        key = (record.change.kind.name, record.collapse_key)
-        current = newest.get(key)
-        if current is None or _age(record) > _age(current):
-            newest[key] = record
+def _keep_newest(records: list[ValidRecord], *, fifo: bool) -> tuple[list[ValidRecord], dict[str, list[ValidRecord]]]:
+    """``records`` without the changes a newer one to the same id replaces, and those changes by the message id of
+    the newest one (their order kept). Records that replace nothing (events) are all kept."""
+    by_record = newest_per_record(records, record=_identity, message=_message, fifo=fifo)
     kept: list[ValidRecord] = []
     superseded: dict[str, list[ValidRecord]] = {}
     for record in records:
-        if record.collapse_key is None:
-            kept.append(record)
-            continue
-        winner = newest[(record.change.kind.name, record.collapse_key)]
+        identity = _identity(record)
+        winner = by_record[identity].newest if identity is not None else record
         if winner is record:
             kept.append(record)
         else:
             superseded.setdefault(winner.change.message.message_id, []).append(record)
     return kept, superseded
-
-
-def _age(record: ValidRecord) -> tuple[int, int]:
-    """Newest first by SentTimestamp, then by position in the batch."""
-    message = record.change.message
-    return (message.sent_timestamp, message.position)
 
 
 def _chunks(records: Sequence[ValidRecord], size: int) -> Iterable[Sequence[ValidRecord]]:
@@ -147,13 +138,11 @@ def plan_fifo_round(records: Iterable[ValidRecord], *, targets: dict[str, str], 
             if identity is not None and _another_group_first(holders[identity], record, group):
                 break
             run.append(record)
-        last = {_identity(record): record for record in run if record.collapse_key is not None}
-        for record in run:
-            winner = last.get(_identity(record)) if record.collapse_key is not None else record
-            if winner is record:
-                chosen.append(record)
-            elif winner is not None:
-                superseded.setdefault(winner.change.message.message_id, []).append(record)
+        # A run is one group's: its order is the group's (``ingest.newest``).
+        kept, riders = _keep_newest(run, fifo=True)
+        chosen.extend(kept)
+        for winner_id, older in riders.items():
+            superseded.setdefault(winner_id, []).extend(older)
     calls = _calls(sorted(chosen, key=_position), targets=targets, max_records=max_records)
     return Plan(calls=sorted(calls, key=lambda call: _position(call.records[0])), superseded=superseded)
 
@@ -184,6 +173,10 @@ def _call_key(record: ValidRecord) -> tuple[str, tuple[tuple[str, Any], ...]]:
 
 def _identity(record: ValidRecord) -> tuple[str, str] | None:
     return (record.change.kind.name, record.collapse_key) if record.collapse_key is not None else None
+
+
+def _message(record: ValidRecord) -> Message:
+    return record.change.message
 
 
 def _group(record: ValidRecord) -> str:

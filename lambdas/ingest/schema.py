@@ -1,4 +1,4 @@
-"""A dataset's Avro schema (PERSONALIZE.md §4) and the mapping of a message's ``properties`` onto it.
+"""A dataset's Avro schema (docs/personalize.md §4) and the mapping of a message's ``properties`` onto it.
 
 Personalize wants ``properties`` keyed by the schema field names in camelCase (NUMBER_OF_RATINGS →
 ``numberOfRatings``). Upstream teams write either form, so both are accepted (and, when unambiguous, any form
@@ -11,14 +11,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.errors import ErrorCode, RejectedRecord
+from contract import ErrorCode
+from ingest.errors import RejectedRecord
 from ingest.model import FieldError, parse_timestamp, to_number
 
-# PERSONALIZE.md §2: a categorical value, and any Items string value, is at most 1,000 characters.
+# docs/personalize.md §2: a categorical value, and any Items string value, is at most 1,000 characters.
 MAX_CATEGORICAL_VALUE = 1_000
 CATEGORICAL_SEPARATOR = "|"
 _INT_RANGE = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
-# Reserved long fields that hold epoch seconds: accept ISO-8601 as for the request timestamps (Contract 1).
+# Reserved long fields that hold epoch seconds: accept ISO-8601 as for the request timestamps (docs/contracts.md §1).
 _TIMESTAMP_FIELDS = frozenset({"CREATION_TIMESTAMP", "EXPIRATION_TIMESTAMP"})
 _SCALAR_TYPES = frozenset({"string", "int", "long", "float", "double", "boolean"})
 
@@ -28,7 +29,7 @@ class SchemaError(ValueError):
 
 
 def camel_case(name: str) -> str:
-    """NUMBER_OF_RATINGS → numberOfRatings; GENRE_L2 → genreL2 (PERSONALIZE.md §4)."""
+    """NUMBER_OF_RATINGS → numberOfRatings; GENRE_L2 → genreL2 (docs/personalize.md §4)."""
     head, *rest = name.lower().split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
@@ -65,7 +66,7 @@ class DatasetSchema:
     def parse(cls, document: str, *, request_fields: frozenset[str], string_limit: int | None = None) -> DatasetSchema:
         """Parse an Avro schema; fields carried by request fields (ids, reserved event fields) are left out.
 
-        ``string_limit`` caps every non-textual string value (the Items rule, PERSONALIZE.md §2).
+        ``string_limit`` caps every non-textual string value (the Items rule, docs/personalize.md §2).
         """
         try:
             avro = json.loads(document)
@@ -176,7 +177,7 @@ class DatasetSchema:
                     f"{path}: a categorical value may have at most {MAX_CATEGORICAL_VALUE} characters, got {longest}"
                 )
         text = CATEGORICAL_SEPARATOR.join(values)
-        # Textual fields may be longer: the service truncates them at 20,000 (PERSONALIZE.md §2). Where a
+        # Textual fields may be longer: the service truncates them at 20,000 (docs/personalize.md §2). Where a
         # dataset caps string values (Items), the cap is on the whole value, joined categorical lists included.
         if self.string_limit is not None and not schema_field.textual and len(text) > self.string_limit:
             raise FieldError(f"{path}: a string value may have at most {self.string_limit} characters, got {len(text)}")

@@ -1,7 +1,7 @@
 """Step 4, send: one call per chunk; isolate poison records by bisection; retry what may pass later.
 
 Personalize answers a Put* call as a whole: one bad record fails all ten, and the error does not say which
-(PERSONALIZE.md §1). ``bisect_invalid`` splits a rejected chunk until every bad record stands alone, so only
+(docs/personalize.md §1). ``bisect_invalid`` splits a rejected chunk until every bad record stands alone, so only
 those go to the dead-letter queue and the rest are written. Throttling, 5xx and connection errors are retried
 with capped, jittered exponential backoff while the invocation has time.
 """
@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from contract import Dimension, Metric
 from ingest.clients import SHORTEST_CALL_S, client_within, time_bound
 from ingest.decode import Message
 from ingest.errors import OUT_OF_TIME, CallFailure, Disposition, classify, tracking_id_refused
@@ -91,7 +92,7 @@ ACCEPTED = Accepted()
 class Pacer:
     """Spaces calls of one API so that this execution environment stays under its share of a quota.
 
-    PutItems/PutUsers/PutActions allow 10 calls/s per dataset group (PERSONALIZE.md §2), shared by every
+    PutItems/PutUsers/PutActions allow 10 calls/s per dataset group (docs/personalize.md §2), shared by every
     concurrent Lambda environment; pacing each at quota / maximum concurrency drains a backlog at the
     ceiling instead of in throttle storms. It lives as long as the environment, across invocations.
     """
@@ -175,7 +176,7 @@ class Sender:
                     self._refused_targets[(api.kind.api, call.target)] = setup
                     return {_key(records[0]): Failed(setup)}
                 return {_key(records[0]): Rejected(result)}
-            self._telemetry.count("Bisections", 1, Api=api.kind.api)
+            self._telemetry.count(Metric.BISECTIONS, 1, {Dimension.API: api.kind.api})
             middle = len(records) // 2
             outcomes = self.bisect_invalid(api, call, records[:middle])
             # FIFO: a record of the first half that failed (retryable or setup) holds back every later record of
@@ -230,16 +231,17 @@ class Sender:
             if failure.disposition in {Disposition.POISON, Disposition.SETUP}:
                 return failure
             if failure.disposition is Disposition.THROTTLED:
-                self._telemetry.count("ThrottledCalls", 1, Api=api.kind.api)
+                self._telemetry.count(Metric.THROTTLED_CALLS, 1, {Dimension.API: api.kind.api})
             delay = self._rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))
             if self._clock() + delay > latest_start:
                 return failure
-            self._telemetry.count("Retries", 1, Api=api.kind.api)
+            self._telemetry.count(Metric.RETRIES, 1, {Dimension.API: api.kind.api})
             self._sleep(delay)
             attempt += 1
 
 
-# FIFO: not sent because an earlier message of its group failed in this batch (DESIGN.md step 5).
+# FIFO: not sent because an earlier message of its group failed in this batch (docs/design.md "The ingest algorithm",
+# step 5).
 BLOCKED_BY_EARLIER_FAILURE = CallFailure(
     Disposition.RETRYABLE, "BlockedByEarlierFailure", "an earlier message of its group failed"
 )

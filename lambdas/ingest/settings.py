@@ -1,16 +1,17 @@
-"""The ingest Lambda's environment (DESIGN.md Contract 2), read and validated once per cold start."""
+"""The ingest Lambda's environment (docs/contracts.md §2), read and validated once per cold start."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+# The variables' names are the contract's; re-exported so ``from ingest.settings import DEAD_LETTER_QUEUE_URL``
+# keeps working.
+from contract import DEAD_LETTER_QUEUE_URL, MAX_CONCURRENCY, MAX_RECEIVE_COUNT
 from ingest.errors import ConfigurationError
 from ingest.kinds import KINDS, Kind
 
-DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"
-MAX_RECEIVE_COUNT = "MAX_RECEIVE_COUNT"
-MAX_CONCURRENCY = "MAX_CONCURRENCY"
+__all__ = ["DEAD_LETTER_QUEUE_URL", "MAX_CONCURRENCY", "MAX_RECEIVE_COUNT", "Settings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Read Contract 2 from ``env``.
+        """Read the environment (docs/contracts.md §2) from ``env``.
 
         Raises
         ------

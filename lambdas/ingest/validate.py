@@ -10,12 +10,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from contract import ErrorCode
 from ingest.decode import Change
-from ingest.errors import ErrorCode, RejectedRecord
+from ingest.errors import RejectedRecord
 from ingest.model import PROPERTIES, ApiModel, FieldError, coerce_members, coerce_structure
 from ingest.schema import DatasetSchema
 
-# PERSONALIZE.md §2: one event or action interaction is at most 10 KB.
+# docs/personalize.md §2: one event or action interaction is at most 10 KB.
 MAX_EVENT_BYTES = 10 * 1024
 EVENT_ID = "eventId"
 IMPRESSION = "impression"
@@ -81,7 +82,7 @@ def validate(change: Change, api: ApiModel, schema: DatasetSchema) -> ValidRecor
 def _reject_placeholder_ids(fields: dict[str, Any]) -> None:
     """Refuse an id that is blank or a client's spelling of a missing value ("null", "undefined").
 
-    PutEvents with sessionId "null" answers 200 and the event is silently ignored (PERSONALIZE.md §1,
+    PutEvents with sessionId "null" answers 200 and the event is silently ignored (docs/personalize.md §1,
     aws-sdk-js#3371): acknowledging it would lose it without a trace. Such ids come from a publisher stringifying
     null/undefined or sending an empty form field; no real id looks like that. The contract schema
     (schemas/contract/message.schema.json, ``$defs/id``) states the same rule.

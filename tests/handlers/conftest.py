@@ -12,6 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+import contract
+from contract import KIND_SPECS, KINDS_BY_API
 from ingest import handler
 from ingest.catalog import DatasetCatalog
 from ingest.clients import ClientLadder
@@ -26,11 +28,17 @@ from tests.support.fakes import (
     FakePersonalizeEvents,
     LambdaContextStub,
     TimedSqs,
+    timeouts,
 )
 
 # An invocation short enough that retrying a failing Personalize gives up quickly: 1 s of sending after the handler's
 # reserve (3 s at least: ingest.handler.RESERVE_MIN_S) for dead letters and its answer.
 SHORT_INVOCATION_MS = 4_000
+
+
+def failures(response: dict[str, list[dict[str, str]]]) -> list[str]:
+    """The message ids a handler response reports for redelivery, in its order."""
+    return [entry["itemIdentifier"] for entry in response["batchItemFailures"]]
 
 
 @dataclass
@@ -63,10 +71,14 @@ class Harness:
                 self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"])
 
     def sent_ids(self, api: str = "PutItems") -> list[str]:
-        id_field = {"PutItems": "itemId", "PutActions": "actionId", "PutUsers": "userId"}.get(api, "eventId")
-        list_field = {"PutItems": "items", "PutActions": "actions", "PutUsers": "users", "PutEvents": "eventList"}[api]
+        """The ids of the records sent with ``api``, in call order: the record id, or an interaction's eventId."""
+        spec = KINDS_BY_API[api]
+        id_field = spec.id_field or "eventId"
         return [
-            record[id_field] for called, kwargs in self.events.calls if called == api for record in kwargs[list_field]
+            record[id_field]
+            for called, kwargs in self.events.calls
+            if called == api
+            for record in kwargs[spec.list_field]
         ]
 
     def accepted_properties(self, record_id: str) -> dict[str, Any]:
@@ -76,21 +88,42 @@ class Harness:
         raise AssertionError(f"{record_id} was not accepted")
 
 
+@pytest.fixture(autouse=True)
+def fresh_runtime() -> Iterator[None]:
+    """Every test starts as a cold start would, and leaves no runtime behind for the next one."""
+    handler.use_runtime(None)
+    yield
+    handler.use_runtime(None)
+
+
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_METRICS_NAMESPACE": "PersonalizeIngest",
+        contract.POWERTOOLS_METRICS_NAMESPACE: contract.METRICS_NAMESPACE,
     }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         yield
 
 
+# The Lambda's environment (docs/contracts.md §2) as the stack sets it: every kind's dataset, the events' tracking id
+# (the action interactions' is read from DescribeDataset), the DLQ and the redrive limit.
+EVENT_TRACKING_ID = "event-tracker-1"
+MAX_RECEIVE_COUNT = 5
+
+
+def lambda_environment(dead_letter_queue_url: str) -> dict[str, str]:
+    env = {spec.dataset_env: DATASETS[spec.dataset_type] for spec in KIND_SPECS.values()}
+    env[KIND_SPECS["event"].target_env] = EVENT_TRACKING_ID
+    env[contract.DEAD_LETTER_QUEUE_URL] = dead_letter_queue_url
+    env[contract.MAX_RECEIVE_COUNT] = str(MAX_RECEIVE_COUNT)
+    return env
+
+
 def make_harness(
-    monkeypatch: pytest.MonkeyPatch,
     *,
     without: tuple[str, ...] = (),
     dead_letter_queue_url: str | None = None,
@@ -100,7 +133,7 @@ def make_harness(
     clock: FakeClock | None = None,
     **events_kwargs: Any,
 ) -> Harness:
-    """A handler wired to fakes. ``without`` drops Contract 2 variables; a DLQ URL may point nowhere;
+    """A handler wired to fakes. ``without`` drops variables of the Lambda's environment; a DLQ URL may point nowhere;
     ``dead_letter_client`` wraps the moto SQS client the handler writes dead letters with (to inject faults);
     ``dead_letter_latency_s`` makes each dead-letter write take that long on the harness's clock; ``fifo`` makes
     the DLQ a FIFO queue (a FIFO ingest queue needs one); ``clock`` replaces the harness's ``FakeClock``.
@@ -110,16 +143,7 @@ def make_harness(
     sqs = boto3.client("sqs", region_name="us-east-1")
     dlq_name = f"dlq-{random.randrange(10**9)}" + (".fifo" if fifo else "")
     dlq_url = sqs.create_queue(QueueName=dlq_name, Attributes={"FifoQueue": "true"} if fifo else {})["QueueUrl"]
-    env = {
-        "ITEMS_DATASET_ARN": DATASETS["ITEMS"],
-        "ACTIONS_DATASET_ARN": DATASETS["ACTIONS"],
-        "USERS_DATASET_ARN": DATASETS["USERS"],
-        "INTERACTIONS_DATASET_ARN": DATASETS["INTERACTIONS"],
-        "EVENT_TRACKING_ID": "event-tracker-1",
-        "ACTION_INTERACTIONS_DATASET_ARN": DATASETS["ACTION_INTERACTIONS"],
-        "DEAD_LETTER_QUEUE_URL": dead_letter_queue_url or dlq_url,
-        "MAX_RECEIVE_COUNT": "5",
-    }
+    env = lambda_environment(dead_letter_queue_url or dlq_url)
     settings = Settings.from_env({name: value for name, value in env.items() if name not in without})
     clock = clock or FakeClock()
     events, control = FakePersonalizeEvents(**{"clock": clock, **events_kwargs}), FakePersonalizeControl()
@@ -130,7 +154,7 @@ def make_harness(
         sink=PersonalizeEventsSink(ClientLadder(events.bounded)),
         dead_letters=DeadLetterQueue(
             client=ClientLadder(
-                lambda config: TimedSqs(dead_letter_sqs, clock, dead_letter_latency_s, config.read_timeout)
+                lambda config: TimedSqs(dead_letter_sqs, clock, dead_letter_latency_s, timeouts(config)[1])
             )
             if dead_letter_latency_s
             else dead_letter_sqs,
@@ -142,10 +166,10 @@ def make_harness(
         sleep=clock.sleep,
         rng=random.Random(3),
     )
-    monkeypatch.setattr(handler, "_runtime", runtime)
+    handler.use_runtime(runtime)
     return Harness(events=events, control=control, clock=clock, sqs=sqs, dlq_url=dlq_url, runtime=runtime)
 
 
 @pytest.fixture
-def harness(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Harness:
-    return make_harness(monkeypatch)
+def harness(aws_env: None) -> Harness:
+    return make_harness()

@@ -1,5 +1,5 @@
-"""Nothing lost (DESIGN.md, the invariant): a message is acknowledged only when Personalize accepted its change,
-or the dead-letter queue confirmed its copy.
+"""Nothing lost (docs/design.md, "The ingest algorithm", the invariant): a message is acknowledged only when
+Personalize accepted its change, or the dead-letter queue confirmed its copy.
 
 Seeded random batches (items with repeated ids, events, malformed bodies, schema violations, poison records,
 records on their last delivery) meet seeded random faults (throttling, 5xx, setup errors, calls refused whole, a
@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from tests.handlers.conftest import SHORT_INVOCATION_MS, Harness, make_harness
+from tests.handlers.conftest import MAX_RECEIVE_COUNT, SHORT_INVOCATION_MS, Harness, make_harness
+from tests.support.dead_letter_faults import FlakyDeadLetterQueue
 from tests.support.fakes import client_error
 from tests.support.sqs_events import event, item, sqs_record
 
-MAX_RECEIVE_COUNT = 5  # make_harness's MAX_RECEIVE_COUNT
 FAULTS: list[Exception | None] = [
     None,
     None,
@@ -32,25 +32,6 @@ FAULTS: list[Exception | None] = [
     client_error("InvalidInputException", 400, "refused"),
     client_error("AccessDeniedException", 403, "denied"),
 ]
-
-
-class FlakyDeadLetterQueue:
-    """Forwards SendMessageBatch to moto, but sometimes fails the call, and sometimes single entries unsent."""
-
-    def __init__(self, client: Any, rng: random.Random) -> None:
-        self._client = client
-        self._rng = rng
-
-    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
-        if self._rng.random() < 0.15:
-            raise client_error("InternalError", 500, "injected", "SendMessageBatch")
-        refused = [entry for entry in Entries if self._rng.random() < 0.2]
-        forwarded = [entry for entry in Entries if entry not in refused]
-        response: dict[str, Any] = {"Successful": [], "Failed": []}
-        if forwarded:
-            response = dict(self._client.send_message_batch(QueueUrl=QueueUrl, Entries=forwarded))
-        failed = [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "x"} for e in refused]
-        return {**response, "Failed": [*response.get("Failed", []), *failed]}
 
 
 def flaky_dead_letter_queue(seed: int) -> Callable[[Any], FlakyDeadLetterQueue]:
@@ -91,11 +72,10 @@ def age(record: dict[str, Any], position: int) -> tuple[int, int]:
 @pytest.mark.parametrize("fifo", [False, True], ids=["standard", "fifo"])
 @pytest.mark.parametrize("seed", range(6))
 def test_conservation_every_acknowledged_message_was_accepted_or_dead_lettered(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch, seed: int, fifo: bool
+    aws_env: None, seed: int, fifo: bool
 ) -> None:
     rng = random.Random(seed)
     harness: Harness = make_harness(
-        monkeypatch,
         poison_ids={"sku-p"},
         script=[rng.choice(FAULTS) for _ in range(400)],
         dead_letter_client=flaky_dead_letter_queue(seed),
@@ -185,13 +165,11 @@ def newer_changes_kept(records: list[dict[str, Any]], kept: set[str], *, fifo: b
     return replaced
 
 
-def test_conservation_flaky_dead_letter_queue_really_fails_some_writes(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_conservation_flaky_dead_letter_queue_really_fails_some_writes(aws_env: None) -> None:
     # Guards the test above against vacuity: its fault injection does reach the handler's outcome.
     outcomes: set[str] = set()
     for seed in range(8):
-        harness = make_harness(monkeypatch, dead_letter_client=flaky_dead_letter_queue(seed))
+        harness = make_harness(dead_letter_client=flaky_dead_letter_queue(seed))
         records = [sqs_record("{" + str(n)) for n in range(10)]
         response = harness.invoke({"Records": records})
         failed = len(response["batchItemFailures"])

@@ -14,28 +14,23 @@ from typing import Any
 
 import pytest
 
-from tests.handlers.conftest import SHORT_INVOCATION_MS, Harness, make_harness
-from tests.support.fakes import client_error
-from tests.support.sqs_events import action_interaction, event, item, sqs_record, user
+from contract import KINDS_BY_API
+from tests.handlers.conftest import SHORT_INVOCATION_MS, Harness, failures, make_harness
+from tests.support.dead_letter_faults import BrokenSqs
+from tests.support.fakes import DATASETS, client_error, poison_id_field
+from tests.support.sqs_events import action, action_interaction, event, item, sqs_record, user
 
 UNAVAILABLE = client_error("ServiceUnavailable", 503, "try later")
 INVALID = client_error("InvalidInputException", 400, "refused")
 
 
-def failures(response: dict[str, list[dict[str, str]]]) -> list[str]:
-    return [entry["itemIdentifier"] for entry in response["batchItemFailures"]]
-
-
 def sent(harness: Harness) -> list[tuple[str, str]]:
     """Every record sent, in call order, as (API, the record's distinguishing id)."""
-    fields = {"PutItems": "itemId", "PutUsers": "userId", "PutEvents": "itemId", "PutActionInteractions": "actionId"}
-    lists = {
-        "PutItems": "items",
-        "PutUsers": "users",
-        "PutEvents": "eventList",
-        "PutActionInteractions": "actionInteractions",
-    }
-    return [(api, record[fields[api]]) for api, kwargs in harness.events.calls for record in kwargs[lists[api]]]
+    return [
+        (api, record[poison_id_field(api)])
+        for api, kwargs in harness.events.calls
+        for record in kwargs[KINDS_BY_API[api].list_field]
+    ]
 
 
 def accepted(harness: Harness) -> list[str]:
@@ -67,13 +62,12 @@ def accepted(harness: Harness) -> list[str]:
 )
 def test_fifo_group_spanning_calls_later_record_never_sent_before_an_earlier_one_fails(
     aws_env: None,
-    monkeypatch: pytest.MonkeyPatch,
     bodies: list[dict[str, Any]],
     failing: str,
     first_sent: list[tuple[str, str]],
 ) -> None:
     # GIVEN one message group whose middle record fails (503), and another group that is fine
-    harness = make_harness(monkeypatch, failing_ids={failing: UNAVAILABLE})
+    harness = make_harness(failing_ids={failing: UNAVAILABLE})
     group = [sqs_record(body, group_id="g-1") for body in bodies]
     other = sqs_record(item("other"), group_id="g-2")
 
@@ -167,10 +161,8 @@ def test_fifo_same_id_in_two_groups_goes_out_in_successive_calls_in_batch_order(
     assert [record["properties"] for record in harness.events.accepted] == ['{"price":1}', '{"price":2}']
 
 
-def test_fifo_newest_change_fails_transiently_every_change_to_the_id_redelivered(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    harness = make_harness(monkeypatch, failing_ids={"A": UNAVAILABLE})
+def test_fifo_newest_change_fails_transiently_every_change_to_the_id_redelivered(aws_env: None) -> None:
+    harness = make_harness(failing_ids={"A": UNAVAILABLE})
     versions = [sqs_record(item("A", price=price), group_id="item#A") for price in (1, 2, 3)]
 
     response = harness.invoke({"Records": versions}, remaining_ms=SHORT_INVOCATION_MS)
@@ -179,10 +171,8 @@ def test_fifo_newest_change_fails_transiently_every_change_to_the_id_redelivered
     assert harness.dead_letters() == []
 
 
-def test_fifo_newest_change_rejected_the_one_before_it_is_written(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    harness = make_harness(monkeypatch, script=[INVALID])  # the first call: the newest change, alone
+def test_fifo_newest_change_rejected_the_one_before_it_is_written(aws_env: None) -> None:
+    harness = make_harness(script=[INVALID])  # the first call: the newest change, alone
     versions = [sqs_record(item("A", price=price), group_id="item#A") for price in (1, 2, 3)]
 
     response = harness.invoke({"Records": versions})
@@ -193,11 +183,9 @@ def test_fifo_newest_change_rejected_the_one_before_it_is_written(
     assert harness.accepted_properties("A")["price"] == 2
 
 
-def test_fifo_older_change_on_its_last_delivery_acknowledged_while_the_newest_is_retried(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_fifo_older_change_on_its_last_delivery_acknowledged_while_the_newest_is_retried(aws_env: None) -> None:
     # GIVEN an older change on its last delivery and a newer one to the same id that fails transiently
-    harness = make_harness(monkeypatch, failing_ids={"A": UNAVAILABLE}, fifo=True)
+    harness = make_harness(failing_ids={"A": UNAVAILABLE}, fifo=True)
     older = sqs_record(item("A", price=1), group_id="item#A", receive_count=5)
     newer = sqs_record(item("A", price=2), group_id="item#A", receive_count=4)
 
@@ -213,11 +201,9 @@ def test_fifo_older_change_on_its_last_delivery_acknowledged_while_the_newest_is
 # --- on the last delivery, behind a failed message ---------------------------------------------------------------
 
 
-def test_fifo_held_back_message_on_its_last_delivery_dead_lettered_naming_the_failed_one(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_fifo_held_back_message_on_its_last_delivery_dead_lettered_naming_the_failed_one(aws_env: None) -> None:
     # GIVEN a group whose first message fails (503) and whose next one, another call, is on its last delivery
-    harness = make_harness(monkeypatch, failing_ids={"A": UNAVAILABLE}, fifo=True)
+    harness = make_harness(failing_ids={"A": UNAVAILABLE}, fifo=True)
     first = sqs_record(item("A"), group_id="g", receive_count=1)
     held = sqs_record(user("U"), group_id="g", receive_count=5)
 
@@ -239,10 +225,10 @@ def test_fifo_held_back_message_on_its_last_delivery_dead_lettered_naming_the_fa
 
 
 def test_fifo_message_failing_with_an_earlier_one_on_its_last_delivery_dead_lettered_with_its_own_reason(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch
+    aws_env: None,
 ) -> None:
     # GIVEN two items of one group in one call, which fails (503); the second is on its last delivery
-    harness = make_harness(monkeypatch, failing_ids={"A": UNAVAILABLE}, fifo=True)
+    harness = make_harness(failing_ids={"A": UNAVAILABLE}, fifo=True)
     first = sqs_record(item("A"), group_id="g", receive_count=1)
     second = sqs_record(item("B"), group_id="g", receive_count=5)
 
@@ -255,10 +241,8 @@ def test_fifo_message_failing_with_an_earlier_one_on_its_last_delivery_dead_lett
     assert letter["ErrorMessage"] == "ServiceUnavailable: try later"
 
 
-def test_fifo_held_back_message_with_deliveries_left_stays_queued_behind_the_failed_one(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    harness = make_harness(monkeypatch, failing_ids={"A": UNAVAILABLE}, fifo=True)
+def test_fifo_held_back_message_with_deliveries_left_stays_queued_behind_the_failed_one(aws_env: None) -> None:
+    harness = make_harness(failing_ids={"A": UNAVAILABLE}, fifo=True)
     first = sqs_record(item("A"), group_id="g", receive_count=1)
     held = sqs_record(user("U"), group_id="g", receive_count=4)
 
@@ -268,12 +252,8 @@ def test_fifo_held_back_message_with_deliveries_left_stays_queued_behind_the_fai
     assert harness.dead_letters() == []
 
 
-def test_fifo_held_back_message_on_its_last_delivery_stays_queued_when_its_dead_letter_fails(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    harness = make_harness(
-        monkeypatch, failing_ids={"A": UNAVAILABLE}, fifo=True, dead_letter_client=lambda _sqs: BrokenSqs()
-    )
+def test_fifo_held_back_message_on_its_last_delivery_stays_queued_when_its_dead_letter_fails(aws_env: None) -> None:
+    harness = make_harness(failing_ids={"A": UNAVAILABLE}, fifo=True, dead_letter_client=lambda _sqs: BrokenSqs())
     first = sqs_record(item("A"), group_id="g", receive_count=1)
     held = sqs_record(user("U"), group_id="g", receive_count=5)
 
@@ -281,13 +261,6 @@ def test_fifo_held_back_message_on_its_last_delivery_stays_queued_when_its_dead_
 
     # THEN nothing is acknowledged that the DLQ did not confirm
     assert failures(response) == [first["messageId"], held["messageId"]]
-
-
-class BrokenSqs:
-    """An SQS client whose every SendMessageBatch fails."""
-
-    def send_message_batch(self, **_kwargs: Any) -> dict[str, Any]:
-        raise client_error("InternalError", 500, "injected", "SendMessageBatch")
 
 
 # --- the same id in two groups -----------------------------------------------------------------------------------
@@ -317,11 +290,11 @@ def test_fifo_same_id_in_two_groups_the_later_change_in_the_batch_is_written_las
     ("fifo", "expected_failures"), [(True, ["first", "second"]), (False, ["first"])], ids=["fifo", "fair-standard"]
 )
 def test_fifo_order_applies_only_to_a_fifo_queue_not_to_any_message_group_id(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch, fifo: bool, expected_failures: list[str]
+    aws_env: None, fifo: bool, expected_failures: list[str]
 ) -> None:
     # GIVEN two messages of one MessageGroupId, the first failing (503): from a FIFO queue, or from a standard
     # (fair) queue, which accepts a MessageGroupId too but orders nothing by it
-    harness = make_harness(monkeypatch, failing_ids={"A": UNAVAILABLE}, fifo=fifo)
+    harness = make_harness(failing_ids={"A": UNAVAILABLE}, fifo=fifo)
     records = {
         "first": sqs_record(item("A"), group_id="tenant-1", fifo=fifo),
         "second": sqs_record(user("U"), group_id="tenant-1", fifo=fifo),
@@ -332,3 +305,91 @@ def test_fifo_order_applies_only_to_a_fifo_queue_not_to_any_message_group_id(
     # THEN only the FIFO queue's second message waits behind the first; the standard queue's is sent and accepted
     assert failures(response) == [records[name]["messageId"] for name in expected_failures]
     assert (("PutUsers", "U") in sent(harness)) is not fifo
+
+
+# --- a failure holds back the rest of its group, wherever it happens -----------------------------------------------
+
+
+def test_fifo_failure_fails_every_later_message_of_its_group_unsent(aws_env: None) -> None:
+    harness = make_harness(script=[client_error("ResourceNotFoundException", 404)])
+    first = sqs_record(item("sku-1", price=1), group_id="item#sku-1")
+    second = sqs_record(item("sku-1", price=2), group_id="item#sku-1")
+    other = sqs_record(action("a-1"), group_id="action#a-1")
+
+    response = harness.invoke({"Records": [first, second, other]})
+
+    assert failures(response) == [first["messageId"], second["messageId"]]
+    assert harness.sent_ids("PutActions") == ["a-1"]
+
+
+def test_fifo_later_poison_in_a_failed_group_is_redelivered_not_dead_lettered(aws_env: None) -> None:
+    harness = make_harness(script=[client_error("ServiceUnavailable", 503)] * 10_000)
+    first = sqs_record(item("sku-1", price=1), group_id="item#sku-1")
+    broken = sqs_record("{not json", group_id="item#sku-1")
+
+    response = harness.invoke({"Records": [first, broken]}, remaining_ms=5_000)
+
+    assert failures(response) == [first["messageId"], broken["messageId"]]
+    assert harness.dead_letters() == []
+
+
+def test_fifo_failure_inside_a_bisected_call_holds_back_later_records_of_its_group(aws_env: None) -> None:
+    # The whole call is refused (one poison record); its first half then meets a setup error. The second half
+    # holds a later change of the failed group: it must stay unsent and be redelivered after the earlier one.
+    harness = make_harness(poison_ids={"sku-poison"}, script=[None, client_error("AccessDeniedException", 403), None])
+    first = sqs_record(item("sku-1"), group_id="catalog")
+    poison = sqs_record(item("sku-poison"), group_id="imports")
+    later = sqs_record(item("sku-2"), group_id="catalog")
+    other = sqs_record(item("sku-3"), group_id="pricing")
+
+    response = harness.invoke({"Records": [first, poison, later, other]})
+
+    assert failures(response) == [first["messageId"], poison["messageId"], later["messageId"]]
+    calls = [[record["itemId"] for record in kwargs["items"]] for _, kwargs in harness.events.calls]
+    assert calls == [["sku-1", "sku-poison", "sku-2", "sku-3"], ["sku-1", "sku-poison"], ["sku-3"]]
+    assert [record["itemId"] for record in harness.events.accepted] == ["sku-3"]
+    assert harness.dead_letters() == []
+
+
+def test_fifo_failure_before_sending_holds_back_later_messages_of_its_group(harness: Harness) -> None:
+    # The users dataset cannot be described (throttled): the user change fails before any Put* call, so the
+    # event published after it in the same group must not overtake it.
+    harness.control.failing_datasets[DATASETS["USERS"]] = client_error(
+        "ThrottlingException", 400, "Rate exceeded", "DescribeDataset"
+    )
+    first = sqs_record(user("u-1"), group_id="u-1")
+    later = sqs_record(event("s-1", "u-1", "sku-1"), group_id="u-1")
+    other = sqs_record(event("s-2", "u-2", "sku-2"), group_id="u-2")
+
+    response = harness.invoke({"Records": [first, later, other]})
+
+    assert failures(response) == [first["messageId"], later["messageId"]]
+    assert [(api, kwargs["sessionId"]) for api, kwargs in harness.events.calls] == [("PutEvents", "s-2")]
+
+
+def test_fifo_earlier_message_of_a_group_is_sent_when_a_later_one_fails(harness: Harness) -> None:
+    earlier = sqs_record(item("sku-1"), group_id="catalog")
+    broken = sqs_record(user("u-1"), group_id="catalog")
+    harness.control.failing_datasets[DATASETS["USERS"]] = client_error("ServiceUnavailable", 503)
+
+    response = harness.invoke({"Records": [earlier, broken]})
+
+    assert failures(response) == [broken["messageId"]]
+    assert harness.sent_ids() == ["sku-1"]
+
+
+def test_fifo_failure_on_the_last_delivery_is_dead_lettered_and_holds_nothing_back(
+    harness: Harness,
+) -> None:
+    # The user change fails for the fifth time: it goes to the DLQ (RetriesExhausted) instead of back to the
+    # queue, so, like any dead letter, it no longer holds back the event behind it.
+    harness.control.failing_datasets[DATASETS["USERS"]] = client_error("ServiceUnavailable", 503, "down")
+    first = sqs_record(user("u-1"), group_id="u-1", receive_count=5)
+    later = sqs_record(event("s-1", "u-1", "sku-1"), group_id="u-1", receive_count=5)
+
+    response = harness.invoke({"Records": [first, later]})
+
+    assert failures(response) == []
+    [letter] = harness.dead_letters()
+    assert (letter["SourceMessageId"], letter["ErrorCode"]) == (first["messageId"], "RetriesExhausted")
+    assert [(api, kwargs["sessionId"]) for api, kwargs in harness.events.calls] == [("PutEvents", "s-1")]

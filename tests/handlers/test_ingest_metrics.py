@@ -105,9 +105,9 @@ def test_metrics_accepted_per_api_and_dead_lettered_per_error_code(
 
 
 def test_metrics_throttled_calls_retries_api_calls_and_errors_per_api(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    aws_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    harness = make_harness(monkeypatch, script=[THROTTLE, THROTTLE, None])
+    harness = make_harness(script=[THROTTLE, THROTTLE, None])
 
     harness.invoke(sqs_event(*(item(f"sku-{i}") for i in range(3))))
 
@@ -120,9 +120,9 @@ def test_metrics_throttled_calls_retries_api_calls_and_errors_per_api(
 
 
 def test_metrics_api_latency_is_one_sample_per_call_in_milliseconds(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    aws_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    harness = make_harness(monkeypatch)
+    harness = make_harness()
     harness.events.on_call = lambda: setattr(harness.clock, "now", harness.clock.now + 0.25)  # each call "takes" 250 ms
 
     harness.invoke(sqs_event(*(item(f"sku-{i}") for i in range(12)), action("a-1")))
@@ -143,10 +143,8 @@ def test_metrics_records_per_call_is_one_sample_per_call(harness: Harness, capsy
     assert {datum.unit for datum in data if datum.name == "RecordsPerCall"} == {"Count"}
 
 
-def test_metrics_records_per_call_counts_each_bisection_call(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    harness = make_harness(monkeypatch, poison_ids={"sku-0"})
+def test_metrics_records_per_call_counts_each_bisection_call(aws_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    harness = make_harness(poison_ids={"sku-0"})
 
     harness.invoke(sqs_event(*(item(f"sku-{i}") for i in range(4))))
 
@@ -158,10 +156,10 @@ def test_metrics_records_per_call_counts_each_bisection_call(
 
 
 def test_metrics_older_change_acknowledged_unwritten_counted_superseded_not_failed(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    aws_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN an older change on its last delivery whose newer change fails (503): the older one is acknowledged
-    harness = make_harness(monkeypatch, failing_ids={"sku-1": client_error("ServiceUnavailable", 503, "later")})
+    harness = make_harness(failing_ids={"sku-1": client_error("ServiceUnavailable", 503, "later")})
     older = sqs_record(item("sku-1", price=1), sent_timestamp=100, receive_count=5)
     newer = sqs_record(item("sku-1", price=2), sent_timestamp=200, receive_count=1)
 
@@ -176,9 +174,9 @@ def test_metrics_older_change_acknowledged_unwritten_counted_superseded_not_fail
 
 @pytest.mark.parametrize("code", ["ResourceNotFoundException", "AccessDeniedException"])
 def test_metrics_setup_errors_per_error_code_and_records_failed(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], code: str
+    aws_env: None, capsys: pytest.CaptureFixture[str], code: str
 ) -> None:
-    harness = make_harness(monkeypatch, script=[client_error(code, 404)])
+    harness = make_harness(script=[client_error(code, 404)])
 
     harness.invoke(sqs_event(item("sku-1"), item("sku-2")))
 

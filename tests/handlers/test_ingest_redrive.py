@@ -1,7 +1,7 @@
 """What SQS does with the handler's answer: an ingest queue on moto with its real redrive policy.
 
 A message the handler reports failed on its last delivery is not redelivered: the queue's redrive policy moves it
-to the DLQ, without the ErrorCode and ErrorMessage the handler writes (Contract 3), and ``redrive --codes
+to the DLQ, without the ErrorCode and ErrorMessage the handler writes (docs/contracts.md §3), and ``redrive --codes
 RedrivePolicy`` would send it back later. These tests run the handler over messages received from the queue, delete
 what it acknowledged, as the event source mapping does, then poll again, where SQS applies the policy, and check
 where each message ended up.
@@ -37,11 +37,11 @@ def receive_counts(records: list[dict[str, Any]]) -> list[int]:
 
 @pytest.mark.parametrize("fifo", [False, True], ids=["standard", "fifo"])
 def test_redrive_older_change_on_its_last_delivery_never_reaches_the_dlq_while_the_newer_is_retried(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch, fifo: bool
+    aws_env: None, fifo: bool
 ) -> None:
     # GIVEN an item changed twice: the older change failed four deliveries already, the newer is new; the newer
     # one fails (503) in this invocation
-    harness = make_harness(monkeypatch, failing_ids={"sku-1": UNAVAILABLE}, fifo=fifo)
+    harness = make_harness(failing_ids={"sku-1": UNAVAILABLE}, fifo=fifo)
     queue = IngestQueue.create(harness.sqs, dead_letter_url=harness.dlq_url, max_receive_count=MAX_RECEIVE_COUNT)
     group = "item#sku-1" if fifo else None
     older = queue.send(item("sku-1", price=1), group_id=group)
@@ -61,13 +61,11 @@ def test_redrive_older_change_on_its_last_delivery_never_reaches_the_dlq_while_t
     assert harness.dead_letters() == []
 
 
-def test_redrive_fifo_acknowledging_an_older_change_lets_no_later_message_overtake_a_failed_one(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_redrive_fifo_acknowledging_an_older_change_lets_no_later_message_overtake_a_failed_one(aws_env: None) -> None:
     # GIVEN one FIFO group: an older change to A on its last delivery, then a poison item C, an item B, the newer
     # change to A, and an item D. A's newer change fails (503); the call carrying C, B, A and D is split to isolate
     # C, so B is accepted on its own, and A and D fail together.
-    harness = make_harness(monkeypatch, poison_ids={"C"}, failing_ids={"A": UNAVAILABLE}, fifo=True)
+    harness = make_harness(poison_ids={"C"}, failing_ids={"A": UNAVAILABLE}, fifo=True)
     queue = IngestQueue.create(harness.sqs, dead_letter_url=harness.dlq_url, max_receive_count=MAX_RECEIVE_COUNT)
     older = queue.send(item("A", price=1), group_id="catalog")
     queue.fail_deliveries(MAX_RECEIVE_COUNT - 1)
@@ -86,13 +84,11 @@ def test_redrive_fifo_acknowledging_an_older_change_lets_no_later_message_overta
     assert (letter["SourceMessageId"], letter["ErrorCode"]) == (poison, "InvalidInput")
 
 
-def test_redrive_fifo_held_back_message_on_its_last_delivery_reaches_the_dlq_with_its_reason(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_redrive_fifo_held_back_message_on_its_last_delivery_reaches_the_dlq_with_its_reason(aws_env: None) -> None:
     # GIVEN a FIFO group of a user and an item, both on their last delivery; the users dataset is gone (a setup
     # error: the handler retries it, never dead-letters it), so the item waits behind the user
     gone = client_error("ResourceNotFoundException", 404, "dataset not found", "PutUsers")
-    harness = make_harness(monkeypatch, failing_ids={"u-1": gone}, fifo=True)
+    harness = make_harness(failing_ids={"u-1": gone}, fifo=True)
     queue = IngestQueue.create(harness.sqs, dead_letter_url=harness.dlq_url, max_receive_count=MAX_RECEIVE_COUNT)
     first = queue.send(user("u-1"), group_id="tenant-1")
     held = queue.send(item("sku-1"), group_id="tenant-1")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
 
@@ -20,7 +19,7 @@ from ingest.clients import ClientLadder
 from ingest.dead_letter import DeadLetterQueue
 from ingest.model import ApiModel
 from tests.handlers.conftest import Harness, make_harness
-from tests.support.fakes import FakeClock, TickingClock
+from tests.support.fakes import FakeClock, TickingClock, timeouts
 from tests.support.sqs_events import item, sqs_record
 
 FUNCTION_TIMEOUT_MS = 10_000  # the configuration's minimum functionTimeoutSeconds
@@ -49,11 +48,9 @@ def invoke(harness: Harness, records: list[dict[str, object]]) -> tuple[list[str
     return [entry["itemIdentifier"] for entry in response["batchItemFailures"]], context
 
 
-def test_time_budget_hung_personalize_still_answers_in_time_with_its_dead_letters(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_time_budget_hung_personalize_still_answers_in_time_with_its_dead_letters(aws_env: None) -> None:
     # GIVEN Personalize hanging on every call (no answer for 60 s), items on their last delivery, one malformed
-    harness = make_harness(monkeypatch, latency_s=60.0)
+    harness = make_harness(latency_s=60.0)
     last_delivery = [sqs_record(item(f"sku-{n}"), receive_count=5) for n in range(3)]
     malformed = sqs_record("{not json")
 
@@ -71,11 +68,9 @@ def test_time_budget_hung_personalize_still_answers_in_time_with_its_dead_letter
     assert letters[malformed["messageId"]]["ErrorCode"] == "MalformedMessage"
 
 
-def test_time_budget_slow_personalize_sends_what_fits_and_leaves_the_rest_for_redelivery(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_time_budget_slow_personalize_sends_what_fits_and_leaves_the_rest_for_redelivery(aws_env: None) -> None:
     # GIVEN Personalize answering each call in 2.5 s, and 30 items (three calls)
-    harness = make_harness(monkeypatch, latency_s=2.5)
+    harness = make_harness(latency_s=2.5)
     records = [sqs_record(item(f"sku-{n:02d}")) for n in range(30)]
 
     # WHEN a 10 s invocation processes them
@@ -89,8 +84,8 @@ def test_time_budget_slow_personalize_sends_what_fits_and_leaves_the_rest_for_re
     assert harness.dead_letters() == []
 
 
-def test_time_budget_every_call_is_bounded_by_the_time_left(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    harness = make_harness(monkeypatch, latency_s=3.0)
+def test_time_budget_every_call_is_bounded_by_the_time_left(aws_env: None) -> None:
+    harness = make_harness(latency_s=3.0)
     records = [sqs_record(item(f"sku-{n:02d}")) for n in range(30)]
 
     invoke(harness, records)
@@ -101,11 +96,9 @@ def test_time_budget_every_call_is_bounded_by_the_time_left(aws_env: None, monke
     assert max(harness.events.timeouts) < FUNCTION_TIMEOUT_MS / 1000.0
 
 
-def test_time_budget_hung_dead_letter_queue_leaves_unwritten_letters_for_redelivery(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_time_budget_hung_dead_letter_queue_leaves_unwritten_letters_for_redelivery(aws_env: None) -> None:
     # GIVEN a DLQ whose every write takes 4 s, and 25 malformed messages (three SendMessageBatch calls)
-    harness = make_harness(monkeypatch, dead_letter_latency_s=4.0)
+    harness = make_harness(dead_letter_latency_s=4.0)
     records = [sqs_record("{" + str(n)) for n in range(25)]
 
     failed, context = invoke(harness, records)
@@ -147,12 +140,12 @@ class RecordedSqs:
 
 
 def test_time_budget_sending_to_the_deadline_first_dead_letter_write_gets_the_promised_client_in_time(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch
+    aws_env: None,
 ) -> None:
     # GIVEN Personalize hanging until the sending deadline, items on their last delivery, time that passes while
     # the handler works (1 ms a clock reading), and SQS clients that take 50 ms to build (boto3.client())
     clock = TickingClock(tick_s=0.001)
-    harness = make_harness(monkeypatch, clock=clock)
+    harness = make_harness(clock=clock)
     personalize = PersonalizeHungToTheDeadline(clock)
     writes: list[tuple[float, Config]] = []
 
@@ -173,8 +166,9 @@ def test_time_budget_sending_to_the_deadline_first_dead_letter_write_gets_the_pr
     [deadline] = personalize.deadlines
     [(started, config)] = writes
     assert started > deadline
-    assert (config.connect_timeout, config.read_timeout) >= (0.5, 1.5)
-    assert started + config.connect_timeout + config.read_timeout <= context.ends_at - handler.ANSWER_MARGIN_S
+    connect_s, read_s = timeouts(config)
+    assert (connect_s, read_s) >= (0.5, 1.5)
+    assert started + connect_s + read_s <= context.ends_at - handler.ANSWER_MARGIN_S
     assert failed == []
     assert {letter["ErrorCode"] for letter in harness.dead_letters()} == {"RetriesExhausted"}
 

@@ -13,31 +13,40 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.validate import validate_parameters
 
+from contract import KIND_SPECS, KINDS_BY_API
+
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 ACCOUNT = "123456789012"
 GROUP = f"arn:aws:personalize:us-east-1:{ACCOUNT}:dataset-group/shop"
+# By dataset type (ITEMS): each kind's dataset in the "shop" group, and the repo's schema it is described with.
 DATASETS = {
-    "ITEMS": f"arn:aws:personalize:us-east-1:{ACCOUNT}:dataset/shop/ITEMS",
-    "ACTIONS": f"arn:aws:personalize:us-east-1:{ACCOUNT}:dataset/shop/ACTIONS",
-    "USERS": f"arn:aws:personalize:us-east-1:{ACCOUNT}:dataset/shop/USERS",
-    "INTERACTIONS": f"arn:aws:personalize:us-east-1:{ACCOUNT}:dataset/shop/INTERACTIONS",
-    "ACTION_INTERACTIONS": f"arn:aws:personalize:us-east-1:{ACCOUNT}:dataset/shop/ACTION_INTERACTIONS",
+    spec.dataset_type: f"arn:aws:personalize:us-east-1:{ACCOUNT}:dataset/shop/{spec.dataset_type}"
+    for spec in KIND_SPECS.values()
 }
-SCHEMA_FILES = {
-    "ITEMS": "items.json",
-    "ACTIONS": "actions.json",
-    "USERS": "users.json",
-    "INTERACTIONS": "interactions.json",
-    "ACTION_INTERACTIONS": "action_interactions.json",
-}
+SCHEMA_FILES = {spec.dataset_type: spec.schema_file for spec in KIND_SPECS.values()}
 ACTION_INTERACTIONS_TRACKING_ID = "ai-tracking-0001"
+# The record field a test poisons or fails a record by (``poison_ids``, ``failing_ids``): the record id of the
+# upsert kinds, and for the interaction kinds, which have none, the item or action they name.
+POISON_ID_FIELDS = {"event": "itemId", "actionInteraction": "actionId"}
+
+
+def poison_id_field(api: str) -> str:
+    """The field ``FakePersonalizeEvents`` reads a record's id from, for ``poison_ids`` and ``failing_ids``."""
+    spec = KINDS_BY_API[api]
+    return spec.id_field or POISON_ID_FIELDS[spec.name]
+
+
+def timeouts(config: Config) -> tuple[float, float]:
+    """A client config's (connect, read) timeouts in seconds: botocore's stubs do not declare them."""
+    settings = cast(Any, config)
+    return float(settings.connect_timeout), float(settings.read_timeout)
 
 
 def client_error(code: str, status: int, message: str = "", operation: str = "PutItems") -> ClientError:
@@ -88,8 +97,30 @@ class FakePersonalizeControl:
 _EVENTS_MODEL = botocore.session.get_session().get_service_model("personalize-events")
 
 
+class _PutOperations:
+    """The personalize-events client's methods, one per kind's API, each a ``put`` of that API."""
+
+    def put(self, api: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def put_items(self, **kwargs: Any) -> dict[str, Any]:
+        return self.put("PutItems", kwargs)
+
+    def put_actions(self, **kwargs: Any) -> dict[str, Any]:
+        return self.put("PutActions", kwargs)
+
+    def put_users(self, **kwargs: Any) -> dict[str, Any]:
+        return self.put("PutUsers", kwargs)
+
+    def put_events(self, **kwargs: Any) -> dict[str, Any]:
+        return self.put("PutEvents", kwargs)
+
+    def put_action_interactions(self, **kwargs: Any) -> dict[str, Any]:
+        return self.put("PutActionInteractions", kwargs)
+
+
 @dataclass
-class FakePersonalizeEvents:
+class FakePersonalizeEvents(_PutOperations):
     """``personalize-events`` client: records every call; programmable failures.
 
     ``script`` holds exceptions to raise on the next calls, in order (``None`` lets a call through).
@@ -110,17 +141,14 @@ class FakePersonalizeEvents:
 
     def bounded(self, config: Config) -> TimedPersonalizeEvents:
         """This fake as a client built with ``config``: its calls give up after the config's read timeout."""
-        return TimedPersonalizeEvents(self, float(config.read_timeout))
+        return TimedPersonalizeEvents(self, timeouts(config)[1])
 
-    def _call(
-        self,
-        api: str,
-        list_field: str,
-        id_field: str | None,
-        kwargs: dict[str, Any],
-        read_timeout_s: float | None = None,
-    ) -> dict[str, Any]:
-        validate_parameters(kwargs, _EVENTS_MODEL.operation_model(api).input_shape)  # raises ParamValidationError
+    def put(self, api: str, kwargs: dict[str, Any], read_timeout_s: float | None = None) -> dict[str, Any]:
+        """One call of ``api`` with ``kwargs``, through a client with ``read_timeout_s`` (None: no timeout)."""
+        list_field, id_field = KINDS_BY_API[api].list_field, poison_id_field(api)
+        input_shape = _EVENTS_MODEL.operation_model(api).input_shape
+        assert input_shape is not None, api
+        validate_parameters(kwargs, input_shape)  # raises ParamValidationError
         self.calls.append((api, kwargs))
         if read_timeout_s is not None:
             self.timeouts.append(read_timeout_s)
@@ -141,28 +169,13 @@ class FakePersonalizeEvents:
         for index, record in enumerate(records):
             assert isinstance(record.get("properties", "{}"), str), "properties must be sent as a JSON string"
             json.loads(record.get("properties", "{}"))
-            record_id = record.get(id_field) if id_field else None
+            record_id = record.get(id_field)
             if record_id in self.poison_ids:
                 raise client_error("InvalidInputException", 400, f"{list_field}[{index}] is invalid", api)
             if record_id in self.failing_ids:
                 raise self.failing_ids[record_id]
         self.accepted.extend({**record, **_call_fields(api, kwargs)} for record in records)
         return {"ResponseMetadata": {"HTTPStatusCode": 200}}
-
-    def put_items(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call("PutItems", "items", "itemId", kwargs)
-
-    def put_actions(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call("PutActions", "actions", "actionId", kwargs)
-
-    def put_users(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call("PutUsers", "users", "userId", kwargs)
-
-    def put_events(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call("PutEvents", "eventList", "itemId", kwargs)
-
-    def put_action_interactions(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call("PutActionInteractions", "actionInteractions", "actionId", kwargs)
 
     def apis(self) -> list[str]:
         return [api for api, _ in self.calls]
@@ -174,26 +187,14 @@ def _call_fields(api: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class TimedPersonalizeEvents:
+class TimedPersonalizeEvents(_PutOperations):
     """``FakePersonalizeEvents`` seen through a client with a read timeout (``ClientLadder`` builds these)."""
 
     fake: FakePersonalizeEvents
     read_timeout_s: float
 
-    def put_items(self, **kwargs: Any) -> dict[str, Any]:
-        return self.fake._call("PutItems", "items", "itemId", kwargs, self.read_timeout_s)
-
-    def put_actions(self, **kwargs: Any) -> dict[str, Any]:
-        return self.fake._call("PutActions", "actions", "actionId", kwargs, self.read_timeout_s)
-
-    def put_users(self, **kwargs: Any) -> dict[str, Any]:
-        return self.fake._call("PutUsers", "users", "userId", kwargs, self.read_timeout_s)
-
-    def put_events(self, **kwargs: Any) -> dict[str, Any]:
-        return self.fake._call("PutEvents", "eventList", "itemId", kwargs, self.read_timeout_s)
-
-    def put_action_interactions(self, **kwargs: Any) -> dict[str, Any]:
-        return self.fake._call("PutActionInteractions", "actionInteractions", "actionId", kwargs, self.read_timeout_s)
+    def put(self, api: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return self.fake.put(api, kwargs, self.read_timeout_s)
 
 
 class FakeClock:

@@ -1,4 +1,4 @@
-"""Fixtures of the DLQ tool's tests: moto's SQS server on loopback, fresh queue pairs, and the Personalize emulator.
+"""Fixtures of the tools' tests: moto's SQS server on loopback, fresh queue pairs, and the Personalize emulator.
 
 The tool talks HTTP to them exactly as it would to AWS. moto's server is started once per session (per xdist
 worker) in this process; each test makes its own uniquely named queues, so tests never see each other's messages.
@@ -9,18 +9,29 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Final, TypedDict
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from ingest.kinds import KINDS
+from contract import KIND_SPECS
 from local.emulator import EmulatorConfig, EmulatorServer
 from local.sqs_server import QueuePair, SqsServer, create_queue_pair
+from tests.emulator.emulator_helpers import Setup
+from tests.tools.dlq_support import ITEMS_V1
 
 REGION = "us-east-1"
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+class Credentials(TypedDict):
+    """Dummy credentials, as keyword arguments of ``boto3.client``."""
+
+    aws_access_key_id: str
+    aws_secret_access_key: str
+
+
+CREDENTIALS: Final[Credentials] = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 # One attempt: moto's server answers operations it lacks (StartMessageMoveTask) with HTTP 500, which the standard
 # retry mode would retry with backoff; the tests want the answer, not the wait.
 ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
@@ -34,8 +45,8 @@ def _no_ambient_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     endpoints = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_PERSONALIZE", "AWS_ENDPOINT_URL_LAMBDA")
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", *endpoints):
         monkeypatch.delenv(name, raising=False)
-    # The ingest Lambda's variables (Contract 2), which replay reads from the shell by default.
-    for kind in KINDS.values():
+    # The ingest Lambda's variables (docs/contracts.md §2), which replay reads from the shell by default.
+    for kind in KIND_SPECS.values():
         monkeypatch.delenv(kind.dataset_env, raising=False)
         monkeypatch.delenv(kind.target_env, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -94,3 +105,10 @@ def personalize(emulator: EmulatorServer) -> Any:
     return boto3.client(
         "personalize", endpoint_url=emulator.endpoint_url, region_name=REGION, config=ONE_ATTEMPT, **CREDENTIALS
     )
+
+
+@pytest.fixture
+def items_dataset(personalize: Any) -> tuple[str, Setup]:
+    """An Items dataset on the emulator whose schema has no COLOR field yet."""
+    setup = Setup(personalize)
+    return setup.dataset("Items", schema=setup.schema(fields=ITEMS_V1)), setup

@@ -1,5 +1,5 @@
 """The message contract as a file: ``schemas/contract/message.schema.json`` agrees with the handler, the README
-and the test fixtures (DESIGN.md Contract 1).
+and the test fixtures (docs/contracts.md §1).
 
 The handler (``ingest.decode`` + ``ingest.validate``) is the reference for what is valid. The schema covers the
 message itself, so "valid" here means the handler does not dead-letter the body as ``MalformedMessage``:
@@ -32,13 +32,6 @@ from tests.support import sqs_events
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = ROOT / "schemas" / "contract" / "message.schema.json"
 README = ROOT / "README.md"
-DATASET_SCHEMA_FILES = {
-    "item": "items.json",
-    "action": "actions.json",
-    "user": "users.json",
-    "event": "interactions.json",
-    "actionInteraction": "action_interactions.json",
-}
 ACCEPTED = "accepted"
 MALFORMED = str(ErrorCode.MALFORMED_MESSAGE)
 # decode unwraps at most this many envelopes (ingest.decode._MAX_ENVELOPES).
@@ -58,11 +51,11 @@ def contract() -> Draft202012Validator:
 def dataset_schemas() -> dict[str, DatasetSchema]:
     return {
         kind: DatasetSchema.parse(
-            (ROOT / "schemas" / name).read_text(encoding="utf-8"),
-            request_fields=KINDS[kind].request_schema_fields,
-            string_limit=KINDS[kind].string_value_limit,
+            (ROOT / "schemas" / spec.spec.schema_file).read_text(encoding="utf-8"),
+            request_fields=spec.request_schema_fields,
+            string_limit=spec.string_value_limit,
         )
-        for kind, name in DATASET_SCHEMA_FILES.items()
+        for kind, spec in KINDS.items()
     }
 
 

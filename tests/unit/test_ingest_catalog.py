@@ -26,7 +26,7 @@ ITEMS_V1 = {
     "fields": [{"name": "ITEM_ID", "type": "string"}, {"name": "PRICE", "type": "float"}],
     "version": "1.0",
 }
-# What UpdateDataset allows: the old fields unchanged, a new nullable one (PERSONALIZE.md §3).
+# What UpdateDataset allows: the old fields unchanged, a new nullable one (docs/personalize.md §3).
 ITEMS_V2 = {
     **ITEMS_V1,
     "fields": [*ITEMS_V1["fields"], {"name": "COLOUR", "type": ["null", "string"], "categorical": True}],

@@ -13,7 +13,7 @@ from ingest.dead_letter import DeadLetter, DeadLetterQueue
 from ingest.decode import Message
 from ingest.errors import ErrorCode, OutOfTime
 from ingest.kinds import KINDS
-from tests.support.fakes import DATASETS, FakeClock, FakePersonalizeControl
+from tests.support.fakes import DATASETS, FakeClock, FakePersonalizeControl, timeouts
 
 
 class Built:
@@ -35,8 +35,10 @@ def test_client_ladder_picks_the_largest_tier_that_ends_in_the_time_left_with_it
     cases = [(60.0, TIERS[-1]), (5.0, TIERS[3]), (1.3, TIERS[1]), (1.2, TIERS[0]), (SHORTEST_CALL_S, TIERS[0])]
     for seconds, expected in cases:
         config = ladder.within(seconds)
-        assert (config.connect_timeout, config.read_timeout) == (expected.connect_s, expected.read_s)
-        assert config.connect_timeout + config.read_timeout + CALL_MARGIN_S <= seconds
+        assert config is not None
+        connect_s, read_s = timeouts(config)
+        assert (connect_s, read_s) == (expected.connect_s, expected.read_s)
+        assert connect_s + read_s + CALL_MARGIN_S <= seconds
         assert config.retries == {"total_max_attempts": 1}  # the base settings are kept
 
 
@@ -86,7 +88,7 @@ def test_dead_letter_queue_starts_no_write_past_the_time_left() -> None:
     clients: list[SlowSqs] = []
 
     def make(config: Config) -> SlowSqs:
-        clients.append(SlowSqs(clock, 1.0, float(config.read_timeout)))
+        clients.append(SlowSqs(clock, 1.0, timeouts(config)[1]))
         return clients[-1]
 
     queue = DeadLetterQueue(client=ClientLadder(make), queue_url="https://q/dlq", clock=clock)

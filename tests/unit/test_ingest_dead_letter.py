@@ -1,4 +1,5 @@
-"""Contract 3: original body, reason attributes, and a write is only a write when SQS confirmed it."""
+"""The dead-letter queue (docs/contracts.md §3): original body, reason attributes, and a write is only a write when
+SQS confirmed it."""
 
 from __future__ import annotations
 

@@ -43,13 +43,12 @@ def test_classify_keeps_code_and_service_message() -> None:
 
 def test_classify_sdk_refusal_is_poison_naming_fields_and_rules_not_values() -> None:
     # botocore's own report, from its own validator (what the client raises before sending)
+    put_items = botocore.session.get_session().get_service_model("personalize-events").operation_model("PutItems")
+    assert put_items.input_shape is not None
     with pytest.raises(ParamValidationError) as caught:
         validate_parameters(
             {"datasetArn": "arn", "items": [{"itemId": "", "properties": {"name": "Jane Doe"}, "extra": "Jane"}]},
-            botocore.session.get_session()
-            .get_service_model("personalize-events")
-            .operation_model("PutItems")
-            .input_shape,
+            put_items.input_shape,
         )
 
     failure = classify(caught.value)

@@ -1,4 +1,4 @@
-"""Avro schemas and the mapping of message properties onto them (PERSONALIZE.md §4)."""
+"""Avro schemas and the mapping of message properties onto them (docs/personalize.md §4)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 
 import pytest
 
+from contract import Dimension, Metric
 from ingest.decode import Message
 from ingest.errors import CallFailure, Disposition
 from ingest.model import api_models
@@ -106,8 +107,8 @@ def test_send_throttled_then_success_retries_with_backoff() -> None:
     assert all(isinstance(outcome, Accepted) for outcome in outcomes.values())
     assert len(fake.calls) == 3
     assert len(clock.sleeps) == 2
-    assert telemetry.get("ThrottledCalls", Api="PutItems") == 2
-    assert telemetry.get("Retries", Api="PutItems") == 2
+    assert telemetry.get(Metric.THROTTLED_CALLS, {Dimension.API: "PutItems"}) == 2
+    assert telemetry.get(Metric.RETRIES, {Dimension.API: "PutItems"}) == 2
 
 
 @pytest.mark.parametrize(

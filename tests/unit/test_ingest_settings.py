@@ -1,4 +1,4 @@
-"""Contract 2: the Lambda environment, read once per cold start."""
+"""The Lambda environment (docs/contracts.md §2), read once per cold start."""
 
 from __future__ import annotations
 

@@ -17,19 +17,12 @@ from ingest.validate import MAX_EVENT_BYTES, ValidRecord, validate
 from tests.support.sqs_events import action, action_interaction, event, item, sqs_record
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
-SCHEMA_FILES = {
-    "item": "items.json",
-    "action": "actions.json",
-    "user": "users.json",
-    "event": "interactions.json",
-    "actionInteraction": "action_interactions.json",
-}
 
 
 def schema_for(kind: str) -> DatasetSchema:
     spec = KINDS[kind]
     return DatasetSchema.parse(
-        (SCHEMAS / SCHEMA_FILES[kind]).read_text(),
+        (SCHEMAS / spec.spec.schema_file).read_text(),
         request_fields=spec.request_schema_fields,
         string_limit=spec.string_value_limit,
     )
@@ -221,7 +214,7 @@ def test_validate_event_copied_back_from_the_dlq_derives_the_original_event_id()
     assert valid.record["eventId"] == "original-1"
 
 
-# aws-sdk-js#3371 (PERSONALIZE.md §1): PutEvents with sessionId "null" answers 200 and the event is silently
+# aws-sdk-js#3371 (docs/personalize.md §1): PutEvents with sessionId "null" answers 200 and the event is silently
 # dropped. Such ids are a client's stringified null/undefined or an empty form field: never a real id.
 PLACEHOLDER_IDS = ["null", "NULL", "Null", "undefined", "UNDEFINED", " ", "\t\n", "  null  "]
 
