@@ -11,20 +11,13 @@ laptop provisions go through the same code as a deployment.
 from __future__ import annotations
 
 import itertools
-import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
-LAMBDAS_ROOT: Final = Path(__file__).resolve().parents[1] / "lambdas"
-# The handlers import each other absolutely from the Lambda asset root, as they do in Lambda (DESIGN.md).
-if str(LAMBDAS_ROOT) not in sys.path:
-    sys.path.insert(0, str(LAMBDAS_ROOT))
-
-from resources import provider  # noqa: E402  (needs the asset root on sys.path)
+from resources import provider
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 STACK_ID: Final = "arn:aws:cloudformation:us-east-1:123456789012:stack/local/00000000-0000-0000-0000-000000000000"

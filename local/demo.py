@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import contract
+from contract import ErrorCode
 from local.emulator import EmulatorConfig
 from local.environment import LocalPipeline
 
@@ -31,9 +33,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 ACCEPT = "accepted"
-KINDS = ("item", "action", "user", "event", "actionInteraction")
-# Kinds Personalize upserts by id; the others (events, action interactions) are appended, one per eventId.
-UPSERT_KINDS = frozenset({"item", "action", "user"})
+KINDS = contract.KIND_NAMES
 # SQS: at most 10 entries per SendMessageBatch.
 PUBLISH_BATCH = 10
 
@@ -155,93 +155,100 @@ def build_stream(*, items: int, actions: int, users: int, seed: int) -> list[Pub
     rng = random.Random(seed)
     # The stream is shuffled in blocks: a catalogue change, or one user's visit (profile, then sessions of events
     # and action interactions, in order, as a website would publish them).
-    blocks: list[list[Published]] = []
     item_ids = [f"sku-{index:05d}" for index in range(items)]
     action_ids = [f"act-{index:04d}" for index in range(actions)]
-    for item_id in item_ids:
-        versions = 2 if rng.random() < 0.25 else 1
-        blocks.extend([Published("item", json.dumps(_item(rng, item_id)), ACCEPT, item_id)] for _ in range(versions))
-    for action_id in action_ids:
-        blocks.append([Published("action", json.dumps(_action(rng, action_id)), ACCEPT, action_id)])
-    for index in range(users):
-        user_id = f"user-{index:04d}"
-        visit: list[Published] = []
-        for _ in range(2 if rng.random() < 0.25 else 1):
-            change = _user(rng, user_id)
-            body = _eventbridge(change) if rng.random() < 0.2 else json.dumps(change)
-            visit.append(Published("user", body, ACCEPT, user_id))
-        for session_index in range(rng.randint(1, 2)):
-            session = f"s-{index:04d}-{session_index}"
-            for event_index in range(rng.randint(1, 5) if item_ids else 0):
-                event_id = f"evt-{index:04d}-{session_index}-{event_index}" if rng.random() < 0.5 else None
-                change = _event(rng, session, user_id, rng.choice(item_ids), event_id)
-                # record_id None: the pipeline derives the eventId from the SQS message id.
-                visit.append(Published("event", json.dumps(change), ACCEPT, event_id))
-            for _ in range(rng.randint(0, 2) if action_ids else 0):
-                change = _action_interaction(rng, session, user_id, rng.choice(action_ids))
-                visit.append(Published("actionInteraction", json.dumps(change), ACCEPT, None))
-        blocks.append(visit)
+    blocks = _catalogue_blocks(rng, item_ids, action_ids)
+    blocks.extend(_visit(rng, index, item_ids, action_ids) for index in range(users))
     rng.shuffle(blocks)
     stream = [message for block in blocks for message in block]
     # An item published through SNS: the envelope is unwrapped, the DLQ would keep it as published.
     if item_ids:
         stream.append(Published("item", _sns(_item(rng, item_ids[0])), ACCEPT, item_ids[0]))
-    bad = [
-        Published("item", '{"type": "item", "itemId": "sku-broken", "properties": {', "MalformedMessage"),
-        Published("item", json.dumps({"type": "product", "itemId": "sku-x"}), "MalformedMessage"),
-        Published("item", json.dumps({"type": "item", "properties": {"price": 1}}), "MalformedMessage"),
-        Published("action", json.dumps({"type": "action", "actionId": "a" * 300}), "MalformedMessage"),
+    for message in _bad_messages(rng):
+        stream.insert(rng.randrange(len(stream) + 1), message)
+    return stream
+
+
+def _catalogue_blocks(rng: random.Random, item_ids: list[str], action_ids: list[str]) -> list[list[Published]]:
+    """One block per catalogue change: every item (a quarter of them twice), then every action."""
+    blocks: list[list[Published]] = []
+    for item_id in item_ids:
+        versions = 2 if rng.random() < 0.25 else 1
+        blocks.extend([Published("item", json.dumps(_item(rng, item_id)), ACCEPT, item_id)] for _ in range(versions))
+    for action_id in action_ids:
+        blocks.append([Published("action", json.dumps(_action(rng, action_id)), ACCEPT, action_id)])
+    return blocks
+
+
+def _visit(rng: random.Random, index: int, item_ids: list[str], action_ids: list[str]) -> list[Published]:
+    """One user's visit, in order: their profile (a quarter of them updated, some through EventBridge), then one or
+    two sessions of events on items and action interactions."""
+    user_id = f"user-{index:04d}"
+    visit: list[Published] = []
+    for _ in range(2 if rng.random() < 0.25 else 1):
+        change = _user(rng, user_id)
+        body = _eventbridge(change) if rng.random() < 0.2 else json.dumps(change)
+        visit.append(Published("user", body, ACCEPT, user_id))
+    for session_index in range(rng.randint(1, 2)):
+        session = f"s-{index:04d}-{session_index}"
+        for event_index in range(rng.randint(1, 5) if item_ids else 0):
+            event_id = f"evt-{index:04d}-{session_index}-{event_index}" if rng.random() < 0.5 else None
+            change = _event(rng, session, user_id, rng.choice(item_ids), event_id)
+            # record_id None: the pipeline derives the eventId from the SQS message id.
+            visit.append(Published("event", json.dumps(change), ACCEPT, event_id))
+        for _ in range(rng.randint(0, 2) if action_ids else 0):
+            change = _action_interaction(rng, session, user_id, rng.choice(action_ids))
+            visit.append(Published("actionInteraction", json.dumps(change), ACCEPT, None))
+    return visit
+
+
+def _bad_messages(rng: random.Random) -> list[Published]:
+    """Messages the handler must dead-letter, each with the code it must give: malformed ones, schema violations
+    of each kind, then events and an action interaction the handler cannot read."""
+    malformed = [
+        Published("item", '{"type": "item", "itemId": "sku-broken", "properties": {', ErrorCode.MALFORMED_MESSAGE),
+        Published("item", json.dumps({"type": "product", "itemId": "sku-x"}), ErrorCode.MALFORMED_MESSAGE),
+        Published("item", json.dumps({"type": "item", "properties": {"price": 1}}), ErrorCode.MALFORMED_MESSAGE),
+        Published("action", json.dumps({"type": "action", "actionId": "a" * 300}), ErrorCode.MALFORMED_MESSAGE),
         Published(
             "item",
             json.dumps({**_item(rng, "sku-big"), "properties": {"price": 1, "description": "x" * 40_000}}),
-            "MalformedMessage",
+            ErrorCode.MALFORMED_MESSAGE,
         ),
+    ]
+    violations = [
         Published(
             "item",
             json.dumps({**_item(rng, "sku-colour"), "properties": {"price": 1, "colour": "red"}}),
-            "SchemaViolation",
+            ErrorCode.SCHEMA_VIOLATION,
         ),
-        Published(
-            "item",
-            json.dumps({"type": "item", "itemId": "sku-cheap", "properties": {"price": "cheap"}}),
-            "SchemaViolation",
-        ),
-        Published(
-            "item",
-            json.dumps({"type": "item", "itemId": "sku-genre", "properties": {"price": 1, "genres": ["g" * 1001]}}),
-            "SchemaViolation",
-        ),
-        Published(
-            "action",
-            json.dumps({"type": "action", "actionId": "act-bad", "properties": {"value": "lots"}}),
-            "SchemaViolation",
-        ),
-        Published(
-            "user",
-            json.dumps({"type": "user", "userId": "user-bad", "properties": {"shoeSize": 44}}),
-            "SchemaViolation",
-        ),
-        Published(
+        _bad("item", {"type": "item", "itemId": "sku-cheap", "properties": {"price": "cheap"}}),
+        _bad("item", {"type": "item", "itemId": "sku-genre", "properties": {"price": 1, "genres": ["g" * 1001]}}),
+        _bad("action", {"type": "action", "actionId": "act-bad", "properties": {"value": "lots"}}),
+        _bad("user", {"type": "user", "userId": "user-bad", "properties": {"shoeSize": 44}}),
+    ]
+    unreadable_streams = [
+        _bad(
             "event",
-            json.dumps({**_event(rng, "s-bad", "user-0000", "sku-00000", None), "sentAt": "last tuesday"}),
-            "MalformedMessage",
+            {**_event(rng, "s-bad", "user-0000", "sku-00000", None), "sentAt": "last tuesday"},
+            ErrorCode.MALFORMED_MESSAGE,
         ),
-        Published(
+        _bad(
             "event",
-            json.dumps({**_event(rng, "s-bad", "user-0000", "sku-00000", None), "sessionId": ""}),
-            "MalformedMessage",
+            {**_event(rng, "s-bad", "user-0000", "sku-00000", None), "sessionId": ""},
+            ErrorCode.MALFORMED_MESSAGE,
         ),
-        Published(
+        _bad(
             "actionInteraction",
-            json.dumps(
-                {k: v for k, v in _action_interaction(rng, "s-bad", "user-0000", "act-0000").items() if k != "actionId"}
-            ),
-            "MalformedMessage",
+            {k: v for k, v in _action_interaction(rng, "s-bad", "user-0000", "act-0000").items() if k != "actionId"},
+            ErrorCode.MALFORMED_MESSAGE,
         ),
     ]
-    for message in bad:
-        stream.insert(rng.randrange(len(stream) + 1), message)
-    return stream
+    return [*malformed, *violations, *unreadable_streams]
+
+
+def _bad(kind: str, change: dict[str, Any], code: ErrorCode = ErrorCode.SCHEMA_VIOLATION) -> Published:
+    return Published(kind, json.dumps(change), code)
 
 
 def for_kinds(stream: Sequence[Published], kinds: Sequence[str]) -> list[Published]:
@@ -254,7 +261,7 @@ def for_kinds(stream: Sequence[Published], kinds: Sequence[str]) -> list[Publish
             kept.append(message)
         elif message.expected == ACCEPT and message.kind not in unconfigured:
             unconfigured.add(message.kind)
-            kept.append(Published(message.kind, message.body, "DatasetNotConfigured", message.record_id))
+            kept.append(Published(message.kind, message.body, ErrorCode.DATASET_NOT_CONFIGURED, message.record_id))
     return kept
 
 
@@ -282,14 +289,18 @@ def account(pipeline: LocalPipeline, sent: dict[str, Published]) -> tuple[dict[s
     problems: list[str] = []
     # The handler names the message it dead-letters (SourceMessageId); one the queue's redrive policy moved keeps
     # its own message id instead.
-    letters = {letter.get("SourceMessageId") or letter["MessageId"]: letter for letter in pipeline.dead_letters()}
+    letters = {
+        letter.get(contract.SOURCE_MESSAGE_ID_ATTRIBUTE) or letter["MessageId"]: letter
+        for letter in pipeline.dead_letters()
+    }
     depth = pipeline.queue_depth()
     if depth:
         problems.append(f"{depth} message(s) still in the ingest queue")
-    # What the emulator holds, per kind: record ids for upserted kinds, event ids for events and action interactions.
+    # What the emulator holds, per kind: record ids for the kinds Personalize upserts by id, event ids for the others
+    # (events and action interactions, appended one per eventId).
     stored: dict[str, set[str]] = {}
     for kind, dataset_arn in pipeline.provisioned.datasets.items():
-        key = f"{kind}Id" if kind in UPSERT_KINDS else "eventId"
+        key = contract.KIND_SPECS[kind].id_field or "eventId"
         try:
             stored[kind] = {record[key] for record in pipeline.emulator.state.records(dataset_arn)}
         except KeyError:  # the dataset is gone: it holds nothing
@@ -308,10 +319,10 @@ def account(pipeline: LocalPipeline, sent: dict[str, Published]) -> tuple[dict[s
             elif record_id not in stored.get(message.kind, set()):
                 problems.append(f"{message_id}: acknowledged, but {message.kind} {record_id} is not in the emulator")
             continue
-        code = letter.get("ErrorCode", "(moved by the redrive policy)")
+        code = letter.get(contract.ERROR_CODE_ATTRIBUTE, "(moved by the redrive policy)")
         tally[f"dlq:{code}"] += 1
         # A good message may legitimately exhaust its retries under injected faults; anything else is a misroute.
-        if code != message.expected and not (message.expected == ACCEPT and code == "RetriesExhausted"):
+        if code != message.expected and not (message.expected == ACCEPT and code == ErrorCode.RETRIES_EXHAUSTED):
             problems.append(f"{message_id}: expected {message.expected}, dead-lettered as {code}")
         if letter["body"] != message.body:
             problems.append(f"{message_id}: the dead letter's body differs from the published one")

@@ -4,13 +4,12 @@
 servers on free loopback ports, creates the ingest queue and its dead-letter queue (redrive policy included),
 provisions a dataset group with a dataset per kind from ``schemas/`` through the stack's own custom resource
 handlers (driven as CloudFormation would, ``local.cloudformation``), and hands out the ingest Lambda's
-environment (DESIGN.md Contract 2) with the standard ``AWS_ENDPOINT_URL_*`` variables pointing at the
+environment (docs/contracts.md §2) with the standard ``AWS_ENDPOINT_URL_*`` variables pointing at the
 stand-ins, so the real handler runs unchanged.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,15 +18,14 @@ from typing import Any
 
 import boto3
 
+import contract
 from local.cloudformation import CustomResourceDriver
 from local.emulator import EmulatorConfig, EmulatorServer
-from local.runner import RunSummary, load_handler, run_event_source
+from local.lambda_runtime import load_handler
+from local.run_summary import RunSummary
+from local.runner import run_event_source
 from local.sqs_server import QueuePair, SqsServer, create_queue_pair, make_sqs_client
 from stacks.personalize_properties import (
-    DATASET_GROUP_TYPE,
-    DATASET_TYPE,
-    EVENT_TRACKER_TYPE,
-    SCHEMA_TYPE,
     dataset_group_properties,
     dataset_properties,
     event_tracker_properties,
@@ -41,32 +39,6 @@ HANDLER = "ingest.handler.lambda_handler"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
-@dataclass(frozen=True, slots=True)
-class LocalKind:
-    """How a message kind is provisioned locally: its dataset type, schema file and Contract 2 variable."""
-
-    dataset_type: str
-    schema_file: str
-    dataset_env: str
-    tracking_env: str | None = None
-
-
-# Contract 2's variable names, as the ingest Lambda reads them; the stack sets the same ones.
-LOCAL_KINDS: dict[str, LocalKind] = {
-    "item": LocalKind("ITEMS", "items.json", "ITEMS_DATASET_ARN"),
-    "action": LocalKind("ACTIONS", "actions.json", "ACTIONS_DATASET_ARN"),
-    "user": LocalKind("USERS", "users.json", "USERS_DATASET_ARN"),
-    "event": LocalKind("INTERACTIONS", "interactions.json", "INTERACTIONS_DATASET_ARN", "EVENT_TRACKING_ID"),
-    "actionInteraction": LocalKind(
-        "ACTION_INTERACTIONS",
-        "action_interactions.json",
-        "ACTION_INTERACTIONS_DATASET_ARN",
-        "ACTION_INTERACTIONS_TRACKING_ID",
-    ),
-}
-ALL_KINDS: tuple[str, ...] = tuple(LOCAL_KINDS)
-
-
 def personalize_client(service: str, endpoint_url: str) -> Any:
     """A boto3 client for ``personalize`` or ``personalize-events`` pointed at the emulator."""
     session = boto3.session.Session(
@@ -77,21 +49,6 @@ def personalize_client(service: str, endpoint_url: str) -> Any:
     if service == "personalize":
         return session.client("personalize", endpoint_url=endpoint_url)
     return session.client("personalize-events", endpoint_url=endpoint_url)
-
-
-def wait_active(describe: Any, key: str, *, timeout_s: float = 30.0, poll_s: float = 0.05) -> dict[str, Any]:
-    """Poll a Describe* call until the resource is ACTIVE; raise on CREATE FAILED or timeout."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        resource: dict[str, Any] = describe()[key]
-        status = resource.get("status")
-        if status == "ACTIVE":
-            return resource
-        if status == "CREATE FAILED":
-            raise RuntimeError(f"{key} creation failed: {resource.get('failureReason', 'no reason given')}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{key} still {status} after {timeout_s} s")
-        time.sleep(poll_s)
 
 
 @dataclass(slots=True)
@@ -119,7 +76,7 @@ def provision(client: Any, *, name: str, kinds: tuple[str, ...]) -> Provisioned:
     name
         The dataset group's name (the datasets, schemas and tracker are named after it).
     kinds
-        Message kinds (``LOCAL_KINDS`` keys) to provision a dataset for.
+        Message kinds (``contract.KIND_NAMES``) to provision a dataset for.
 
     Raises
     ------
@@ -127,19 +84,18 @@ def provision(client: Any, *, name: str, kinds: tuple[str, ...]) -> Provisioned:
         A resource failed to provision; the reason is what CloudFormation would show.
     """
     driver = CustomResourceDriver.for_client(client)
-    group = driver.create(
-        DATASET_GROUP_TYPE, dataset_group_properties(name=name, domain=None, kms_key_arn=None, role_arn=None)
-    )
+    group_properties = dataset_group_properties(name=name, domain=None, kms_key_arn=None, role_arn=None)
+    group = driver.create(contract.DATASET_GROUP_RESOURCE_TYPE, group_properties)
     result = Provisioned(dataset_group_arn=group.arn)
     for kind_name in kinds:
-        kind = LOCAL_KINDS[kind_name]
+        kind = contract.KIND_SPECS[kind_name]
         document = (SCHEMAS / kind.schema_file).read_text()
         schema = driver.create(
-            SCHEMA_TYPE,
+            contract.SCHEMA_RESOURCE_TYPE,
             schema_properties(group_name=name, dataset_type=kind.dataset_type, document=document, domain=None),
         )
         dataset = driver.create(
-            DATASET_TYPE,
+            contract.DATASET_RESOURCE_TYPE,
             dataset_properties(
                 group_name=name, group_arn=group.arn, dataset_type=kind.dataset_type, schema_arn=schema.arn
             ),
@@ -149,7 +105,9 @@ def provision(client: Any, *, name: str, kinds: tuple[str, ...]) -> Provisioned:
         if "TrackingId" in dataset.data:
             result.tracking_ids[kind_name] = dataset.data["TrackingId"]
     if "event" in kinds:
-        tracker = driver.create(EVENT_TRACKER_TYPE, event_tracker_properties(group_name=name, group_arn=group.arn))
+        tracker = driver.create(
+            contract.EVENT_TRACKER_RESOURCE_TYPE, event_tracker_properties(group_name=name, group_arn=group.arn)
+        )
         result.event_tracking_id = tracker.data["TrackingId"]
         result.tracking_ids["event"] = tracker.data["TrackingId"]
     return result
@@ -216,7 +174,8 @@ class LocalPipeline:
         self.sqs_server.stop()
 
     def handler_environment(self) -> dict[str, str]:
-        """Contract 2 for the provisioned datasets, plus endpoints and dummy credentials for the stand-ins."""
+        """The ingest Lambda's environment (docs/contracts.md §2) for the provisioned datasets, plus endpoints and
+        dummy credentials for the stand-ins."""
         env = {
             **DUMMY_CREDENTIALS,
             "AWS_DEFAULT_REGION": REGION,
@@ -224,21 +183,21 @@ class LocalPipeline:
             "AWS_ENDPOINT_URL_SQS": self.sqs_server.endpoint_url,
             "AWS_ENDPOINT_URL_PERSONALIZE": self.emulator.endpoint_url,
             "AWS_ENDPOINT_URL_PERSONALIZE_EVENTS": self.emulator.endpoint_url,
-            "DEAD_LETTER_QUEUE_URL": self.queues.dlq_url,
-            "MAX_RECEIVE_COUNT": str(self._max_receive_count),
+            contract.DEAD_LETTER_QUEUE_URL: self.queues.dlq_url,
+            contract.MAX_RECEIVE_COUNT: str(self._max_receive_count),
             # In Lambda each concurrent environment has its own pacer and takes quota / MAX_CONCURRENCY. Here all
             # pollers share one in-process handler, hence one pacer: it may use the whole quota.
-            "MAX_CONCURRENCY": "1",
-            "POWERTOOLS_SERVICE_NAME": "personalize-ingest",
-            "POWERTOOLS_METRICS_NAMESPACE": "PersonalizeIngest",
+            contract.MAX_CONCURRENCY: "1",
+            contract.POWERTOOLS_SERVICE_NAME: contract.SERVICE_NAME,
+            contract.POWERTOOLS_METRICS_NAMESPACE: contract.METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             # EMF lines are for CloudWatch; locally they would drown the report.
             "POWERTOOLS_METRICS_DISABLED": "true",
         }
         for kind_name, dataset_arn in self.provisioned.datasets.items():
-            env[LOCAL_KINDS[kind_name].dataset_env] = dataset_arn
+            env[contract.KIND_SPECS[kind_name].dataset_env] = dataset_arn
         for kind_name, tracking_id in self.provisioned.tracking_ids.items():
-            tracking_env = LOCAL_KINDS[kind_name].tracking_env
+            tracking_env = contract.KIND_SPECS[kind_name].tracking_env
             if tracking_env:
                 env[tracking_env] = tracking_id
         return env

@@ -4,7 +4,7 @@ The local pipeline gets SQS from moto's server (``moto.server.ThreadedMotoServer
 ``mock_aws``: the handler, the event-source runner and the publisher then talk HTTP to it exactly as they
 would to AWS, through ordinary boto3 clients pointed at ``endpoint_url``.
 
-Two things worth knowing about moto's server:
+What is worth knowing about moto's server:
 
 - It serves every moto service, not only SQS; we only use SQS.
 - Its state lives in module-level backends of the *process*, so two servers started in one process share
@@ -16,6 +16,9 @@ Two things worth knowing about moto's server:
 - It can reorder a FIFO message group under redelivery and concurrent receives; two more patches applied on
   import make it deliver groups in order, as SQS does (:func:`_pending_message_groups`,
   :func:`_serialized_receive`).
+- It can undo a delete, or a redrive, made while another delete runs, and serve the message again after its
+  visibility timeout; a patch serves every request that changes a queue's messages one at a time, as SQS does
+  (:func:`_serialized_delete`, :func:`_serialized_add`).
 
 Standalone::
 
@@ -114,16 +117,20 @@ def _pending_message_groups(queue: Queue) -> set[str]:
     reaches that very message, and skips every message of a group with one in flight. When several messages of a
     group come back together the loop skips the first ones (their group still looks busy), frees the group at the
     last one and delivers it, and the ones after it, first. A message whose visibility timeout has ended is not in
-    flight; counting only the others keeps the order (tests/integration/test_runner.py shows both).
+    flight; counting only the others keeps the order (tests/integration/test_sqs_server.py and test_runner_fifo.py).
     """
     return {
         message.group_id for message in queue.pending_messages if message.group_id is not None and not message.visible
     }
 
 
-_RECEIVE_LOCK: Final = threading.Lock()
+# One lock for every request that changes a queue's list of messages, so moto serves them one at a time, as SQS
+# serves each atomically (moto's threaded server runs each request in its own thread, and moto locks none of them).
+_QUEUE_LOCK: Final = threading.RLock()
 _LONG_POLL_STEP_S: Final = 0.05
 MOTO_RECEIVE_MESSAGE: Final = SQSBackend.receive_message
+MOTO_DELETE_MESSAGE: Final = Queue.delete_message
+MOTO_ADD_MESSAGE: Final = Queue.add_message
 
 
 def _serialized_receive(
@@ -136,15 +143,39 @@ def _serialized_receive(
     """
     polling_end = time.monotonic() + wait_seconds_timeout
     while True:
-        with _RECEIVE_LOCK:
+        with _QUEUE_LOCK:
             found: list[Message] = MOTO_RECEIVE_MESSAGE(backend, queue_name, count, 0, *args, **kwargs)
         if found or time.monotonic() >= polling_end:
             return found
         time.sleep(_LONG_POLL_STEP_S)
 
 
+def _serialized_delete(queue: Queue, receipt_handle: str) -> None:
+    """moto's DeleteMessage (one entry of DeleteMessageBatch too), one at a time with every other queue change.
+
+    moto deletes by copying every other message into a new list and putting it in place of the queue's. A change
+    made to the queue between the copy and the swap is undone: a message another poller deleted meanwhile comes
+    back (its delete reported successful, it is served again after its visibility timeout), and so does a message
+    a receive moved to the dead-letter queue meanwhile. Two pollers draining 2,000 messages had 24 of them served
+    twice that way (tests/integration/test_sqs_server.py). moto's latest code deletes the same way.
+    """
+    with _QUEUE_LOCK:
+        MOTO_DELETE_MESSAGE(queue, receipt_handle)
+
+
+def _serialized_add(queue: Queue, message: Message) -> None:
+    """moto's enqueue (SendMessage, and a redrive to the dead-letter queue), one at a time with the deletes.
+
+    A message appended between the end of a delete's copy and its swap would be dropped with the old list.
+    """
+    with _QUEUE_LOCK:
+        MOTO_ADD_MESSAGE(queue, message)
+
+
 setattr(Queue, "pending_message_groups", property(_pending_message_groups))  # noqa: B010
 SQSBackend.receive_message = _serialized_receive  # type: ignore[method-assign,assignment]
+Queue.delete_message = _serialized_delete  # type: ignore[method-assign,assignment]
+Queue.add_message = _serialized_add  # type: ignore[method-assign,assignment]
 
 
 class SqsServer:

@@ -48,6 +48,16 @@ def aws_test_environment() -> Iterator[None]:
         yield
 
 
+@pytest.fixture
+def restored_environment() -> Iterator[None]:
+    """The process environment as it was before the test: ``load_handler`` cold-starts a handler by writing its
+    environment into ``os.environ``, and the next test must not inherit one pipeline's endpoints."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def sqs_endpoint(aws_test_environment: None) -> Iterator[str]:
     """moto's server on a free 127.0.0.1 port, for the session; yields its endpoint URL."""

@@ -8,37 +8,28 @@ baseline sends one record per call and ours batches, and the report shows both s
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from local import benchmark
-from local.benchmark import BASELINE, OURS, RunResult, Scenario, ScenarioResult, Settings
-from local.runner import RunSummary
+from local.bench_results import BASELINE, OURS, RunResult, Scenario, ScenarioResult
+from local.benchmark import Settings
+from local.run_summary import RunSummary
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("restored_environment")]
 
 # A dozen messages: two or three invocations per contender, a few seconds per scenario.
 TINY = Settings(items=10, actions=4, seed=3)
 TINY_ARGS = ["--items", "10", "--actions", "4", "--seed", "3"]
 
 
-@pytest.fixture(autouse=True)
-def _restore_environment() -> Iterator[None]:
-    """The benchmark cold-starts our handler by writing its environment into ``os.environ``: undo that."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-
-
 def accounted(run: RunResult) -> int:
     return run.written + run.dead_lettered + run.lost + run.still_queued
 
 
-def test_benchmark_quota_scenario_accounts_for_every_message_of_both_contenders():
+def test_benchmark_quota_scenario_accounts_for_every_message_of_both_contenders() -> None:
     # GIVEN a tiny stream of item and action changes, and Personalize's real quotas
     # WHEN the baseline and our handler each drain it from a fresh local pipeline
     result = benchmark.run_scenario(Scenario("quota"), TINY)
@@ -82,7 +73,7 @@ def make_run(contender: str, **counts: float) -> RunResult:
         stopped_reason="drained",
         wall_time_s=float(counts.get("wall_time_s", 1.0)),
     )
-    fields = {
+    fields: dict[str, Any] = {
         "messages": 100,
         "written": 100,
         "dead_lettered": 0,
@@ -105,7 +96,7 @@ def table_row(table: str, label: str) -> list[str]:
     return line[len(label) :].split()
 
 
-def test_benchmark_table_puts_contenders_side_by_side_with_ratio_ours_over_baseline():
+def test_benchmark_table_puts_contenders_side_by_side_with_ratio_ours_over_baseline() -> None:
     # GIVEN a baseline that wrote 100 records in 10 s with 100 calls, and ours that did it in 2 s with 20 calls
     result = ScenarioResult(
         scenario=Scenario("quota"),
@@ -126,7 +117,9 @@ def test_benchmark_table_puts_contenders_side_by_side_with_ratio_ours_over_basel
     assert table_row(table, "lost (acked, not written)") == ["0", "0", "-"]
 
 
-def test_benchmark_cli_faults_scenario_writes_tables_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_benchmark_cli_faults_scenario_writes_tables_and_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # GIVEN the tiny stream, the faults scenario, and a JSON output path
     out = tmp_path / "bench.json"
 

@@ -7,13 +7,12 @@ that cannot fail proves nothing, so the second test loses one message on purpose
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -21,21 +20,12 @@ import pytest
 from local import demo
 from local.environment import LocalPipeline
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("restored_environment")]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # Small: a few dozen messages of every kind, with the demo's own bad ones and its default injected faults.
 SMALL = ["--items", "12", "--actions", "4", "--users", "6", "--seed", "3"]
-
-
-@pytest.fixture(autouse=True)
-def _restore_environment() -> Iterator[None]:
-    """The demo cold-starts the handler by writing its environment into ``os.environ``: undo that."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def test_demo_small_stream_every_message_accounted_for_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
