@@ -53,6 +53,14 @@ class CrashingSqs(SqsProxy):
         self._crash_on_batch = crash_on_batch
         self._hard = hard
         self.deletes = 0
+        # The receipt handles of every message received: what the killed process held, so a test can end the
+        # hold when it chooses instead of sleeping until the visibility timeout runs out.
+        self.receipt_handles: list[str] = []
+
+    def receive_message(self, **kwargs: Any) -> Any:
+        answer = self.client.receive_message(**kwargs)
+        self.receipt_handles.extend(message["ReceiptHandle"] for message in answer.get("Messages", []))
+        return answer
 
     def delete_message_batch(self, **kwargs: Any) -> Any:
         self.deletes += 1

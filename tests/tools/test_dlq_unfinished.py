@@ -5,7 +5,6 @@ out of sight from the start (held by a crashed earlier run, or delayed)."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -186,13 +185,15 @@ def test_redrive_limit_reached_is_what_was_asked_still_ok(sqs: Any, queues: Queu
 # --- messages out of sight when the pass begins -------------------------------------------------------------------
 
 
-def crashed_run_holds_a_copied_message(sqs: Any, queues: QueuePair, *, hold_seconds: int) -> None:
+def crashed_run_holds_a_copied_message(sqs: Any, queues: QueuePair, *, hold_seconds: int) -> list[str]:
     """An earlier redrive copied a message and was killed before deleting or releasing it: its copy is in the ingest
-    queue, and the original is in flight in the DLQ until ``hold_seconds`` end."""
+    queue, and the original is in flight in the DLQ until ``hold_seconds`` end. Returns the crashed run's receipt
+    handles, with which a test ends the hold."""
     dead_letter(sqs, queues.dlq_url, ITEM, "RetriesExhausted", source="crashed")
+    crashing = CrashingSqs(sqs, hard=True)
     with pytest.raises(SimulatedCrash):
         redrive(
-            sqs=CrashingSqs(sqs, hard=True),
+            sqs=crashing,
             dlq_url=queues.dlq_url,
             queue_url=queues.url,
             method=Method.COPY,
@@ -200,6 +201,7 @@ def crashed_run_holds_a_copied_message(sqs: Any, queues: QueuePair, *, hold_seco
             **FAST,
         )
     assert counts(sqs, queues.dlq_url) == (0, 1)
+    return crashing.receipt_handles
 
 
 @pytest.mark.parametrize(
@@ -236,7 +238,7 @@ def test_cli_pass_while_crashed_run_holds_messages_exits_three_says_why(
 def test_redrive_copy_after_crashed_run_hold_ends_rerun_exits_zero(
     sqs: Any, sqs_endpoint: str, queues: QueuePair, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    crashed_run_holds_a_copied_message(sqs, queues, hold_seconds=2)
+    held = crashed_run_holds_a_copied_message(sqs, queues, hold_seconds=300)
     argv = [
         "redrive",
         *("--dlq-url", queues.dlq_url, "--queue-url", queues.url, "--endpoint-url", sqs_endpoint),
@@ -246,8 +248,10 @@ def test_redrive_copy_after_crashed_run_hold_ends_rerun_exits_zero(
     assert main(argv) == 3
     assert json.loads(capsys.readouterr().out)["moved"] == 0
 
-    # WHEN the crashed run's hold ends THEN the same command reaches the message, and only then exits 0
-    time.sleep(2.2)
+    # WHEN the crashed run's hold ends (as its visibility timeout would) THEN the same command reaches the message,
+    # and only then exits 0
+    for handle in held:
+        sqs.change_message_visibility(QueueUrl=queues.dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["unfinished"] == []
     assert counts(sqs, queues.dlq_url) == (0, 0)
