@@ -1,57 +1,37 @@
 """The ingest pipeline: the ingest queue, its dead-letter queue, the ingest Lambda and the event source between them.
 
 This construct is the infrastructure half of the ingest unit; ``lambdas/ingest/`` is its runtime half. It owns
-everything the handler relies on (DESIGN.md, Contracts 2 and 3): the environment it reads, the dead-letter
+everything the handler relies on (docs/contracts.md §2 and §3): the environment it reads, the dead-letter
 queue it writes poison records to, the redrive limit it dead-letters ``RetriesExhausted`` on, and an IAM policy
 that allows exactly the calls the handler makes, on exactly the datasets it is given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
-from aws_cdk import Acknowledgment, CfnResource, Duration, Fn, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.aws_lambda_event_sources import SqsEventSource
-from constructs import Construct, IConstruct
+from constructs import Construct
 
+import contract
 from stacks.config import DatasetKind
+from stacks.lambda_packaging import ARCHITECTURE, RUNTIME, lambdas_asset, powertools_layer_arn
+from stacks.policy_dependency import depend_on_policy_only
 
-# The Lambda asset root (DESIGN.md: ``lambdas/`` holds every function's code; imports are absolute from it).
-# Resolved from this file, not the working directory, so tests and the CLI package the same directory.
-LAMBDAS_ROOT: Final = Path(__file__).resolve().parent.parent / "lambdas"
-# Nothing a build or a test run leaves behind may enter the asset: a fresh ``__pycache__`` changes the asset
-# hash on every synth (DESIGN.md, toolchain notes) and so redeploys an unchanged function.
-ASSET_EXCLUDES: Final[tuple[str, ...]] = (
-    "**/__pycache__",
-    "**/*.pyc",
-    "**/*.pyo",
-    "**/.pytest_cache",
-    "**/.mypy_cache",
-    "**/.ruff_cache",
-    "**/*.egg-info",
-    "**/.DS_Store",
-)
 HANDLER: Final = "ingest.handler.lambda_handler"
 
-# The public Powertools for AWS Lambda (Python) v3 layer. Its name encodes the runtime and the architecture, so
-# the three constants change together. AWS publishes it from this account in the commercial regions; the China
-# and GovCloud partitions use other accounts (https://docs.powertools.aws.dev/lambda/python/latest/#lambda-layer).
-RUNTIME: Final = lambda_.Runtime.PYTHON_3_13
-ARCHITECTURE: Final = lambda_.Architecture.ARM_64
-POWERTOOLS_LAYER_ACCOUNT: Final = "017000801446"
-POWERTOOLS_LAYER_NAME: Final = "AWSLambdaPowertoolsPythonV3-python313-arm64"
-
-# Powertools' own settings (https://docs.powertools.aws.dev/lambda/python/latest/#environment-variables).
-POWERTOOLS_ENVIRONMENT: Final = {
-    "POWERTOOLS_SERVICE_NAME": "personalize-ingest",
-    "POWERTOOLS_METRICS_NAMESPACE": "PersonalizeIngest",
+# Powertools' own settings (https://docs.powertools.aws.dev/lambda/python/latest/#environment-variables): the
+# service and namespace every metric is published under, which the dashboard and alarms read (contract).
+POWERTOOLS_ENVIRONMENT: Final[Mapping[str, str]] = {
+    contract.POWERTOOLS_SERVICE_NAME: contract.SERVICE_NAME,
+    contract.POWERTOOLS_METRICS_NAMESPACE: contract.METRICS_NAMESPACE,
     "POWERTOOLS_LOG_LEVEL": "INFO",
 }
 
@@ -85,40 +65,6 @@ def queue_visibility_timeout_seconds(*, function_timeout_seconds: int, max_batch
         The visibility timeout in seconds (at most 6 x 900 + 300 = 5,700, well under SQS's 12-hour maximum).
     """
     return VISIBILITY_TIMEOUT_FUNCTION_TIMEOUTS * function_timeout_seconds + max_batching_window_seconds
-
-
-def powertools_layer_arn(version: int) -> str:
-    """Return the ARN of the public Powertools v3 layer ``version`` in the deploying stack's partition and region.
-
-    The partition and region are CloudFormation pseudo parameters, so one template deploys to any region. It is
-    one ``Fn::Sub``, not a concatenation of tokens (an ``Fn::Join``), which cfn-lint advises against (I1022).
-    """
-    layer = f"{POWERTOOLS_LAYER_ACCOUNT}:layer:{POWERTOOLS_LAYER_NAME}:{version}"
-    return Fn.sub(f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:{layer}")
-
-
-def depend_on_policy_only(resource: IConstruct, role: iam.IRole) -> None:
-    """Make ``resource`` depend on its role's default policy only, not on the role as well.
-
-    A Function (or a state machine) makes its resource depend on everything under its role: the role itself and
-    its default policy. The policy dependency matters (Lambda checks the SQS permissions when it creates the event
-    source mapping; a custom resource must not call a handler before its permissions exist); the role dependency
-    is already implied by the resource's ``GetAtt Role.Arn``, and cfn-lint flags it as redundant (W3005).
-
-    Raises
-    ------
-    TypeError
-        ``resource`` or the role's default policy has no CloudFormation resource: fail loudly rather than drop
-        the dependency if a CDK upgrade changes how these constructs are built.
-    """
-    cfn_resource = resource.node.default_child
-    policy = role.node.try_find_child("DefaultPolicy")
-    policy_resource = policy.node.default_child if policy is not None else None
-    if not isinstance(cfn_resource, CfnResource) or not isinstance(policy_resource, CfnResource):
-        raise TypeError(
-            f"{resource.node.path}: the resource or its role's default policy has no CloudFormation resource"
-        )
-    cfn_resource.add_override("DependsOn", [Stack.of(resource).get_logical_id(policy_resource)])
 
 
 def _queue(scope: Construct, construct_id: str, *, fifo: bool, **settings: Any) -> sqs.Queue:
@@ -235,77 +181,25 @@ class IngestPipeline(Construct):
         if not datasets:
             raise ValueError("IngestPipeline needs at least one dataset to write to")
 
-        self.dead_letter_queue = _queue(self, "DeadLetterQueue", fifo=fifo, retention_period=DEAD_LETTER_RETENTION)
-        self.queue = _queue(
-            self,
-            "Queue",
+        self.dead_letter_queue, self.queue = self._queues(
             fifo=fifo,
-            retention_period=INGEST_RETENTION,
-            visibility_timeout=Duration.seconds(
-                queue_visibility_timeout_seconds(
-                    function_timeout_seconds=function_timeout_seconds,
-                    max_batching_window_seconds=max_batching_window_seconds,
-                )
+            max_receive_count=max_receive_count,
+            visibility_timeout_seconds=queue_visibility_timeout_seconds(
+                function_timeout_seconds=function_timeout_seconds,
+                max_batching_window_seconds=max_batching_window_seconds,
             ),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=max_receive_count),
         )
-
         self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention)
-        # An explicit role instead of the one Function makes: that one carries the AWSLambdaBasicExecutionRole
-        # managed policy, which may write to every log group in the account. This one writes to its own.
-        role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Ingest Lambda: read the ingest queue, write to Personalize and the dead-letter queue",
+        role = self._role()
+        self.function = self._function(
+            role,
+            environment=self._environment(
+                datasets, max_receive_count=max_receive_count, max_concurrency=max_concurrency
+            ),
+            powertools_layer_version=powertools_layer_version,
+            timeout_seconds=function_timeout_seconds,
+            memory_mb=function_memory_mb,
         )
-        self.log_group.grant_write(role)
-
-        environment = {
-            **{dataset.kind.env_var: dataset.dataset_arn for dataset in datasets},
-            **{
-                dataset.kind.tracking_env: dataset.tracking_id
-                for dataset in datasets
-                if dataset.kind.tracking_env and dataset.tracking_id
-            },
-            "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue.queue_url,
-            "MAX_RECEIVE_COUNT": str(max_receive_count),
-            # Each concurrent environment paces the quota-bound Put* calls at quota / this (PERSONALIZE.md §2),
-            # so a backlog drains at the 10 calls/s ceiling instead of in throttle storms.
-            "MAX_CONCURRENCY": str(max_concurrency),
-            **POWERTOOLS_ENVIRONMENT,
-        }
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            description="Writes the changes published to the ingest queue into Amazon Personalize",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
-            handler=HANDLER,
-            code=lambda_.Code.from_asset(str(LAMBDAS_ROOT), exclude=list(ASSET_EXCLUDES)),
-            layers=[
-                lambda_.LayerVersion.from_layer_version_arn(
-                    self, "PowertoolsLayer", powertools_layer_arn(powertools_layer_version)
-                )
-            ],
-            timeout=Duration.seconds(function_timeout_seconds),
-            memory_size=function_memory_mb,
-            environment=environment,
-            log_group=self.log_group,
-            role=role,
-        )
-        # cdk-nag acknowledgements sit on the construct they concern. The "AwsSolutions::" prefix names the plugin,
-        # so the validation report lists each one as a suppressed finding with its reason (the audit trail).
-        Validations.of(self.function).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-L1",
-                reason=(
-                    "The runtime is pinned to Python 3.13 because the public Powertools v3 layer is pinned to its "
-                    "python313-arm64 build; runtime and layer are upgraded together, deliberately."
-                ),
-            )
-        )
-
         self.function.add_event_source(
             SqsEventSource(
                 self.queue,
@@ -319,13 +213,100 @@ class IngestPipeline(Construct):
                 max_concurrency=max_concurrency,
             )
         )
-        # The handler writes poison records to the dead-letter queue itself (DESIGN.md, Contract 3).
+        # The handler writes poison records to the dead-letter queue itself (docs/contracts.md §3).
         self.dead_letter_queue.grant_send_messages(role)
         self._grant_personalize(role, datasets)
         depend_on_policy_only(self.function, role)
 
+    def _queues(
+        self, *, fifo: bool, max_receive_count: int, visibility_timeout_seconds: int
+    ) -> tuple[sqs.Queue, sqs.Queue]:
+        """The dead-letter queue, then the ingest queue that redrives to it after ``max_receive_count`` deliveries."""
+        dead_letter_queue = _queue(self, "DeadLetterQueue", fifo=fifo, retention_period=DEAD_LETTER_RETENTION)
+        queue = _queue(
+            self,
+            "Queue",
+            fifo=fifo,
+            retention_period=INGEST_RETENTION,
+            visibility_timeout=Duration.seconds(visibility_timeout_seconds),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letter_queue, max_receive_count=max_receive_count),
+        )
+        return dead_letter_queue, queue
+
+    def _role(self) -> iam.Role:
+        # An explicit role instead of the one Function makes: that one carries the AWSLambdaBasicExecutionRole
+        # managed policy, which may write to every log group in the account. This one writes to its own.
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Ingest Lambda: read the ingest queue, write to Personalize and the dead-letter queue",
+        )
+        self.log_group.grant_write(role)
+        return role
+
+    def _environment(
+        self, datasets: Sequence[DatasetTarget], *, max_receive_count: int, max_concurrency: int
+    ) -> dict[str, str]:
+        """The handler's environment (docs/contracts.md §2): the datasets' ARNs and tracking ids, the DLQ, limits."""
+        return {
+            **{dataset.kind.env_var: dataset.dataset_arn for dataset in datasets},
+            **{
+                dataset.kind.tracking_env: dataset.tracking_id
+                for dataset in datasets
+                if dataset.kind.tracking_env and dataset.tracking_id
+            },
+            contract.DEAD_LETTER_QUEUE_URL: self.dead_letter_queue.queue_url,
+            contract.MAX_RECEIVE_COUNT: str(max_receive_count),
+            # Each concurrent environment paces the quota-bound Put* calls at quota / this (docs/personalize.md §2),
+            # so a backlog drains at the 10 calls/s ceiling instead of in throttle storms.
+            contract.MAX_CONCURRENCY: str(max_concurrency),
+            **POWERTOOLS_ENVIRONMENT,
+        }
+
+    def _function(
+        self,
+        role: iam.Role,
+        *,
+        environment: Mapping[str, str],
+        powertools_layer_version: int,
+        timeout_seconds: int,
+        memory_mb: int,
+    ) -> lambda_.Function:
+        function = lambda_.Function(
+            self,
+            "Function",
+            description="Writes the changes published to the ingest queue into Amazon Personalize",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=HANDLER,
+            code=lambdas_asset(),
+            layers=[
+                lambda_.LayerVersion.from_layer_version_arn(
+                    self, "PowertoolsLayer", powertools_layer_arn(powertools_layer_version)
+                )
+            ],
+            timeout=Duration.seconds(timeout_seconds),
+            memory_size=memory_mb,
+            environment=dict(environment),
+            log_group=self.log_group,
+            role=role,
+        )
+        # cdk-nag acknowledgements sit on the construct they concern. The "AwsSolutions::" prefix names the plugin,
+        # so the validation report lists each one as a suppressed finding with its reason (the audit trail).
+        Validations.of(function).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-L1",
+                reason=(
+                    "The runtime is pinned to Python 3.13 because the public Powertools v3 layer is pinned to its "
+                    "python313-arm64 build; runtime and layer are upgraded together, deliberately."
+                ),
+            )
+        )
+        return function
+
     def _grant_personalize(self, role: iam.Role, datasets: Sequence[DatasetTarget]) -> None:
-        # Each Put* action on its own dataset only; never personalize:* (PERSONALIZE.md §5).
+        # Each Put* action on its own dataset only; never personalize:* (docs/personalize.md §5).
         for dataset in datasets:
             if dataset.kind.put_on_dataset:
                 role.add_to_principal_policy(
@@ -347,7 +328,7 @@ class IngestPipeline(Construct):
                 )
             )
         # The handler validates a kind against the dataset's schema: DescribeDataset gives the schema ARN,
-        # DescribeSchema the schema (DESIGN.md, Contract 2).
+        # DescribeSchema the schema (docs/contracts.md §2).
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["personalize:DescribeDataset"], resources=[dataset.dataset_arn for dataset in datasets]

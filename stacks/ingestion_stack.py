@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.config import PipelineConfig
-from stacks.ingest_pipeline import POWERTOOLS_ENVIRONMENT, DatasetTarget, IngestPipeline
+import contract
+from stacks.config import DatasetConfig, DatasetGroupConfig, PipelineConfig
+from stacks.ingest_pipeline import DatasetTarget, IngestPipeline
 from stacks.monitoring import PipelineMonitoring
 from stacks.personalize_datasets import DatasetSpec, PersonalizeDatasets
 
@@ -87,58 +88,13 @@ class IngestionStack(Stack):
         )
         self.personalize: PersonalizeDatasets | None = None
         if config.dataset_group is not None:
-            group = config.dataset_group
-            self.personalize = PersonalizeDatasets(
-                self,
-                "Personalize",
-                group_name=group.name,
-                domain=group.domain,
-                kms_key_arn=group.kms_key_arn,
-                role_arn=group.role_arn,
-                datasets=[
-                    DatasetSpec(dataset_type=dataset.kind.dataset_type, schema=str(dataset.schema))
-                    for dataset in config.datasets
-                ],
-                removal_policy=REMOVAL_POLICIES[config.removal_policy],
-                log_retention=RETENTION_DAYS[config.log_retention_days],
-            )
-            # The ARNs are the custom resources' attributes, so the function is created once they are ACTIVE, and
-            # DescribeSchema names the exact schema.
-            datasets = [
-                DatasetTarget(
-                    kind=dataset.kind,
-                    dataset_arn=self.personalize.dataset_arn(dataset.kind.dataset_type),
-                    schema_arn=self.personalize.schemas_arn_pattern,
-                    tracking_id=self.personalize.tracking_id(dataset.kind.dataset_type),
-                    schema_arn_finding=self.personalize.schemas_arn_finding,
-                    schema_arn_reason=(
-                        "The handler reads the schema of the dataset it writes (DescribeDataset, then the read-only "
-                        "DescribeSchema). After an in-place schema update the dataset names its new schema before "
-                        "CloudFormation updates this policy, so the grant covers the schemas of this stack's dataset "
-                        "group (named <group>-<type>-<digest>), not only the current one."
-                    ),
-                )
-                for dataset in config.datasets
-            ]
+            self.personalize = self._personalize(config.dataset_group, config)
+            datasets = self._provisioned_targets(self.personalize, config.datasets)
             dataset_group_arn = self.personalize.dataset_group_arn
         else:
             # Bring-your-own datasets: the ARNs come from the configuration and the schemas are unknown until
             # runtime.
-            datasets = [
-                DatasetTarget(
-                    kind=dataset.kind,
-                    dataset_arn=str(dataset.arn),
-                    schema_arn=dataset.any_schema_arn,
-                    tracking_id=dataset.tracking_id,
-                    schema_arn_finding=dataset.any_schema_arn,
-                    schema_arn_reason=(
-                        "Bring-your-own datasets: the schema ARN of an existing dataset is not known at synth (the "
-                        "handler reads it with DescribeDataset at runtime), so the read-only "
-                        "personalize:DescribeSchema is scoped to the schemas of the dataset's account and region."
-                    ),
-                )
-                for dataset in config.datasets
-            ]
+            datasets = _existing_targets(config.datasets)
             dataset_group_arn = config.datasets[0].dataset_group_arn
         self.pipeline = IngestPipeline(
             self,
@@ -160,12 +116,56 @@ class IngestionStack(Stack):
             queue=self.pipeline.queue,
             dead_letter_queue=self.pipeline.dead_letter_queue,
             function=self.pipeline.function,
-            namespace=POWERTOOLS_ENVIRONMENT["POWERTOOLS_METRICS_NAMESPACE"],
-            service=POWERTOOLS_ENVIRONMENT["POWERTOOLS_SERVICE_NAME"],
+            # Where the handler publishes its metrics (the function's POWERTOOLS_* environment).
+            namespace=contract.METRICS_NAMESPACE,
+            service=contract.SERVICE_NAME,
             thresholds=config.alarms,
             alarm_email=config.alarm_email,
         )
+        self._outputs(dataset_group_arn, datasets)
 
+    def _personalize(self, group: DatasetGroupConfig, config: PipelineConfig) -> PersonalizeDatasets:
+        """The dataset group, schemas, datasets and tracker the stack creates."""
+        return PersonalizeDatasets(
+            self,
+            "Personalize",
+            group_name=group.name,
+            domain=group.domain,
+            kms_key_arn=group.kms_key_arn,
+            role_arn=group.role_arn,
+            datasets=[
+                DatasetSpec(dataset_type=dataset.kind.dataset_type, schema=str(dataset.schema))
+                for dataset in config.datasets
+            ],
+            removal_policy=REMOVAL_POLICIES[config.removal_policy],
+            log_retention=RETENTION_DAYS[config.log_retention_days],
+        )
+
+    @staticmethod
+    def _provisioned_targets(
+        personalize: PersonalizeDatasets, datasets: Sequence[DatasetConfig]
+    ) -> list[DatasetTarget]:
+        # The ARNs are the custom resources' attributes, so the function is created once they are ACTIVE, and
+        # DescribeSchema names the exact schema.
+        return [
+            DatasetTarget(
+                kind=dataset.kind,
+                dataset_arn=personalize.dataset_arn(dataset.kind.dataset_type),
+                schema_arn=personalize.schemas_arn_pattern,
+                tracking_id=personalize.tracking_id(dataset.kind.dataset_type),
+                schema_arn_finding=personalize.schemas_arn_finding,
+                schema_arn_reason=(
+                    "The handler reads the schema of the dataset it writes (DescribeDataset, then the read-only "
+                    "DescribeSchema). After an in-place schema update the dataset names its new schema before "
+                    "CloudFormation updates this policy, so the grant covers the schemas of this stack's dataset "
+                    "group (named <group>-<type>-<digest>), not only the current one."
+                ),
+            )
+            for dataset in datasets
+        ]
+
+    def _outputs(self, dataset_group_arn: str, datasets: Sequence[DatasetTarget]) -> None:
+        """What an operator or a publisher needs from the deployment: ARNs, the queue, the function, the alarms."""
         CfnOutput(self, "DatasetGroupArn", value=dataset_group_arn, description="The Personalize dataset group")
         for target in datasets:
             CfnOutput(
@@ -205,3 +205,21 @@ class IngestionStack(Stack):
             value=self.monitoring.dashboard.dashboard_name,
             description="The CloudWatch dashboard of the pipeline",
         )
+
+
+def _existing_targets(datasets: Sequence[DatasetConfig]) -> list[DatasetTarget]:
+    return [
+        DatasetTarget(
+            kind=dataset.kind,
+            dataset_arn=str(dataset.arn),
+            schema_arn=dataset.any_schema_arn,
+            tracking_id=dataset.tracking_id,
+            schema_arn_finding=dataset.any_schema_arn,
+            schema_arn_reason=(
+                "Bring-your-own datasets: the schema ARN of an existing dataset is not known at synth (the "
+                "handler reads it with DescribeDataset at runtime), so the read-only "
+                "personalize:DescribeSchema is scoped to the schemas of the dataset's account and region."
+            ),
+        )
+        for dataset in datasets
+    ]

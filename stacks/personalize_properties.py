@@ -1,5 +1,6 @@
-"""What the Personalize custom resources are given: their type names, the names derived from the dataset group, and
-their properties.
+"""What the Personalize custom resources are given: the names derived from the dataset group, and their properties.
+
+The resource type names (``Custom::PersonalizeSchema``...) are the contract's (``contract.*_RESOURCE_TYPE``).
 
 The contract between :class:`stacks.personalize_datasets.PersonalizeDatasets` (which puts these properties in
 the template) and ``lambdas/resources/`` (which receives them). It imports nothing from the CDK, so ``local/``
@@ -12,12 +13,6 @@ CDK token here (``Fn::GetAtt`` of another custom resource), which the template r
 from __future__ import annotations
 
 from typing import Final
-
-SCHEMA_TYPE: Final = "Custom::PersonalizeSchema"
-DATASET_GROUP_TYPE: Final = "Custom::PersonalizeDatasetGroup"
-DATASET_TYPE: Final = "Custom::PersonalizeDataset"
-EVENT_TRACKER_TYPE: Final = "Custom::PersonalizeEventTracker"
-RESOURCE_TYPES: Final = (SCHEMA_TYPE, DATASET_GROUP_TYPE, DATASET_TYPE, EVENT_TRACKER_TYPE)
 
 # Personalize names are 1..63 characters (API_CreateDataset.html). Datasets are named "<group>-<type>", the
 # longest type being "action_interactions" (19 characters plus the hyphen), so a group name may have 43.

@@ -6,7 +6,7 @@ from typing import Final
 
 from botocore.exceptions import ClientError
 
-# Control-plane error codes (botocore's shape names; PERSONALIZE.md §3: every one is HTTP 400).
+# Control-plane error codes (botocore's shape names; docs/personalize.md §3: every one is HTTP 400).
 RESOURCE_NOT_FOUND: Final = "ResourceNotFoundException"
 RESOURCE_IN_USE: Final = "ResourceInUseException"
 RESOURCE_ALREADY_EXISTS: Final = "ResourceAlreadyExistsException"

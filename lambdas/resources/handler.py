@@ -2,7 +2,7 @@
 
 Thin on purpose: build the ``personalize`` client once per cold start and hand it to ``resources.provider``,
 which holds the lifecycle. The client is built plainly, so the standard ``AWS_ENDPOINT_URL_PERSONALIZE``
-variable points it at the local emulator with no test hooks (PERSONALIZE.md §6).
+variable points it at the local emulator with no test hooks (docs/personalize.md §6).
 """
 
 from __future__ import annotations
@@ -15,14 +15,11 @@ from typing import TYPE_CHECKING, Any, Final
 import boto3
 from botocore.config import Config
 
+from contract import GIVE_UP_AFTER_SECONDS
 from resources import provider
 
 if TYPE_CHECKING:
     from mypy_boto3_personalize import PersonalizeClient
-
-# Seconds after a request's start at which is_complete gives up with a message naming what it still waits for;
-# the construct sets it a little under the Provider framework's total timeout.
-GIVE_UP_AFTER_SECONDS: Final = "GIVE_UP_AFTER_SECONDS"
 
 # The control plane answers rate limits with LimitExceededException or throttling errors; botocore's standard
 # retry mode retries throttling and 5xx with exponential backoff and jitter
@@ -62,6 +59,10 @@ def personalize() -> PersonalizeClient:
 
 
 def _give_up_after() -> float | None:
+    """Seconds after a request's start at which is_complete gives up, naming what it still waits for.
+
+    The construct sets the variable a little under the Provider framework's total timeout; ``None`` when unset.
+    """
     value = os.environ.get(GIVE_UP_AFTER_SECONDS, "").strip()
     return float(value) if value else None
 

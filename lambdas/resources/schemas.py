@@ -1,6 +1,6 @@
 """Schema documents: their canonical form, the content-addressed schema name, and UpdateDataset compatibility.
 
-Schemas are immutable and account-level in Personalize (PERSONALIZE.md §3), so a changed schema is a new schema.
+Schemas are immutable and account-level in Personalize (docs/personalize.md §3), so a changed schema is a new schema.
 Naming a schema after its content (a prefix plus a short hash of the canonical document and domain) makes that
 automatic: a changed document is a new name, hence a new physical resource whose predecessor CloudFormation
 deletes once the dataset has moved off it; the same document is the same name, so a retried create, or a

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk.assertions import Template
+from cfnlint.api import lint  # type: ignore[import-untyped]  # cfn-lint ships no type information
+from cfnlint.config import ManualArgs  # type: ignore[import-untyped]
+from cfnlint.helpers import REGIONS  # type: ignore[import-untyped]
 
 from app import build_app
 from stacks.config import PipelineConfig
@@ -147,3 +150,13 @@ def iter_violations(outdir: Path) -> Iterator[tuple[str, str, str]]:
         for violation in plugin["violations"]:
             for construct in violation["violatingConstructs"]:
                 yield violation["ruleName"], violation["severity"], construct["constructPath"]
+
+
+def cfn_lint(template_json: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """cfn-lint's findings on a template: (logical id or section, message), every one a problem.
+
+    Every region (the templates are region-agnostic), informational rules included. Experimental rules are left
+    out: they are unstable by definition (cfn-lint 1.58's I4010 wants a non-standard "Context" metadata block).
+    """
+    matches = lint(json.dumps(template_json), config=ManualArgs(regions=REGIONS, include_checks=["I"]))
+    return [(str(match.path[1]) if len(match.path) > 1 else "", str(match)) for match in matches]

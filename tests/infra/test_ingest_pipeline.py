@@ -16,7 +16,7 @@ import pytest
 from aws_cdk import FileSystem
 from aws_cdk.assertions import Match
 
-from stacks.ingest_pipeline import ASSET_EXCLUDES, LAMBDAS_ROOT
+from stacks.lambda_packaging import ASSET_EXCLUDES, LAMBDAS_ROOT
 from tests.infra.synthesis import ITEMS_ARN, Synthesized, bring_your_own_context, project_context, synthesize
 
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
@@ -50,7 +50,13 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize(context, tmp_path_factory.mktemp("tuned"))
 
 
-ALL_KINDS = {"items": {}, "actions": {}, "users": {}, "interactions": {}, "actionInteractions": {}}
+ALL_KINDS: dict[str, dict[str, str]] = {
+    "items": {},
+    "actions": {},
+    "users": {},
+    "interactions": {},
+    "actionInteractions": {},
+}
 EVENT_TRACKING_ID = "0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 
 
@@ -402,7 +408,7 @@ def test_function_all_kinds_environment_carries_every_dataset_and_both_tracking_
     for dataset_type in ("ITEMS", "ACTIONS", "USERS", "INTERACTIONS", "ACTION_INTERACTIONS"):
         assert variables[f"{dataset_type}_DATASET_ARN"] == get_att_arn(dataset_id(everything, dataset_type))
     # PutEvents writes through the event tracker; PutActionInteractions through the tracker Personalize made with
-    # the Action interactions dataset (PERSONALIZE.md §1).
+    # the Action interactions dataset (docs/personalize.md §1).
     assert variables["EVENT_TRACKING_ID"] == {"Fn::GetAtt": [tracker_id, "TrackingId"]}
     assert variables["ACTION_INTERACTIONS_TRACKING_ID"] == {
         "Fn::GetAtt": [dataset_id(everything, "ACTION_INTERACTIONS"), "TrackingId"]

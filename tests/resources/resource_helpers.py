@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contract import (
+    DATASET_GROUP_RESOURCE_TYPE,
+    DATASET_RESOURCE_TYPE,
+    EVENT_TRACKER_RESOURCE_TYPE,
+    SCHEMA_RESOURCE_TYPE,
+)
 from local.cloudformation import CustomResourceDriver, Deployed
 from stacks.personalize_properties import (
-    DATASET_GROUP_TYPE,
-    DATASET_TYPE,
-    EVENT_TRACKER_TYPE,
-    SCHEMA_TYPE,
     dataset_group_properties,
     dataset_properties,
     event_tracker_properties,
@@ -98,15 +100,15 @@ def provision_set(
     cfn: CustomResourceDriver, name: str = "shop", types: tuple[str, ...] = DATASET_TYPES
 ) -> ProvisionedSet:
     """Create a group, a schema and dataset per type and, with INTERACTIONS, the tracker, as the stack would."""
-    provisioned = ProvisionedSet(group=cfn.create(DATASET_GROUP_TYPE, group_props(name)))
+    provisioned = ProvisionedSet(group=cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props(name)))
     for dataset_type in types:
-        schema = cfn.create(SCHEMA_TYPE, schema_props(dataset_type, name))
+        schema = cfn.create(SCHEMA_RESOURCE_TYPE, schema_props(dataset_type, name))
         provisioned.schemas[dataset_type] = schema
         provisioned.datasets[dataset_type] = cfn.create(
-            DATASET_TYPE, dataset_props(provisioned.group, dataset_type, schema)
+            DATASET_RESOURCE_TYPE, dataset_props(provisioned.group, dataset_type, schema)
         )
     if "INTERACTIONS" in types:
         provisioned.tracker = cfn.create(
-            EVENT_TRACKER_TYPE, event_tracker_properties(group_name=name, group_arn=provisioned.group.arn)
+            EVENT_TRACKER_RESOURCE_TYPE, event_tracker_properties(group_name=name, group_arn=provisioned.group.arn)
         )
     return provisioned

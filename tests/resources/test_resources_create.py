@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
+from contract import (
+    DATASET_GROUP_RESOURCE_TYPE,
+    DATASET_RESOURCE_TYPE,
+    EVENT_TRACKER_RESOURCE_TYPE,
+    SCHEMA_RESOURCE_TYPE,
+)
 from local.cloudformation import CustomResourceDriver, CustomResourceFailed, Deployed
 from local.emulator import EmulatorServer
 from resources import provider
-from stacks.personalize_properties import (
-    DATASET_GROUP_TYPE,
-    DATASET_TYPE,
-    EVENT_TRACKER_TYPE,
-    SCHEMA_TYPE,
-    event_tracker_properties,
-)
+from stacks.personalize_properties import event_tracker_properties
 from tests.resources.resource_helpers import (
     DATASET_TYPES,
     dataset_props,
@@ -49,7 +49,7 @@ def create_event(resource_type: str, properties: dict[str, str]) -> dict[str, An
 
 
 def test_schema_create_named_by_content_and_readable(cfn: CustomResourceDriver, personalize: Any) -> None:
-    schema = cfn.create(SCHEMA_TYPE, schema_props("ITEMS"))
+    schema = cfn.create(SCHEMA_RESOURCE_TYPE, schema_props("ITEMS"))
 
     assert re.fullmatch(r"arn:aws:personalize:us-east-1:123456789012:schema/shop-items-[0-9a-f]{8}", schema.arn)
     assert schema.physical_id == schema.arn
@@ -58,7 +58,7 @@ def test_schema_create_named_by_content_and_readable(cfn: CustomResourceDriver, 
 
 
 def test_dataset_group_create_active_with_arn_attribute(cfn: CustomResourceDriver, personalize: Any) -> None:
-    group = cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props("shop"))
 
     assert group.physical_id == group.arn == "arn:aws:personalize:us-east-1:123456789012:dataset-group/shop"
     assert personalize.describe_dataset_group(datasetGroupArn=group.arn)["datasetGroup"]["status"] == "ACTIVE"
@@ -66,7 +66,7 @@ def test_dataset_group_create_active_with_arn_attribute(cfn: CustomResourceDrive
 
 def test_dataset_group_create_with_domain_and_kms_key_passes_them(cfn: CustomResourceDriver, personalize: Any) -> None:
     created = cfn.create(
-        DATASET_GROUP_TYPE, group_props("shop", domain="ECOMMERCE", kms_key_arn=KMS_KEY, role_arn=ROLE)
+        DATASET_GROUP_RESOURCE_TYPE, group_props("shop", domain="ECOMMERCE", kms_key_arn=KMS_KEY, role_arn=ROLE)
     )
 
     group = personalize.describe_dataset_group(datasetGroupArn=created.arn)["datasetGroup"]
@@ -77,10 +77,10 @@ def test_dataset_group_create_with_domain_and_kms_key_passes_them(cfn: CustomRes
 def test_dataset_create_any_type_active_with_attributes(
     dataset_type: str, cfn: CustomResourceDriver, personalize: Any
 ) -> None:
-    group = cfn.create(DATASET_GROUP_TYPE, group_props())
-    schema = cfn.create(SCHEMA_TYPE, schema_props(dataset_type))
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props())
+    schema = cfn.create(SCHEMA_RESOURCE_TYPE, schema_props(dataset_type))
 
-    dataset = cfn.create(DATASET_TYPE, dataset_props(group, dataset_type, schema))
+    dataset = cfn.create(DATASET_RESOURCE_TYPE, dataset_props(group, dataset_type, schema))
 
     assert dataset.arn == f"arn:aws:personalize:us-east-1:123456789012:dataset/shop/{dataset_type}"
     described = personalize.describe_dataset(datasetArn=dataset.arn)["dataset"]
@@ -93,9 +93,9 @@ def test_dataset_create_any_type_active_with_attributes(
 
 
 def test_event_tracker_create_active_with_tracking_id(cfn: CustomResourceDriver, personalize: Any) -> None:
-    group = cfn.create(DATASET_GROUP_TYPE, group_props())
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props())
 
-    tracker = cfn.create(EVENT_TRACKER_TYPE, event_tracker_properties(group_name="shop", group_arn=group.arn))
+    tracker = cfn.create(EVENT_TRACKER_RESOURCE_TYPE, event_tracker_properties(group_name="shop", group_arn=group.arn))
 
     described = personalize.describe_event_tracker(eventTrackerArn=tracker.arn)["eventTracker"]
     assert described["status"] == "ACTIVE"
@@ -106,7 +106,7 @@ def test_event_tracker_create_active_with_tracking_id(cfn: CustomResourceDriver,
 def test_create_waits_for_active_before_answering(cfn: CustomResourceDriver, emu: EmulatorServer) -> None:
     emu.configure(create_delay=0.2)
 
-    group = cfn.create(DATASET_GROUP_TYPE, group_props())
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props())
 
     polls = [call for call in emu.state.calls("DescribeDatasetGroup") if call["datasetGroupArn"] == group.arn]
     assert len(polls) > 1  # polled through CREATE PENDING / IN_PROGRESS, never answered early
@@ -118,13 +118,13 @@ def test_create_waits_for_active_before_answering(cfn: CustomResourceDriver, emu
 def request_for(resource: str, cfn: CustomResourceDriver) -> tuple[str, dict[str, str]]:
     """The type and properties of a create of ``resource``, after creating what it needs."""
     if resource == "group":
-        return DATASET_GROUP_TYPE, group_props("retried")
+        return DATASET_GROUP_RESOURCE_TYPE, group_props("retried")
     if resource == "schema":
-        return SCHEMA_TYPE, schema_props("ITEMS")
-    group = cfn.create(DATASET_GROUP_TYPE, group_props())
+        return SCHEMA_RESOURCE_TYPE, schema_props("ITEMS")
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props())
     if resource == "tracker":
-        return EVENT_TRACKER_TYPE, event_tracker_properties(group_name="shop", group_arn=group.arn)
-    return DATASET_TYPE, dataset_props(group, "ITEMS", cfn.create(SCHEMA_TYPE, schema_props("ITEMS")))
+        return EVENT_TRACKER_RESOURCE_TYPE, event_tracker_properties(group_name="shop", group_arn=group.arn)
+    return DATASET_RESOURCE_TYPE, dataset_props(group, "ITEMS", cfn.create(SCHEMA_RESOURCE_TYPE, schema_props("ITEMS")))
 
 
 @pytest.mark.parametrize("resource", ["schema", "group", "dataset", "tracker"])
@@ -157,7 +157,7 @@ def test_dataset_group_create_existing_with_other_settings_fails_naming_differen
     personalize.create_dataset_group(name="shop", **existing)
 
     with pytest.raises(CustomResourceFailed) as failed:
-        cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
+        cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props("shop"))
 
     assert f"dataset-group/shop already exists and {difference}" in failed.value.reason
     assert "It was not made by this request" in failed.value.reason
@@ -167,13 +167,13 @@ def test_dataset_group_create_existing_with_other_settings_fails_naming_differen
 def test_dataset_create_group_already_has_type_with_other_schema_fails(
     cfn: CustomResourceDriver, personalize: Any
 ) -> None:
-    group = cfn.create(DATASET_GROUP_TYPE, group_props())
-    theirs = cfn.create(SCHEMA_TYPE, schema_props("ITEMS"))
-    ours = cfn.create(SCHEMA_TYPE, schema_props("ITEMS", text=with_field(document("ITEMS"), NULLABLE_FIELD)))
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props())
+    theirs = cfn.create(SCHEMA_RESOURCE_TYPE, schema_props("ITEMS"))
+    ours = cfn.create(SCHEMA_RESOURCE_TYPE, schema_props("ITEMS", text=with_field(document("ITEMS"), NULLABLE_FIELD)))
     personalize.create_dataset(name="shop-items", schemaArn=theirs.arn, datasetGroupArn=group.arn, datasetType="Items")
 
     with pytest.raises(CustomResourceFailed) as failed:
-        cfn.create(DATASET_TYPE, dataset_props(group, "ITEMS", ours))
+        cfn.create(DATASET_RESOURCE_TYPE, dataset_props(group, "ITEMS", ours))
 
     assert f"dataset/shop/ITEMS already exists and it uses schema {theirs.arn}" in failed.value.reason
 
@@ -181,22 +181,22 @@ def test_dataset_create_group_already_has_type_with_other_schema_fails(
 def test_dataset_create_group_already_has_type_under_other_name_fails(
     cfn: CustomResourceDriver, personalize: Any
 ) -> None:
-    group = cfn.create(DATASET_GROUP_TYPE, group_props())
-    schema = cfn.create(SCHEMA_TYPE, schema_props("ITEMS"))
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props())
+    schema = cfn.create(SCHEMA_RESOURCE_TYPE, schema_props("ITEMS"))
     personalize.create_dataset(name="hand-made", schemaArn=schema.arn, datasetGroupArn=group.arn, datasetType="Items")
 
     with pytest.raises(CustomResourceFailed, match=r"dataset/shop/ITEMS already exists and it is named hand-made"):
-        cfn.create(DATASET_TYPE, dataset_props(group, "ITEMS", schema))
+        cfn.create(DATASET_RESOURCE_TYPE, dataset_props(group, "ITEMS", schema))
 
 
 def test_event_tracker_create_group_has_other_tracker_fails_without_adopting_it(
     cfn: CustomResourceDriver, personalize: Any
 ) -> None:
-    group = cfn.create(DATASET_GROUP_TYPE, group_props())
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props())
     theirs = personalize.create_event_tracker(name="hand-made", datasetGroupArn=group.arn)["eventTrackerArn"]
 
     with pytest.raises(CustomResourceFailed) as failed:
-        cfn.create(EVENT_TRACKER_TYPE, event_tracker_properties(group_name="shop", group_arn=group.arn))
+        cfn.create(EVENT_TRACKER_RESOURCE_TYPE, event_tracker_properties(group_name="shop", group_arn=group.arn))
 
     # Personalize's own refusal (one tracker per group), naming the tracker in the way; never theirs as ours
     assert failed.value.reason.startswith("Cannot create event tracker shop-tracker: ")
@@ -220,21 +220,21 @@ def test_event_tracker_create_beside_action_interactions_tracker_makes_its_own(
 
 def test_schema_create_same_name_other_document_fails(cfn: CustomResourceDriver, personalize: Any) -> None:
     # GIVEN someone else's schema squatting on the name this document hashes to
-    name = cfn.create(SCHEMA_TYPE, schema_props("ITEMS")).data["Name"]
+    name = cfn.create(SCHEMA_RESOURCE_TYPE, schema_props("ITEMS")).data["Name"]
     personalize.delete_schema(schemaArn=f"arn:aws:personalize:us-east-1:123456789012:schema/{name}")
     personalize.create_schema(name=name, schema=document("USERS"))
 
     with pytest.raises(CustomResourceFailed, match=r"already exists and its schema document differs"):
-        cfn.create(SCHEMA_TYPE, schema_props("ITEMS"))
+        cfn.create(SCHEMA_RESOURCE_TYPE, schema_props("ITEMS"))
 
 
 def test_dataset_create_name_taken_in_other_group_fails_with_service_message(cfn: CustomResourceDriver) -> None:
     first = provision_set(cfn, "shop", ("ITEMS",))
-    other = cfn.create(DATASET_GROUP_TYPE, group_props("other"))
+    other = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props("other"))
     properties = {**dataset_props(other, "ITEMS", first.schemas["ITEMS"]), "Name": "shop-items"}
 
     with pytest.raises(CustomResourceFailed, match=r"Cannot create dataset shop-items: A dataset named shop-items"):
-        cfn.create(DATASET_TYPE, properties)
+        cfn.create(DATASET_RESOURCE_TYPE, properties)
 
 
 # --- CREATE FAILED ----------------------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def test_dataset_group_create_failed_fails_with_failure_reason(cfn: CustomResour
     emu.configure(fail_create="^doomed$", failure_reason="KMS key is not accessible")
 
     with pytest.raises(CustomResourceFailed) as failed:
-        cfn.create(DATASET_GROUP_TYPE, group_props("doomed"))
+        cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props("doomed"))
 
     assert failed.value.reason == (
         "Dataset group arn:aws:personalize:us-east-1:123456789012:dataset-group/doomed is CREATE FAILED: "
@@ -252,16 +252,16 @@ def test_dataset_group_create_failed_fails_with_failure_reason(cfn: CustomResour
     )
 
 
-@pytest.mark.parametrize("resource_type", [DATASET_TYPE, EVENT_TRACKER_TYPE])
+@pytest.mark.parametrize("resource_type", [DATASET_RESOURCE_TYPE, EVENT_TRACKER_RESOURCE_TYPE])
 def test_child_create_failed_fails_deployment_and_rollback_deletes_it(
     resource_type: str, cfn: CustomResourceDriver, emu: EmulatorServer, personalize: Any
 ) -> None:
-    group = cfn.create(DATASET_GROUP_TYPE, group_props())
-    schema = cfn.create(SCHEMA_TYPE, schema_props("ITEMS"))
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props())
+    schema = cfn.create(SCHEMA_RESOURCE_TYPE, schema_props("ITEMS"))
     emu.configure(fail_create="^shop-(items|tracker)$")
     properties = (
         dataset_props(group, "ITEMS", schema)
-        if resource_type == DATASET_TYPE
+        if resource_type == DATASET_RESOURCE_TYPE
         else event_tracker_properties(group_name="shop", group_arn=group.arn)
     )
 
@@ -282,7 +282,7 @@ def test_dataset_group_create_refused_adoption_fails_without_physical_id(
     personalize.create_dataset_group(name="shop", domain="ECOMMERCE")
 
     with pytest.raises(CustomResourceFailed) as failed:
-        cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
+        cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props("shop"))
 
     assert failed.value.physical_id is None
 
@@ -367,7 +367,7 @@ def test_create_finds_create_failed_leftover_that_fails_again_reports_fresh_reas
     emu.configure(failure_reason="fresh reason")
 
     with pytest.raises(CustomResourceFailed) as failed:
-        cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
+        cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props("shop"))
 
     # The new attempt's own failure, with the ARN, so CloudFormation's rollback deletes the new failed group
     assert failed.value.reason == f"Dataset group {leftover} is CREATE FAILED: fresh reason"
@@ -385,7 +385,7 @@ def test_create_finds_create_failed_resource_with_other_settings_fails_without_d
     emu.configure(fail_create=None)
 
     with pytest.raises(CustomResourceFailed) as failed:
-        cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
+        cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props("shop"))
 
     assert "already exists and its domain is VIDEO_ON_DEMAND" in failed.value.reason
     assert "It was not made by this request" in failed.value.reason
@@ -402,7 +402,7 @@ def test_create_finds_resource_being_deleted_waits_until_gone_then_creates(
     personalize.delete_dataset_group(datasetGroupArn=arn)
 
     # WHEN the stack creates it
-    created = cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
+    created = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props("shop"))
 
     # THEN the create waited for the old one to be gone and made a new one, rather than failing or adopting it
     assert created.physical_id == arn
@@ -430,15 +430,15 @@ def test_on_event_unknown_resource_type_fails_listing_served_types(personalize: 
 )
 def test_on_event_bad_properties_fail_naming_them(properties: dict[str, str], message: str, personalize: Any) -> None:
     with pytest.raises(Exception, match=message):
-        provider.on_event(create_event(DATASET_GROUP_TYPE, properties), personalize)
+        provider.on_event(create_event(DATASET_GROUP_RESOURCE_TYPE, properties), personalize)
 
 
 def test_dataset_create_unknown_type_fails_before_calling_personalize(
     cfn: CustomResourceDriver, emu: EmulatorServer
 ) -> None:
-    group = cfn.create(DATASET_GROUP_TYPE, group_props())
-    schema = cfn.create(SCHEMA_TYPE, schema_props("ITEMS"))
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props())
+    schema = cfn.create(SCHEMA_RESOURCE_TYPE, schema_props("ITEMS"))
 
     with pytest.raises(CustomResourceFailed, match=r"DatasetType 'Products' is not a Personalize dataset type"):
-        cfn.create(DATASET_TYPE, {**dataset_props(group, "ITEMS", schema), "DatasetType": "Products"})
+        cfn.create(DATASET_RESOURCE_TYPE, {**dataset_props(group, "ITEMS", schema), "DatasetType": "Products"})
     assert emu.state.calls("CreateDataset") == []

@@ -10,10 +10,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from contract import DATASET_GROUP_RESOURCE_TYPE, DATASET_RESOURCE_TYPE, GIVE_UP_AFTER_SECONDS, SCHEMA_RESOURCE_TYPE
 from local.cloudformation import CustomResourceDriver, CustomResourceFailed, Deployed
 from local.emulator import EmulatorServer
 from resources import handler, provider
-from stacks.personalize_properties import DATASET_GROUP_TYPE, DATASET_TYPE, SCHEMA_TYPE
 from tests.resources.resource_helpers import (
     CLIENT_SETTINGS,
     dataset_props,
@@ -49,9 +49,13 @@ def deletes(emu: EmulatorServer) -> list[str]:
     return [call["api"] for call in emu.state.calls() if call["api"].startswith("Delete")]
 
 
+# What the custom resources make; the emulator counts other resources too (import jobs), which are not theirs.
+PROVISIONED = ("schemas", "datasetGroups", "datasets", "eventTrackers")
+
+
 def resource_counts(emu: EmulatorServer) -> dict[str, int]:
     counts: dict[str, int] = emu.state.stats()["resources"]
-    return counts
+    return {name: counts[name] for name in PROVISIONED}
 
 
 # --- each type, and what is already gone --------------------------------------------------------------------------
@@ -95,11 +99,11 @@ def test_delete_resource_already_gone_succeeds_without_delete_call(
 
 
 def test_delete_failed_create_marker_physical_id_is_done(personalize: Any, emu: EmulatorServer) -> None:
-    answer = provider.on_event(delete_event(DATASET_GROUP_TYPE, "7b4e-request-id"), personalize)
+    answer = provider.on_event(delete_event(DATASET_GROUP_RESOURCE_TYPE, "7b4e-request-id"), personalize)
 
-    assert provider.is_complete({**delete_event(DATASET_GROUP_TYPE, "7b4e-request-id"), **answer}, personalize) == {
-        "IsComplete": True
-    }
+    assert provider.is_complete(
+        {**delete_event(DATASET_GROUP_RESOURCE_TYPE, "7b4e-request-id"), **answer}, personalize
+    ) == {"IsComplete": True}
     assert emu.state.calls() == []
 
 
@@ -125,7 +129,7 @@ def test_dataset_group_delete_children_still_deleting_waits_for_them(
 def test_dataset_group_delete_already_deleting_waits_without_deleting_twice(
     cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
 ) -> None:
-    group = cfn.create(DATASET_GROUP_TYPE, group_props())
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props())
     emu.configure(delete_delay=0.2)
     personalize.delete_dataset_group(datasetGroupArn=group.arn)
 
@@ -155,12 +159,12 @@ def test_dataset_delete_while_create_in_progress_waits_then_deletes(
     cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
 ) -> None:
     # A rollback can delete a dataset whose create has not finished: it is deletable once it settles.
-    group = cfn.create(DATASET_GROUP_TYPE, group_props())
-    schema = cfn.create(SCHEMA_TYPE, schema_props("ITEMS"))
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props())
+    schema = cfn.create(SCHEMA_RESOURCE_TYPE, schema_props("ITEMS"))
     emu.configure(create_delay=0.5)
     started = provider.on_event(
         {
-            **delete_event(DATASET_TYPE, ""),
+            **delete_event(DATASET_RESOURCE_TYPE, ""),
             "RequestType": "Create",
             "ResourceProperties": dataset_props(group, "ITEMS", schema),
         },
@@ -169,7 +173,7 @@ def test_dataset_delete_while_create_in_progress_waits_then_deletes(
     dataset = started["PhysicalResourceId"]
 
     assert personalize.describe_dataset(datasetArn=dataset)["dataset"]["status"] != "ACTIVE"
-    cfn.delete(Deployed(DATASET_TYPE, "Resource", dataset, {}))
+    cfn.delete(Deployed(DATASET_RESOURCE_TYPE, "Resource", dataset, {}))
 
     assert personalize.list_datasets()["datasets"] == []
     assert [call["error"] for call in emu.state.calls("DeleteDataset")] == [None]
@@ -182,11 +186,11 @@ def test_dataset_delete_during_schema_update_waits_for_update_then_deletes(
     provisioned = provision_set(cfn, "shop", ("ITEMS",))
     dataset = provisioned.datasets["ITEMS"]
     text = with_field(document("ITEMS"), {"name": "BRAND", "type": ["null", "string"], "categorical": True})
-    new_schema = cfn.create(SCHEMA_TYPE, schema_props("ITEMS", text=text))
+    new_schema = cfn.create(SCHEMA_RESOURCE_TYPE, schema_props("ITEMS", text=text))
     emu.configure(create_delay=0.6)
     provider.on_event(
         {
-            **delete_event(DATASET_TYPE, dataset.physical_id),
+            **delete_event(DATASET_RESOURCE_TYPE, dataset.physical_id),
             "RequestType": "Update",
             "ResourceProperties": dataset_props(provisioned.group, "ITEMS", new_schema),
             "OldResourceProperties": dataset.properties,
@@ -211,7 +215,7 @@ def test_schema_delete_dataset_still_deleting_waits_then_deletes(
 ) -> None:
     provisioned = provision_set(cfn, "shop", ("ITEMS",))
     emu.configure(delete_delay=0.5)
-    start_delete(personalize, DATASET_TYPE, provisioned.datasets["ITEMS"].physical_id)
+    start_delete(personalize, DATASET_RESOURCE_TYPE, provisioned.datasets["ITEMS"].physical_id)
 
     cfn.delete(provisioned.schemas["ITEMS"])
 
@@ -239,7 +243,7 @@ def test_schema_delete_unrelated_dataset_being_deleted_not_waited_for(
     schema = shop.schemas["ITEMS"]
 
     # WHEN the stack deletes the schema: the request, then the first poll
-    answer = start_delete(personalize, SCHEMA_TYPE, schema.physical_id)
+    answer = start_delete(personalize, SCHEMA_RESOURCE_TYPE, schema.physical_id)
 
     # THEN the other dataset does not use this schema, so it is not waited for: the schema is left in place at once
     assert answer == {"IsComplete": True}
@@ -297,7 +301,7 @@ def test_redeploy_after_retained_stack_deletion_adopts_everything(
 def test_is_complete_throttled_describe_asks_again_instead_of_failing(
     cfn: CustomResourceDriver, emu: EmulatorServer
 ) -> None:
-    group = cfn.create(DATASET_GROUP_TYPE, group_props())
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props())
     client = boto3.client(
         "personalize",
         endpoint_url=emu.endpoint_url,
@@ -306,7 +310,7 @@ def test_is_complete_throttled_describe_asks_again_instead_of_failing(
     )
     emu.configure(fault_control_plane=True, throttle_rate=1.0)
 
-    answer = provider.is_complete({**delete_event(DATASET_GROUP_TYPE, group.physical_id)}, client)
+    answer = provider.is_complete({**delete_event(DATASET_GROUP_RESOURCE_TYPE, group.physical_id)}, client)
 
     assert answer == {"IsComplete": False}
 
@@ -317,7 +321,7 @@ def test_delete_endpoint_failing_first_calls_waits_it_out_then_deletes(
 ) -> None:
     # GIVEN a group, and an endpoint that throttles (or answers 5xx) every call for a while, longer than the
     # client's own retries (one attempt here, to keep the test short)
-    group = cfn.create(DATASET_GROUP_TYPE, group_props())
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props())
     client = boto3.client(
         "personalize",
         endpoint_url=emu.endpoint_url,
@@ -359,10 +363,12 @@ def test_on_event_delete_endpoint_unreachable_answers_without_failing() -> None:
     )
     arn = "arn:aws:personalize:us-east-1:123456789012:dataset-group/shop"
 
-    answer = provider.on_event(delete_event(DATASET_GROUP_TYPE, arn), client)
+    answer = provider.on_event(delete_event(DATASET_GROUP_RESOURCE_TYPE, arn), client)
 
     assert answer["PhysicalResourceId"] == arn
-    assert provider.is_complete({**delete_event(DATASET_GROUP_TYPE, arn), **answer}, client) == {"IsComplete": False}
+    assert provider.is_complete({**delete_event(DATASET_GROUP_RESOURCE_TYPE, arn), **answer}, client) == {
+        "IsComplete": False
+    }
 
 
 def test_is_complete_endpoint_unreachable_asks_again_instead_of_failing() -> None:
@@ -374,14 +380,18 @@ def test_is_complete_endpoint_unreachable_asks_again_instead_of_failing() -> Non
     )
     arn = "arn:aws:personalize:us-east-1:123456789012:dataset-group/shop"
 
-    assert provider.is_complete(delete_event(DATASET_GROUP_TYPE, arn), client) == {"IsComplete": False}
+    assert provider.is_complete(delete_event(DATASET_GROUP_RESOURCE_TYPE, arn), client) == {"IsComplete": False}
 
 
 def test_is_complete_past_give_up_time_fails_naming_what_it_waited_for(
     cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
 ) -> None:
     emu.configure(create_delay=60)
-    event = {**delete_event(DATASET_GROUP_TYPE, ""), "RequestType": "Create", "ResourceProperties": group_props()}
+    event = {
+        **delete_event(DATASET_GROUP_RESOURCE_TYPE, ""),
+        "RequestType": "Create",
+        "ResourceProperties": group_props(),
+    }
     event |= provider.on_event(event, personalize, clock=lambda: 1_000.0)
 
     with pytest.raises(Exception, match=r"^Gave up after 55 minutes: dataset group .*/shop is CREATE PENDING$"):
@@ -396,7 +406,7 @@ def test_handler_entry_points_reach_emulator_through_standard_endpoint_variable(
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv(handler.GIVE_UP_AFTER_SECONDS, "3000")
+    monkeypatch.setenv(GIVE_UP_AFTER_SECONDS, "3000")
     handler.personalize.cache_clear()
     driver = CustomResourceDriver(
         on_event=lambda event: handler.on_event(event, None),
@@ -405,7 +415,7 @@ def test_handler_entry_points_reach_emulator_through_standard_endpoint_variable(
     )
 
     try:
-        group = driver.create(DATASET_GROUP_TYPE, group_props())
+        group = driver.create(DATASET_GROUP_RESOURCE_TYPE, group_props())
         driver.delete(group)
     finally:
         handler.personalize.cache_clear()

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from contract import DATASET_GROUP_RESOURCE_TYPE
 from local.cloudformation import CustomResourceDriver, CustomResourceFailed, Deployed
 from local.emulator import EmulatorServer
-from stacks.personalize_properties import DATASET_GROUP_TYPE, event_tracker_properties
+from stacks.personalize_properties import event_tracker_properties
 from tests.resources.resource_helpers import (
     dataset_props,
     document,
@@ -55,7 +56,7 @@ def test_dataset_group_setting_change_refused_rollback_is_no_op(
     settings: dict[str, str], cfn: CustomResourceDriver, emu: EmulatorServer
 ) -> None:
     # GIVEN a group whose domain or KMS key is changed without a new name: refused, nothing changed
-    group = cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props("shop"))
     attempted = group_props("shop", **settings)
     with pytest.raises(CustomResourceFailed, match=r"needs a new dataset group"):
         cfn.update(group, attempted)
@@ -95,7 +96,7 @@ def test_dataset_group_setting_change_refused_resource_deleted_outside_rollback_
 ) -> None:
     # The no-op answers only for a resource that really is what the previous template says: one deleted behind
     # CloudFormation's back is not, and the rollback does not claim success (nor create anything).
-    group = cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props("shop"))
     attempted = group_props("shop", domain="ECOMMERCE")
     with pytest.raises(CustomResourceFailed):
         cfn.update(group, attempted)
@@ -241,7 +242,7 @@ def test_dataset_group_rename_create_failed_rollback_then_redeploy_makes_new_gro
     cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
 ) -> None:
     # GIVEN a rename whose new group ends CREATE FAILED (say, its new KMS key's policy was wrong), rolled back
-    group = cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props("shop"))
     emu.configure(fail_create="^shop-v2$", failure_reason="KMS key is not accessible")
     attempted = group_props("shop-v2")
     with pytest.raises(CustomResourceFailed) as failed:
@@ -266,7 +267,7 @@ def test_dataset_group_rename_create_failed_rollback_then_redeploy_makes_new_gro
 def test_dataset_group_rename_create_failed_new_group_deletion_requested_at_once(
     cfn: CustomResourceDriver, personalize: Any, emu: EmulatorServer
 ) -> None:
-    group = cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props("shop"))
     emu.configure(fail_create="^shop-v2$", failure_reason="KMS key is not accessible")
 
     with pytest.raises(CustomResourceFailed) as failed:

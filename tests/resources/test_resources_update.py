@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from contract import DATASET_GROUP_RESOURCE_TYPE, SCHEMA_RESOURCE_TYPE
 from local.cloudformation import CustomResourceDriver, CustomResourceFailed
 from local.emulator import EmulatorServer
-from stacks.personalize_properties import DATASET_GROUP_TYPE, SCHEMA_TYPE, event_tracker_properties
+from stacks.personalize_properties import event_tracker_properties
 from tests.resources.resource_helpers import (
     dataset_props,
     document,
@@ -52,9 +53,9 @@ def test_update_no_op_resource_deleted_outside_stack_fails_at_once(
 ) -> None:
     # GIVEN a resource deleted behind CloudFormation's back
     deployed = (
-        cfn.create(DATASET_GROUP_TYPE, group_props())
+        cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props())
         if resource == "group"
-        else cfn.create(SCHEMA_TYPE, schema_props("ITEMS"))
+        else cfn.create(SCHEMA_RESOURCE_TYPE, schema_props("ITEMS"))
     )
     cfn.delete(deployed)
     # WHEN an update that changes nothing Personalize sees arrives (a new ServiceToken, a reformatted schema file)
@@ -75,7 +76,7 @@ def test_update_no_op_resource_deleted_outside_stack_fails_at_once(
 
 
 def test_schema_update_reformatted_document_same_schema(cfn: CustomResourceDriver, emu: EmulatorServer) -> None:
-    schema = cfn.create(SCHEMA_TYPE, schema_props("ITEMS"))
+    schema = cfn.create(SCHEMA_RESOURCE_TYPE, schema_props("ITEMS"))
     reformatted = json.dumps(json.loads(document("ITEMS")), sort_keys=True)  # same schema, other spacing and order
 
     updated = cfn.update(schema, schema_props("ITEMS", text=reformatted))
@@ -236,7 +237,7 @@ def test_dataset_group_rename_replaces_group_and_children_then_cleanup_deletes_o
 def test_dataset_group_setting_change_same_name_refused(
     settings: dict[str, str], changed: str, cfn: CustomResourceDriver, emu: EmulatorServer
 ) -> None:
-    group = cfn.create(DATASET_GROUP_TYPE, group_props("shop"))
+    group = cfn.create(DATASET_GROUP_RESOURCE_TYPE, group_props("shop"))
 
     with pytest.raises(CustomResourceFailed) as failed:
         cfn.update(group, group_props("shop", **settings))
@@ -265,10 +266,11 @@ def test_event_tracker_rename_same_group_refused(cfn: CustomResourceDriver) -> N
 
 def test_dataset_type_change_replaces_with_new_dataset(cfn: CustomResourceDriver, personalize: Any) -> None:
     provisioned = provision_set(cfn, "shop", ("ITEMS",))
-    users_schema = cfn.create(SCHEMA_TYPE, schema_props("USERS"))
+    users_schema = cfn.create(SCHEMA_RESOURCE_TYPE, schema_props("USERS"))
 
     users = cfn.update(provisioned.datasets["ITEMS"], dataset_props(provisioned.group, "USERS", users_schema))
     cfn.delete(provisioned.datasets["ITEMS"])
 
     assert users.physical_id.endswith("/USERS")
-    assert [d["datasetType"] for d in personalize.list_datasets()["datasets"]] == ["USERS"]
+    # ListDatasets spells the type as the service model documents it (Users), whatever case it was created with.
+    assert [d["datasetType"].upper() for d in personalize.list_datasets()["datasets"]] == ["USERS"]
