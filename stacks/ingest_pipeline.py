@@ -22,7 +22,7 @@ from constructs import Construct
 
 import contract
 from stacks.config import DatasetKind
-from stacks.lambda_packaging import ARCHITECTURE, RUNTIME, lambdas_asset, powertools_layer_arn
+from stacks.lambda_packaging import ARCHITECTURE, RUNTIME, lambdas_asset, runtime_layer
 from stacks.policy_dependency import depend_on_policy_only
 
 HANDLER: Final = "ingest.handler.lambda_handler"
@@ -143,8 +143,6 @@ class IngestPipeline(Construct):
         The function's timeout and memory size.
     log_retention
         Retention of the function's log group.
-    powertools_layer_version
-        The pinned version of the public Powertools v3 layer.
     fifo
         Make both queues FIFO queues (a FIFO queue's dead-letter queue must be FIFO too), with high-throughput
         settings: deduplication and throughput are per message group, and the publisher groups by record.
@@ -174,7 +172,6 @@ class IngestPipeline(Construct):
         function_timeout_seconds: int,
         function_memory_mb: int,
         log_retention: logs.RetentionDays,
-        powertools_layer_version: int,
         fifo: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -196,7 +193,6 @@ class IngestPipeline(Construct):
             environment=self._environment(
                 datasets, max_receive_count=max_receive_count, max_concurrency=max_concurrency
             ),
-            powertools_layer_version=powertools_layer_version,
             timeout_seconds=function_timeout_seconds,
             memory_mb=function_memory_mb,
         )
@@ -269,7 +265,6 @@ class IngestPipeline(Construct):
         role: iam.Role,
         *,
         environment: Mapping[str, str],
-        powertools_layer_version: int,
         timeout_seconds: int,
         memory_mb: int,
     ) -> lambda_.Function:
@@ -281,11 +276,7 @@ class IngestPipeline(Construct):
             architecture=ARCHITECTURE,
             handler=HANDLER,
             code=lambdas_asset(),
-            layers=[
-                lambda_.LayerVersion.from_layer_version_arn(
-                    self, "PowertoolsLayer", powertools_layer_arn(powertools_layer_version)
-                )
-            ],
+            layers=[runtime_layer(self)],
             timeout=Duration.seconds(timeout_seconds),
             memory_size=memory_mb,
             environment=dict(environment),
@@ -298,8 +289,8 @@ class IngestPipeline(Construct):
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-L1",
                 reason=(
-                    "The runtime is pinned to Python 3.13 because the public Powertools v3 layer is pinned to its "
-                    "python313-arm64 build; runtime and layer are upgraded together, deliberately."
+                    "The runtime is pinned to Python 3.13, the Python the tests run on, and the layer of Powertools "
+                    "and the AWS SDK is built for it; runtime, tests and layer are upgraded together, deliberately."
                 ),
             )
         )

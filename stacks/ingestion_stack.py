@@ -107,7 +107,6 @@ class IngestionStack(Stack):
             function_timeout_seconds=config.function_timeout_seconds,
             function_memory_mb=config.function_memory_mb,
             log_retention=RETENTION_DAYS[config.log_retention_days],
-            powertools_layer_version=config.powertools_layer_version,
             fifo=config.fifo,
         )
         self.monitoring = PipelineMonitoring(

@@ -1,4 +1,4 @@
-"""How every Lambda function of the stack is packaged: one asset, one runtime and architecture, the Powertools layer.
+"""How every Lambda function of the stack is packaged: one asset, one runtime and architecture, one layer.
 
 The ingest function (``stacks/ingest_pipeline.py``) and the custom resource handlers
 (``stacks/personalize_datasets.py``) share the ``lambdas/`` asset and its pinned runtime, so the constants that
@@ -8,10 +8,11 @@ must change together live here once.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
-from aws_cdk import Fn
+from aws_cdk import Stack
 from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
 
 # The Lambda asset root (docs/design.md, "Layout": ``lambdas/`` holds every function's code; imports are absolute
 # from it). Resolved from this file, not the working directory, so tests and the CLI package the same directory.
@@ -29,13 +30,33 @@ ASSET_EXCLUDES: Final[tuple[str, ...]] = (
     "**/.DS_Store",
 )
 
-# The public Powertools for AWS Lambda (Python) v3 layer. Its name encodes the runtime and the architecture, so
-# the three constants change together. AWS publishes it from this account in the commercial regions; the China
-# and GovCloud partitions use other accounts (https://docs.powertools.aws.dev/lambda/python/latest/#lambda-layer).
+# Python 3.13 on Graviton. The runtime is the one the tests run on (the Makefile builds the virtualenv from 3.13),
+# and the layer below is built for exactly this pair.
 RUNTIME: Final = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE: Final = lambda_.Architecture.ARM_64
-POWERTOOLS_LAYER_ACCOUNT: Final = "017000801446"
-POWERTOOLS_LAYER_NAME: Final = "AWSLambdaPowertoolsPythonV3-python313-arm64"
+# The layer every function deploys with: the Powertools release and the AWS SDK the tests import, as pinned in
+# constraints.txt, installed for Python 3.13 on arm64 by ``make install`` (the Makefile's RUNTIME_LAYER). Lambda's
+# own SDK differs by region and date and is usually older, and the ingest handler reads botocore's service model
+# for its limits, so the functions run on the SDK they were tested with (docs/design.md, "Layout").
+RUNTIME_LAYER_ROOT: Final = Path(__file__).resolve().parent.parent / ".build" / "runtime-layer"
+# The packages the layer must hold, by distribution name: tests/infra/test_lambda_packaging.py checks that each is
+# the version this virtualenv runs.
+RUNTIME_LAYER_DISTRIBUTIONS: Final[tuple[str, ...]] = (
+    "aws-lambda-powertools",
+    "boto3",
+    "botocore",
+    "jmespath",
+    "python-dateutil",
+    "s3transfer",
+    "six",
+    "typing-extensions",
+    "urllib3",
+)
+_RUNTIME_LAYER_ID: Final = "RuntimeLayer"
+
+
+class RuntimeLayerMissingError(RuntimeError):
+    """The layer directory has not been built: ``make install`` builds it."""
 
 
 def lambdas_asset() -> lambda_.Code:
@@ -43,11 +64,31 @@ def lambdas_asset() -> lambda_.Code:
     return lambda_.Code.from_asset(str(LAMBDAS_ROOT), exclude=list(ASSET_EXCLUDES))
 
 
-def powertools_layer_arn(version: int) -> str:
-    """Return the ARN of the public Powertools v3 layer ``version`` in the deploying stack's partition and region.
+def runtime_layer(scope: Construct) -> lambda_.ILayerVersion:
+    """The stack's one layer of runtime dependencies (:data:`RUNTIME_LAYER_ROOT`), made on first use.
 
-    The partition and region are CloudFormation pseudo parameters, so one template deploys to any region. It is
-    one ``Fn::Sub``, not a concatenation of tokens (an ``Fn::Join``), which cfn-lint advises against (I1022).
+    Every function of the stack takes the same layer, so it is one ``AWS::Lambda::LayerVersion`` per stack, found
+    by its id on later calls.
+
+    Raises
+    ------
+    RuntimeLayerMissingError
+        The layer has not been built (``make install`` builds it).
     """
-    layer = f"{POWERTOOLS_LAYER_ACCOUNT}:layer:{POWERTOOLS_LAYER_NAME}:{version}"
-    return Fn.sub(f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:{layer}")
+    stack = Stack.of(scope)
+    existing = stack.node.try_find_child(_RUNTIME_LAYER_ID)
+    if existing is not None:
+        return cast("lambda_.ILayerVersion", existing)
+    if not (RUNTIME_LAYER_ROOT / "python").is_dir():
+        raise RuntimeLayerMissingError(
+            f"{RUNTIME_LAYER_ROOT} is missing: run `make install`, which builds the Lambda layer of Powertools and "
+            "the AWS SDK the tests run"
+        )
+    return lambda_.LayerVersion(
+        stack,
+        _RUNTIME_LAYER_ID,
+        code=lambda_.Code.from_asset(str(RUNTIME_LAYER_ROOT), exclude=[".stamp-*"]),
+        compatible_runtimes=[RUNTIME],
+        compatible_architectures=[ARCHITECTURE],
+        description="Powertools for AWS Lambda (Python) and the AWS SDK for Python, as tested (see constraints.txt)",
+    )

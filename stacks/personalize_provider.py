@@ -21,7 +21,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
 import contract
-from stacks.lambda_packaging import ARCHITECTURE, RUNTIME, lambdas_asset
+from stacks.lambda_packaging import ARCHITECTURE, RUNTIME, lambdas_asset, runtime_layer
 from stacks.policy_dependency import depend_on_policy_only
 
 ON_EVENT_HANDLER: Final = "resources.handler.on_event"
@@ -137,6 +137,7 @@ def _handler_functions(
             architecture=ARCHITECTURE,
             handler=handler,
             code=code,
+            layers=[runtime_layer(scope)],
             timeout=HANDLER_TIMEOUT,
             memory_size=HANDLER_MEMORY_MB,
             environment=(
@@ -152,7 +153,7 @@ def _handler_functions(
                 id="AwsSolutions::AwsSolutions-L1",
                 reason=(
                     "The custom resource handlers share the ingest function's asset and its pinned Python 3.13 "
-                    "runtime (pinned by the Powertools layer build); the runtimes are upgraded together."
+                    "runtime and layer (the Python the tests run on); they are upgraded together."
                 ),
             )
         )

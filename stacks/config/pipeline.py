@@ -32,11 +32,11 @@ from stacks.config.settings import (
     MAX_BATCHING_WINDOW_SECONDS,
     MAX_CONCURRENCY,
     MAX_RECEIVE_COUNT,
-    POWERTOOLS_LAYER_VERSION,
     QUEUE_TYPE_KEY,
     QUEUE_TYPES,
     REMOVAL_POLICY_DEFAULT,
     REMOVAL_POLICY_KEY,
+    RETIRED_KEYS,
     STACK_NAME_DEFAULT,
     STACK_NAME_KEY,
     UNWINDOWED_BATCH_SIZE_MAX,
@@ -77,8 +77,6 @@ class PipelineConfig:
         The ingest Lambda's timeout and memory (``functionTimeoutSeconds``, ``functionMemoryMb``).
     log_retention_days
         Retention of the ingest Lambda's log group, one of :data:`LOG_RETENTION_DAYS` (``logRetentionDays``).
-    powertools_layer_version
-        The pinned version of the public Powertools v3 layer (``powertoolsLayerVersion``).
     queue_type
         ``standard`` or ``fifo`` (``queueType``): FIFO queues keep each message group's changes in order; the
         event source then takes at most 10 records and no batching window.
@@ -100,7 +98,6 @@ class PipelineConfig:
     function_timeout_seconds: int = FUNCTION_TIMEOUT_SECONDS.default
     function_memory_mb: int = FUNCTION_MEMORY_MB.default
     log_retention_days: int = LOG_RETENTION_DAYS_DEFAULT
-    powertools_layer_version: int = POWERTOOLS_LAYER_VERSION.default
     queue_type: str = QUEUE_TYPES[0]
     alarm_email: str | None = None
     alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
@@ -126,6 +123,9 @@ class PipelineConfig:
         ConfigError
             The first invalid value, named by its key.
         """
+        for key, instead in RETIRED_KEYS.items():
+            if context.get(key) is not None:
+                raise ConfigError(key, instead)
         stack_name = STACK_NAME_DEFAULT if context.get(STACK_NAME_KEY) is None else context[STACK_NAME_KEY]
         log_retention_days = context.get(LOG_RETENTION_DAYS_KEY)
         datasets = _parse_datasets(context.get(DATASETS_KEY))
@@ -156,7 +156,6 @@ class PipelineConfig:
             log_retention_days=(
                 LOG_RETENTION_DAYS_DEFAULT if log_retention_days is None else parse_log_retention(log_retention_days)
             ),
-            powertools_layer_version=POWERTOOLS_LAYER_VERSION.read(context),
             queue_type=parse_queue_type(context.get(QUEUE_TYPE_KEY) or QUEUE_TYPES[0]),
             alarm_email=parse_alarm_email(context.get(ALARM_EMAIL_KEY)),
             alarms=parse_alarms(context.get(ALARMS_KEY)),
@@ -180,7 +179,6 @@ class PipelineConfig:
             (MAX_RECEIVE_COUNT, self.max_receive_count),
             (FUNCTION_TIMEOUT_SECONDS, self.function_timeout_seconds),
             (FUNCTION_MEMORY_MB, self.function_memory_mb),
-            (POWERTOOLS_LAYER_VERSION, self.powertools_layer_version),
         ):
             setting.check(value)
         parse_queue_type(self.queue_type)
@@ -283,7 +281,7 @@ CONTEXT_KEYS: Final[tuple[str, ...]] = (
     FUNCTION_TIMEOUT_SECONDS.key,
     FUNCTION_MEMORY_MB.key,
     LOG_RETENTION_DAYS_KEY,
-    POWERTOOLS_LAYER_VERSION.key,
+    *RETIRED_KEYS,
     QUEUE_TYPE_KEY,
     ALARM_EMAIL_KEY,
     ALARMS_KEY,

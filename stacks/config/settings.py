@@ -7,6 +7,7 @@ Every bound comes from the service the value configures, with the page that stat
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Final
 
 from stacks.config.parsing import ConfigError, IntSetting, parse_int, parse_str
@@ -29,9 +30,14 @@ MAX_RECEIVE_COUNT: Final = IntSetting("maxReceiveCount", default=5, minimum=1, m
 # one Personalize call may take seconds; below 10 s it would spend most invocations waiting for nothing.
 FUNCTION_TIMEOUT_SECONDS: Final = IntSetting("functionTimeoutSeconds", default=60, minimum=10, maximum=900)
 FUNCTION_MEMORY_MB: Final = IntSetting("functionMemoryMb", default=512, minimum=128, maximum=10_240)
-# The version of the public Powertools for AWS Lambda (Python) v3 layer, pinned so deploys are reproducible
-# (https://docs.powertools.aws.dev/lambda/python/latest/#lambda-layer).
-POWERTOOLS_LAYER_VERSION: Final = IntSetting("powertoolsLayerVersion", default=27, minimum=1)
+# Settings earlier releases read and this one refuses, each with what to do instead: a value that silently did
+# nothing would let a reader believe it still chose something.
+RETIRED_KEYS: Final[Mapping[str, str]] = {
+    "powertoolsLayerVersion": (
+        "no longer used: the functions deploy with a layer of the Powertools and AWS SDK releases the tests ran "
+        "(built by `make install` from constraints.txt); remove it from cdk.json"
+    ),
+}
 
 QUEUE_TYPE_KEY: Final = "queueType"
 # standard: at-least-once, best-effort order, collapse to the newest change per id within a batch. fifo: order per

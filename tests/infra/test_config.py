@@ -41,7 +41,6 @@ def test_config_cdk_json_context_matches_code_defaults() -> None:
         function_timeout_seconds=60,
         function_memory_mb=512,
         log_retention_days=30,
-        powertools_layer_version=27,
     )
     # The stack creates the items and actions datasets, with the project's schemas
     assert [(d.kind.name, d.arn, d.schema_file) for d in config.datasets] == [
@@ -62,7 +61,7 @@ def test_config_absent_keys_take_defaults() -> None:
         2,
     )
     assert (config.max_receive_count, config.function_timeout_seconds, config.function_memory_mb) == (5, 60, 512)
-    assert (config.log_retention_days, config.powertools_layer_version) == (30, 27)
+    assert config.log_retention_days == 30
     assert (config.dataset_group, config.removal_policy, config.provisions_datasets) == (None, "retain", False)
 
 
@@ -79,7 +78,6 @@ def test_config_command_line_strings_parse_to_typed_values() -> None:
             "functionTimeoutSeconds": "120",
             "functionMemoryMb": "1024",
             "logRetentionDays": "7",
-            "powertoolsLayerVersion": "30",
         }
     )
 
@@ -93,7 +91,6 @@ def test_config_command_line_strings_parse_to_typed_values() -> None:
         function_timeout_seconds=120,
         function_memory_mb=1024,
         log_retention_days=7,
-        powertools_layer_version=30,
     )
     assert [(d.kind.name, d.arn) for d in config.datasets] == [("actions", ACTIONS_ARN)]
 
@@ -119,8 +116,9 @@ def test_config_command_line_strings_parse_to_typed_values() -> None:
         ("functionMemoryMb", 10_241, "functionMemoryMb: must be an integer between 128 and 10240"),
         ("logRetentionDays", 2, "logRetentionDays: must be one of CloudWatch Logs' retention periods (1, 3, 5,"),
         ("logRetentionDays", "a month", "logRetentionDays: must be one of CloudWatch Logs' retention periods"),
-        ("powertoolsLayerVersion", 0, "powertoolsLayerVersion: must be an integer of at least 1, got 0"),
-        ("powertoolsLayerVersion", "latest", "powertoolsLayerVersion: must be an integer of at least 1"),
+        # Retired: a value that silently did nothing would let a reader believe it still chose the layer
+        ("powertoolsLayerVersion", 27, "powertoolsLayerVersion: no longer used: the functions deploy with a layer"),
+        ("powertoolsLayerVersion", "30", "powertoolsLayerVersion: no longer used"),
         ("stackName", "1-ingest", "stackName: must be a CloudFormation stack name"),
         ("stackName", "ingest prod", "stackName: must be a CloudFormation stack name"),
         ("stackName", "", "stackName: must be a CloudFormation stack name"),

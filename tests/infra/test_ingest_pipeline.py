@@ -19,7 +19,6 @@ from aws_cdk.assertions import Match
 from stacks.lambda_packaging import ASSET_EXCLUDES, LAMBDAS_ROOT
 from tests.infra.synthesis import ITEMS_ARN, Synthesized, bring_your_own_context, project_context, synthesize
 
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 SCHEMAS_IN_DATASET_ACCOUNT = "arn:aws:personalize:us-east-1:111122223333:schema/*"
 GROUP_ARN_PREFIX = "arn:aws:personalize:us-east-1:111122223333:dataset/personalize-ingest"
 GROUP_SCHEMAS = {
@@ -45,7 +44,6 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         functionTimeoutSeconds="120",
         functionMemoryMb="1024",
         logRetentionDays="7",
-        powertoolsLayerVersion="30",
     )
     return synthesize(context, tmp_path_factory.mktemp("tuned"))
 
@@ -184,20 +182,15 @@ def test_function_default_config_runs_ingest_handler_on_python313_arm64(default:
     assert (function["Timeout"], function["MemorySize"]) == (60, 512)
 
 
-@pytest.mark.parametrize(("name", "version"), [("default", 27), ("tuned", 30)])
-def test_function_any_config_uses_pinned_powertools_layer_of_deploying_region(
-    name: str, version: int, request: pytest.FixtureRequest
-) -> None:
+@pytest.mark.parametrize("name", ["default", "tuned"])
+def test_function_any_config_uses_the_stacks_runtime_layer(name: str, request: pytest.FixtureRequest) -> None:
     synthesized: Synthesized = request.getfixturevalue(name)
 
     _, function = synthesized.ingest_function()
 
-    assert function["Layers"] == [
-        {
-            "Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:"
-            f"{POWERTOOLS_LAYER_ACCOUNT}:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:{version}"
-        }
-    ]
+    layer_id, layer = synthesized.only("AWS::Lambda::LayerVersion")
+    assert function["Layers"] == [{"Ref": layer_id}]
+    assert (layer["CompatibleRuntimes"], layer["CompatibleArchitectures"]) == (["python3.13"], ["arm64"])
 
 
 def test_function_default_config_environment_is_contract_two_with_provisioned_arns(default: Synthesized) -> None:
