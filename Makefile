@@ -1,6 +1,6 @@
 # The commands the README names. Everything runs from a project-local virtualenv and node_modules.
 SHELL := /bin/bash
-# Python 3.13: the Lambda runtime's (stacks/ingest_pipeline.py). Tests run on the interpreter Lambda runs, so a
+# Python 3.13: the Lambda runtime's (stacks/lambda_packaging.py). Tests run on the interpreter Lambda runs, so a
 # datetime, typing or error-message difference shows up here first. Found on PATH, else in pyenv's versions.
 PYTHON ?= $(or $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1 && echo python3.13),$(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python3.13) $(wildcard $(PYENV_ROOT)/versions/3.13.*/bin/python3.13))))
 VENV := .venv
@@ -25,7 +25,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 CDK := node_modules/.bin/cdk
 
-.PHONY: install test lint typecheck unit infra integration synth deploy destroy demo bench e2e clean constraints
+.PHONY: install test lint typecheck unit infra integration synth deploy destroy demo bench diagram e2e clean constraints
 
 install: $(VENV)/.stamp-installed node_modules/.stamp-installed $(RUNTIME_LAYER)/.stamp-built
 
@@ -90,6 +90,10 @@ destroy: install
 ## demo: the whole pipeline end to end on this machine (moto SQS + the Personalize emulator + the real handler)
 demo: install
 	$(PY) -m local.demo $(ARGS)
+
+## diagram: redraw docs/architecture.svg from the synthesized stack (needs Graphviz's dot; a test checks it is current)
+diagram: install
+	$(PY) -m tools.architecture
 
 ## bench: our batching handler vs. a one-record-per-call baseline, side by side against the emulator
 bench: install

@@ -22,12 +22,14 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import contract
 from contract import ErrorCode
 from local.emulator import EmulatorConfig
 from local.environment import LocalPipeline
+from local.report import QueueSampler, TimelineRecorder, build_timeline, dead_letters_from_messages, write_report
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
@@ -379,6 +381,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--throttle-rate", type=float, default=0.05, help="injected throttling per call (0.05)")
     parser.add_argument("--server-error-rate", type=float, default=0.02, help="injected 5xx per call (0.02)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=Path("demo-report.html"),
+        help="where to write the run's report, what the CloudWatch dashboard would show (default demo-report.html)",
+    )
     args = parser.parse_args(argv)
     kinds = tuple(kind.strip() for kind in args.kinds.split(",") if kind.strip())
     unknown = sorted(set(kinds) - set(KINDS))
@@ -400,11 +408,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream = for_kinds(
             build_stream(items=args.items, actions=args.actions, users=args.users, seed=args.seed), kinds
         )
-        sent = publish(pipeline, stream)
-        print(f"published {len(sent)} messages; draining with the real handler ...\n")
-        summary = pipeline.drain(max_concurrency=args.concurrency, max_seconds=120)
+        # The recorder starts before publishing, so the report shows the queue filling as well as draining.
+        recorder = TimelineRecorder()
+        with QueueSampler(
+            recorder, pipeline.sqs, queue_url=pipeline.queues.url, dead_letter_queue_url=pipeline.queues.dlq_url
+        ):
+            sent = publish(pipeline, stream)
+            print(f"published {len(sent)} messages; draining with the real handler ...\n")
+            summary = pipeline.drain(max_concurrency=args.concurrency, max_seconds=120, recorder=recorder)
         counts, problems = account(pipeline, sent)
         print(report(counts, pipeline.emulator.state.stats(), summary.wall_time_s, summary.to_dict()))
+        timeline = build_timeline(
+            calls=pipeline.emulator.state.calls(),
+            recording=recorder.recording(),
+            dead_letters=dead_letters_from_messages(pipeline.dead_letters()),
+        )
+        write_report(timeline, args.report)
+        print(f"report: {args.report.resolve()} (open it in a browser)")
     print(f"total {time.monotonic() - started:.1f} s")
     if problems:
         print(f"\nFAILED: {len(problems)} message(s) unaccounted for or misrouted:", file=sys.stderr)

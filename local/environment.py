@@ -22,6 +22,7 @@ import contract
 from local.cloudformation import CustomResourceDriver
 from local.emulator import EmulatorConfig, EmulatorServer
 from local.lambda_runtime import load_handler
+from local.report.recorder import TimelineRecorder
 from local.run_summary import RunSummary
 from local.runner import run_event_source
 from local.sqs_server import QueuePair, SqsServer, create_queue_pair, make_sqs_client
@@ -210,9 +211,15 @@ class LocalPipeline:
         function_timeout_s: float = 5.0,
         max_seconds: float = 120.0,
         extra_environment: dict[str, str] | None = None,
+        recorder: TimelineRecorder | None = None,
     ) -> RunSummary:
-        """Run the real ingest handler over the queue until it is drained (or ``max_seconds`` pass)."""
+        """Run the real ingest handler over the queue until it is drained (or ``max_seconds`` pass).
+
+        ``recorder`` sees every invocation (its start, end and batch), for the local report.
+        """
         handler = load_handler(HANDLER, {**self.handler_environment(), **(extra_environment or {})})
+        if recorder is not None:
+            handler = recorder.observe(handler)
         return run_event_source(
             queue_url=self.queues.url,
             handler=handler,
@@ -246,6 +253,7 @@ class LocalPipeline:
                 letters[message["MessageId"]] = {
                     "body": message["Body"],
                     "MessageId": message["MessageId"],
+                    "SentTimestamp": message["Attributes"]["SentTimestamp"],
                     **attributes,
                 }
                 handles.append(message["ReceiptHandle"])

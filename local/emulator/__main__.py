@@ -71,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--reject-records", type=_pattern, default=None, help="regex: Put* records whose id matches are refused"
     )
+    parser.add_argument(
+        "--s3-endpoint-url", default=None, help="S3 endpoint import jobs read from (e.g. moto's server on loopback)"
+    )
+    parser.add_argument("--import-delay", type=float, default=defaults.import_delay, help="seconds to import")
+    parser.add_argument("--max-import-jobs", type=int, default=defaults.max_import_jobs)
+    parser.add_argument("--min-import-interactions", type=int, default=defaults.min_import_interactions)
     return parser.parse_args(argv)
 
 
@@ -101,6 +107,10 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         control_throttle_code=args.control_throttle_code,
         seed=args.seed,
         reject_records=args.reject_records,
+        s3_endpoint_url=args.s3_endpoint_url,
+        import_delay=args.import_delay,
+        max_import_jobs=args.max_import_jobs,
+        min_import_interactions=args.min_import_interactions,
     )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract import KIND_SPECS
+from import_rules import MAX_PENDING_IMPORT_JOBS, MIN_INTERACTION_RECORDS
 
 # Request-rate quotas per dataset group, in calls per second: the contract's, which cites
 # https://docs.aws.amazon.com/personalize/latest/dg/limits.html ("PutItems ... 10 per second, not adjustable";
@@ -60,6 +61,16 @@ class EmulatorConfig:
         is answered with ``InvalidInputException`` naming that record, as the service answers a record it
         refuses, and stores nothing. The id is ``itemId``, ``userId`` or ``actionId``; for events and action
         interactions, ``eventId`` or ``itemId`` / ``actionId`` (either may match).
+    s3_endpoint_url : str or None
+        Where dataset import jobs read their data: an S3-compatible endpoint (moto's server on loopback), called
+        with dummy credentials. ``None``: import jobs fail, as the emulator never reads the real S3.
+    import_delay : float
+        Seconds from CreateDatasetImportJob to ACTIVE (or CREATE FAILED), half in CREATE PENDING.
+    max_import_jobs : int
+        Dataset import jobs CREATE PENDING or CREATE IN_PROGRESS per region (the service quota is 5).
+    min_import_interactions : int
+        Fewest records an import job into an Interactions dataset (or an INCREMENTAL one into an Action
+        interactions dataset) may hold (the service quota is 1,000; lower it for small demos).
     """
 
     account_id: str = "123456789012"
@@ -79,12 +90,16 @@ class EmulatorConfig:
     control_throttle_code: str = "ThrottlingException"
     seed: int | None = None
     reject_records: re.Pattern[str] | None = None
+    s3_endpoint_url: str | None = None
+    import_delay: float = 0.2
+    max_import_jobs: int = MAX_PENDING_IMPORT_JOBS
+    min_import_interactions: int = MIN_INTERACTION_RECORDS
 
     def __post_init__(self) -> None:
         """Reject settings that cannot work, so a typo fails at configuration time and not mid-test."""
         if not re.fullmatch(r"\d{12}", self.account_id):
             raise ValueError(f"account_id must be 12 digits, got {self.account_id!r}")
-        for name in ("create_delay", "delete_delay", "latency", "latency_jitter"):
+        for name in ("create_delay", "delete_delay", "import_delay", "latency", "latency_jitter"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         for name in ("throttle_rate", "server_error_rate"):
@@ -92,7 +107,7 @@ class EmulatorConfig:
                 raise ValueError(f"{name} must be within [0, 1]")
         if self.throttle_rate + self.server_error_rate > 1.0:
             raise ValueError("throttle_rate + server_error_rate must be <= 1")
-        if self.max_dataset_groups < 0 or self.max_schemas < 0:
+        if min(self.max_dataset_groups, self.max_schemas, self.max_import_jobs, self.min_import_interactions) < 0:
             raise ValueError("limits must be >= 0")
         unknown = set(self.quotas) - set(DEFAULT_QUOTAS)
         if unknown:
@@ -101,6 +116,8 @@ class EmulatorConfig:
             raise ValueError("quotas must be > 0 calls per second")
         if self.reject_records is not None and not isinstance(self.reject_records, re.Pattern):
             raise ValueError("reject_records must be a regular expression (a pattern string over HTTP) or None")
+        if self.s3_endpoint_url is not None and not re.match(r"https?://", self.s3_endpoint_url):
+            raise ValueError(f"s3_endpoint_url must be an http(s) URL, got {self.s3_endpoint_url!r}")
 
     def quota(self, api: str) -> float | None:
         """Return the calls-per-second quota of ``api``, or ``None`` if it has none."""

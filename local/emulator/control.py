@@ -1,5 +1,7 @@
 """The control plane (``personalize``): schemas, dataset groups, datasets and event trackers.
 
+Dataset import jobs are in :mod:`local.emulator.import_jobs`.
+
 Each handler takes the checked request members and returns the response members; it runs under the state's
 lock, so every operation is atomic. Rules come from the Personalize API reference and developer guide
 (docs/personalize.md §3); the tagging operations are in :mod:`local.emulator.tags`.
@@ -7,14 +9,12 @@ lock, so every operation is atomic. Rules come from the Personalize API referenc
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Final
 
 from contract import KIND_SPECS
-from local.emulator import errors, tags
+from local.emulator import errors, import_jobs, tags
 from local.emulator.avro import (
     DATASET_TYPES,
     AvroSchema,
@@ -24,8 +24,8 @@ from local.emulator.avro import (
     check_fits,
     parse_schema,
 )
-from local.emulator.errors import ServiceError
 from local.emulator.lifecycle import ACTIVE, DELETABLE, Timeline
+from local.emulator.paging import paginate
 from local.emulator.state import (
     Dataset,
     DatasetGroup,
@@ -85,21 +85,6 @@ def _deletable(status: str | None, kind: str, arn: str) -> None:
         raise errors.in_use(f"{kind} {arn} is in status {status}; it can be deleted when ACTIVE or CREATE FAILED.")
 
 
-def _paginate[T](items: Sequence[T], params: Params) -> tuple[Sequence[T], str | None]:
-    """Return one page of ``items`` and the token of the next page (an opaque offset)."""
-    start = 0
-    token = params.get("nextToken")
-    if token:
-        try:
-            start = int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("offset:"))
-        except (ValueError, binascii.Error) as exc:
-            raise ServiceError(errors.INVALID_NEXT_TOKEN, "The nextToken is not valid.") from exc
-    size = params.get("maxResults", 100)
-    end = start + size
-    next_token = base64.urlsafe_b64encode(f"offset:{end}".encode()).decode() if end < len(items) else None
-    return items[start:end], next_token
-
-
 # --- schemas ------------------------------------------------------------------------------------------------
 
 
@@ -125,7 +110,7 @@ def describe_schema(ctx: OpContext, params: Params) -> Params:
 
 def list_schemas(ctx: OpContext, params: Params) -> Params:
     """ListSchemas (paginated)."""
-    page, token = _paginate([s for s in ctx.state.schemas.values() if s.region == ctx.region], params)
+    page, token = paginate([s for s in ctx.state.schemas.values() if s.region == ctx.region], params)
     return {"schemas": [s.summary() for s in page], "nextToken": token}
 
 
@@ -179,7 +164,7 @@ def describe_dataset_group(ctx: OpContext, params: Params) -> Params:
 def list_dataset_groups(ctx: OpContext, params: Params) -> Params:
     """ListDatasetGroups (paginated)."""
     groups = [g for g in ctx.state.dataset_groups.values() if g.region == ctx.region]
-    page, token = _paginate(groups, params)
+    page, token = paginate(groups, params)
     return {"datasetGroups": [g.summary(ctx.now) for g in page], "nextToken": token}
 
 
@@ -276,7 +261,7 @@ def list_datasets(ctx: OpContext, params: Params) -> Params:
         for d in ctx.state.datasets.values()
         if d.region == ctx.region and (group_arn is None or d.group_arn == group_arn)
     ]
-    page, token = _paginate(datasets, params)
+    page, token = paginate(datasets, params)
     return {"datasets": [d.summary(ctx.now) for d in page], "nextToken": token}
 
 
@@ -305,11 +290,16 @@ def update_dataset(ctx: OpContext, params: Params) -> Params:
 
 
 def delete_dataset(ctx: OpContext, params: Params) -> Params:
-    """DeleteDataset: when ACTIVE (and not being updated) or CREATE FAILED; its records go with it."""
+    """DeleteDataset: when ACTIVE (and not being updated) or CREATE FAILED, and no import job on it is running
+    (the API reference: not while "an associated DatasetImportJob ... is in the CREATE PENDING or IN PROGRESS
+    state"); its records and import jobs go with it."""
     dataset = _dataset(ctx, params["datasetArn"])
     _deletable(dataset.timeline.status(ctx.now), "Dataset", dataset.arn)
     if dataset.updating(ctx.now):
         raise errors.in_use(f"Dataset {dataset.arn} is being updated.")
+    running = import_jobs.running_jobs(ctx.state, dataset.arn, ctx.now)
+    if running:
+        raise errors.in_use(f"Dataset {dataset.arn} has dataset import job {running[0]} in progress.")
     dataset.timeline.delete(ctx.now, ctx.config.delete_delay)
     return {}
 
@@ -361,7 +351,7 @@ def list_event_trackers(ctx: OpContext, params: Params) -> Params:
         for t in ctx.state.event_trackers.values()
         if t.region == ctx.region and (group_arn is None or t.group_arn == group_arn)
     ]
-    page, token = _paginate(trackers, params)
+    page, token = paginate(trackers, params)
     return {"eventTrackers": [t.summary(ctx.now) for t in page], "nextToken": token}
 
 
@@ -391,5 +381,6 @@ OPERATIONS: dict[str, Handler] = {
     "DescribeEventTracker": describe_event_tracker,
     "ListEventTrackers": list_event_trackers,
     "DeleteEventTracker": delete_event_tracker,
+    **import_jobs.OPERATIONS,
     **tags.OPERATIONS,
 }

@@ -123,7 +123,10 @@ class Emulator:
             with self.state.lock:
                 now = self._clock()
                 self.state.sweep(now)
-                result = handler(OpContext(self.state, config, region, now), params)
+                context = OpContext(self.state, config, region, now)
+                result = handler(context, params)
+            for task in context.after:  # work that must not hold the lock (reading an import job's data)
+                task()
             response: Record = serialize(operation.output_shape, result)
             entry.update(status=200)
             return response

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from contract import KIND_SPECS
 from local.emulator.avro import AvroSchema
+from local.emulator.bulk import BulkStore, ImportJob
 from local.emulator.config import EmulatorConfig
 from local.emulator.lifecycle import ACTIVE, Timeline
 
@@ -237,6 +238,9 @@ class EmulatorState:
         self.dataset_groups: dict[str, DatasetGroup] = {}
         self.datasets: dict[str, Dataset] = {}
         self.event_trackers: dict[str, EventTracker] = {}
+        self.import_jobs: dict[str, ImportJob] = {}
+        # What import jobs landed: the bulk layer of each dataset, apart from what the Put* APIs wrote.
+        self.bulk = BulkStore()
         # Tags per resource ARN, in the order they were added; forgotten with the resource.
         self.tags: dict[str, dict[str, str]] = {}
         self._records: dict[str, dict[str, Record]] = {}
@@ -248,11 +252,22 @@ class EmulatorState:
     # --- resources ---------------------------------------------------------------------------------------
 
     def sweep(self, now: float) -> None:
-        """Forget resources whose deletion has completed, with the records of deleted datasets."""
+        """Land the records of import jobs that have turned ACTIVE, and forget resources whose deletion completed.
+
+        Import jobs land in the order they finished, so a later FULL import replaces an earlier one's records. A
+        deleted dataset takes its records, bulk and individual, and its import jobs with it.
+        """
         with self.lock:
+            finished = [j for j in self.import_jobs.values() if not j.landed and j.timeline.status(now) == ACTIVE]
+            for job in sorted(finished, key=lambda j: j.timeline.changed_at(now)):
+                self.bulk.land(job, job.records or [], job.timeline.changed_at(now))
+                job.landed, job.records = True, None
             for arn in [arn for arn, d in self.datasets.items() if d.timeline.status(now) is None]:
                 self._drop_records(self.datasets.pop(arn))
                 self.tags.pop(arn, None)
+                for job_arn in [a for a, j in self.import_jobs.items() if j.dataset_arn == arn]:
+                    del self.import_jobs[job_arn]
+                    self.tags.pop(job_arn, None)
             for table in (self.dataset_groups, self.event_trackers):
                 for arn in [arn for arn, r in table.items() if r.timeline.status(now) is None]:
                     del table[arn]
@@ -261,6 +276,7 @@ class EmulatorState:
     def _drop_records(self, dataset: Dataset) -> None:
         """Delete what a dataset held (deleting a dataset deletes its data)."""
         self._records.pop(dataset.arn, None)
+        self.bulk.drop(dataset.arn)
         if dataset.dataset_type == _EVENTS.dataset_type:
             self._events = [e for e in self._events if not (e.api == _EVENTS.api and e.group_arn == dataset.group_arn)]
         elif dataset.dataset_type == _ACTION_INTERACTIONS.dataset_type:
@@ -302,8 +318,10 @@ class EmulatorState:
         """Return what a dataset holds.
 
         Items, users and actions: the latest record per id (upsert), each ``{"itemId": ..., "properties":
-        {...}, "receivedAt": ...}``. Interactions: the events of the group's event tracker. Action
-        interactions: the action interactions sent with the dataset's trackingId.
+        {...}, "receivedAt": ...}``, whether a Put* call or an import job wrote it. Interactions: the bulk
+        imported events, then the events of the group's event tracker. Action interactions: the bulk imported
+        ones, then those sent with the dataset's trackingId. Records an import job landed carry its
+        ``importJobArn``.
 
         Raises
         ------
@@ -314,11 +332,13 @@ class EmulatorState:
             self.sweep(self.clock())
             dataset = self.datasets[dataset_arn]
             if dataset.dataset_type == _EVENTS.dataset_type:
-                found = [e.record for e in self._events if e.api == _EVENTS.api and e.group_arn == dataset.group_arn]
+                streamed = [e.record for e in self._events if e.api == _EVENTS.api and e.group_arn == dataset.group_arn]
+                found = self.bulk.events(dataset_arn) + streamed
             elif dataset.dataset_type == _ACTION_INTERACTIONS.dataset_type:
-                found = [e.record for e in self._events if e.record.get("trackingId") == dataset.tracking_id]
+                streamed = [e.record for e in self._events if e.record.get("trackingId") == dataset.tracking_id]
+                found = self.bulk.events(dataset_arn) + streamed
             else:
-                found = list(self._records.get(dataset_arn, {}).values())
+                found = list(_newest(self.bulk.by_id(dataset_arn), self._records.get(dataset_arn, {})).values())
             return copy.deepcopy(found)
 
     def events(self, tracking_id: str | None = None) -> list[Record]:
@@ -361,6 +381,7 @@ class EmulatorState:
                     "datasetGroups": len(self.dataset_groups),
                     "datasets": len(self.datasets),
                     "eventTrackers": len(self.event_trackers),
+                    "datasetImportJobs": len(self.import_jobs),
                 },
             }
 
@@ -372,21 +393,37 @@ class EmulatorState:
                 self.dataset_groups.clear()
                 self.datasets.clear()
                 self.event_trackers.clear()
+                self.import_jobs.clear()
                 self.tags.clear()
             self._records.clear()
+            self.bulk.clear()
             self._events.clear()
             self._calls.clear()
             self._counters = _Counters()
 
 
+def _newest(bulk: dict[str, Record], individual: dict[str, Record]) -> dict[str, Record]:
+    """Return the latest record per id of the two layers (an individual record wins a tie)."""
+    merged = dict(bulk)
+    for record_id, record in individual.items():
+        if record_id not in merged or record["receivedAt"] >= merged[record_id]["receivedAt"]:
+            merged[record_id] = record
+    return merged
+
+
 @dataclass(frozen=True)
 class OpContext:
-    """What one operation works with: the state, the settings in force, the caller's region and the time."""
+    """What one operation works with: the state, the settings in force, the caller's region and the time.
+
+    ``after`` holds work an operation leaves for after the state's lock is released (reading an import job's
+    data from S3), run before the call is answered.
+    """
 
     state: EmulatorState
     config: EmulatorConfig
     region: str
     now: float
+    after: list[Callable[[], None]] = field(default_factory=list)
 
     def arn(self, resource: str) -> str:
         """Return the ARN of ``resource`` (``schema/NAME``...) in the caller's region and the account."""

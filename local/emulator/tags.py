@@ -78,7 +78,12 @@ def _timeline(ctx: OpContext, arn: str) -> Timeline:
     Schemas exist but cannot be tagged (they are not in the guide's list of taggable resources, and CreateSchema
     takes no tags): InvalidInput, an undocumented choice.
     """
-    tables: tuple[dict[str, Any], ...] = (ctx.state.dataset_groups, ctx.state.datasets, ctx.state.event_trackers)
+    tables: tuple[dict[str, Any], ...] = (
+        ctx.state.dataset_groups,
+        ctx.state.datasets,
+        ctx.state.event_trackers,
+        ctx.state.import_jobs,
+    )
     for table in tables:
         resource = table.get(arn)
         if resource is not None and resource.region == ctx.region:
