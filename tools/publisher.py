@@ -23,6 +23,11 @@ command in the virtualenv; ``python -m tools.publisher`` is the same program)::
 
 The exit status is 0 when every change was sent and 1 otherwise; the summary and one line per unsent change
 go to stderr.
+
+Every item, action or user change goes out with a ``changedAt`` (epoch milliseconds), the time it was published
+unless the change has one already: on a standard queue it is what orders two changes to one record
+(docs/contracts.md §1). The publisher sets no message attribute: ``PersonalizeIngest.SourceMessageId`` is the
+pipeline's own (docs/contracts.md §3).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 __all__ = [
+    "CHANGED_AT",
     "MAX_BATCH_BYTES",
     "MAX_BATCH_ENTRIES",
     "SCHEMA_PATH",
@@ -79,6 +85,8 @@ DEFAULT_MAX_ATTEMPTS = 5
 
 # The kinds whose records are upserts: a later change to the same id replaces an earlier one entirely.
 _UPSERT_ID_FIELDS = {"item": "itemId", "action": "actionId", "user": "userId"}
+# docs/contracts.md §1: when an upsert was made, which orders two changes to one record on a standard queue.
+CHANGED_AT = "changedAt"
 # MessageGroupId: 1..128 characters, alphanumerics and punctuation (ASCII 0x21..0x7E).
 _GROUP_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 # Characters SQS accepts in a message body; anything else fails the entry with InvalidMessageContents.
@@ -219,6 +227,8 @@ class Publisher:
         The byte limit of one message and of one batch.
     sleep, rng:
         The clock and the jitter source (tests pass their own).
+    clock:
+        The wall clock ``changedAt`` is read from, in epoch seconds.
 
     Notes
     -----
@@ -241,6 +251,7 @@ class Publisher:
         max_batch_bytes: int = MAX_BATCH_BYTES,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
@@ -253,6 +264,8 @@ class Publisher:
         self._max_batch_bytes = max_batch_bytes
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._clock = clock
+        self._last_changed_at = 0
         self._aborted: _Failure | None = None
 
     def publish(self, changes: Iterable[Any]) -> PublishReport:
@@ -286,7 +299,7 @@ class Publisher:
         if violation is not None:
             return Unsent(index, change, Problem.INVALID, violation)
         try:
-            body = canonical_body(change)
+            body = canonical_body(self._stamped(change))
         except (TypeError, ValueError) as exc:
             # NaN and Infinity are not JSON; objects json cannot encode (datetime, Decimal) are not either.
             return Unsent(index, change, Problem.INVALID, f"not serialisable as JSON: {exc}")
@@ -304,6 +317,19 @@ class Publisher:
             deduplication_id=deduplication_id(body, upsert=change["type"] in _UPSERT_ID_FIELDS) if self.fifo else None,
             upsert=change["type"] in _UPSERT_ID_FIELDS,
         )
+
+    def _stamped(self, change: dict[str, Any]) -> dict[str, Any]:
+        """``change`` with a ``changedAt`` when it is an upsert without one: the time now, in epoch milliseconds.
+
+        Strictly increasing within one publisher, so two changes to one record published in the same millisecond
+        are still ordered as given (a burst of more than 1,000 changes a second runs that many milliseconds ahead of
+        the clock, no more). Events and action interactions are left as they are: each carries its own time, and
+        their FIFO deduplication id is the digest of their body, which a publishing time would make unique.
+        """
+        if change["type"] not in _UPSERT_ID_FIELDS or change.get(CHANGED_AT) is not None:
+            return change
+        self._last_changed_at = max(int(self._clock() * 1_000), self._last_changed_at + 1)
+        return {**change, CHANGED_AT: self._last_changed_at}
 
     def _send(self, batch: Sequence[_Entry], report: PublishReport) -> None:
         """Send one batch; retry the entries SQS failed on its side; record every outcome in ``report``."""

@@ -1,12 +1,16 @@
 """The dead-letter queue writer (docs/contracts.md §3).
 
 A poison record goes to the DLQ with its original body unchanged and the attributes ``ErrorCode``,
-``ErrorMessage``, ``SourceMessageId`` and, where a call was made, ``Api``. A message counts as dead-lettered
-only once SQS confirmed its entry; anything else is reported back so the caller keeps the message in the queue.
+``ErrorMessage``, ``SourceMessageId`` and ``PersonalizeIngest.SourceMessageId`` (the same id: the second is the
+one the pipeline trusts) and, where a call was made, ``Api``. A message counts as dead-lettered only once SQS
+confirmed its entry; anything else is reported back so the caller keeps the message in the queue. No single
+letter can make ``send`` raise: a reason SQS could not take is replaced by one it can.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -16,6 +20,7 @@ from contract import (
     API_ATTRIBUTE,
     ERROR_CODE_ATTRIBUTE,
     ERROR_MESSAGE_ATTRIBUTE,
+    ORIGIN_MESSAGE_ID_ATTRIBUTE,
     SOURCE_MESSAGE_ID_ATTRIBUTE,
     ErrorCode,
 )
@@ -27,6 +32,11 @@ MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = 256 * 1024
 MAX_ERROR_MESSAGE = 1_000
 ATTRIBUTE = "String"
+# Characters SQS refuses in a message attribute's value (as in a body): a lone surrogate above all, which a reason
+# may quote from a key the publisher sent, and which no UTF-8 encoder accepts.
+_NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# The reason a letter gets when its own could not be written: the code still says what to do.
+UNWRITABLE_REASON = "the reason could not be written to the dead letter (it held characters SQS refuses)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,18 +52,32 @@ class DeadLetter:
         """The SQS message attributes of docs/contracts.md §3."""
         values = {
             ERROR_CODE_ATTRIBUTE: str(self.code),
-            ERROR_MESSAGE_ATTRIBUTE: (self.reason or "(no message)")[:MAX_ERROR_MESSAGE],
-            # A message dead-lettered again after a redrive still names the message first published.
+            ERROR_MESSAGE_ATTRIBUTE: sqs_text(self.reason or "(no message)")[:MAX_ERROR_MESSAGE],
+            # A message dead-lettered again after a redrive still names the message first published: under the
+            # name on-call reads, and under the pipeline's own, which is what a copy sent back is trusted by.
             SOURCE_MESSAGE_ID_ATTRIBUTE: self.message.origin_id,
+            ORIGIN_MESSAGE_ID_ATTRIBUTE: self.message.origin_id,
         }
         if self.api:
             values[API_ATTRIBUTE] = self.api
         return {name: {"DataType": ATTRIBUTE, "StringValue": value} for name, value in values.items()}
 
     def size(self) -> int:
-        """Bytes this entry counts towards the batch limit (body plus attribute names, types and values)."""
-        attributes = sum(len(n) + len(ATTRIBUTE) + len(v["StringValue"].encode()) for n, v in self.attributes().items())
-        return len(self.message.body.encode()) + attributes
+        """Bytes this entry counts towards the batch limit (body plus attribute names, types and values).
+
+        Never raises: a string no UTF-8 encoder takes (SQS refuses it anyway) is counted as its escapes would be.
+        """
+        attributes = sum(len(n) + len(ATTRIBUTE) + _utf8_size(v["StringValue"]) for n, v in self.attributes().items())
+        return _utf8_size(self.message.body) + attributes
+
+
+def sqs_text(text: str) -> str:
+    """``text`` with every character SQS refuses in a message attribute replaced by U+FFFD."""
+    return _NOT_SQS_TEXT.sub("\ufffd", text)
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 class DeadLetterWriter(Protocol):
@@ -84,7 +108,14 @@ class DeadLetterQueue:
         """
         failed: set[str] = set()
         deadline = None if time_left_s is None else self._clock() + time_left_s
-        for batch in pack_batches(letters):
+        writable = []
+        for letter in letters:
+            checked = _writable(letter)
+            if checked is None:
+                failed.add(letter.message.message_id)
+            else:
+                writable.append(checked)
+        for batch in pack_batches(writable):
             entries = [self._entry(index, letter) for index, letter in enumerate(batch)]
             try:
                 client = client_within(self._clients, None if deadline is None else deadline - self._clock())
@@ -111,6 +142,22 @@ class DeadLetterQueue:
             entry["MessageGroupId"] = letter.message.group_id or "dead-letter"
             entry["MessageDeduplicationId"] = letter.message.message_id
         return entry
+
+
+def _writable(letter: DeadLetter) -> DeadLetter | None:
+    """``letter`` as it can be written: with a safe reason if its own cannot be built or sized, or None when even
+    that fails (then it is reported unwritten, and SQS delivers the message again).
+
+    Defence in depth: ``attributes`` already makes every reason text SQS accepts, but a dead letter is the last
+    stop of a message, and one letter that raised would fail every letter of the batch.
+    """
+    for candidate in (letter, dataclasses.replace(letter, reason=UNWRITABLE_REASON)):
+        try:
+            candidate.size()
+            return candidate
+        except Exception:  # noqa: S112 - any failure to build one letter: try the safe reason, else report it
+            continue
+    return None
 
 
 def pack_batches(letters: Iterable[DeadLetter]) -> list[list[DeadLetter]]:

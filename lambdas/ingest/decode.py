@@ -6,17 +6,28 @@ event whose ``detail`` is the change. The dead-letter queue always receives the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
-from contract import SOURCE_MESSAGE_ID_ATTRIBUTE, ErrorCode
+from contract import ORIGIN_MESSAGE_ID_ATTRIBUTE, ErrorCode
 from ingest.errors import RejectedRecord
 from ingest.kinds import KINDS, Kind
 
-# docs/contracts.md §3: the attribute naming the original message; a DLQ copy sent back keeps it (tools/dlq/messages.py).
-SOURCE_MESSAGE_ID = SOURCE_MESSAGE_ID_ATTRIBUTE
+# docs/contracts.md §3: the attribute naming the original message, set only by the pipeline (the handler's dead
+# letters, the DLQ tool's copies: tools/dlq/messages.py). Namespaced: a "SourceMessageId" of a publisher's own is
+# an attribute like any other, and never picks an eventId.
+SOURCE_MESSAGE_ID = ORIGIN_MESSAGE_ID_ATTRIBUTE
+# docs/contracts.md §1: the optional member saying when the change was made, which orders changes to one record.
+CHANGED_AT = "changedAt"
+# Epoch milliseconds below this (March 1973) are almost surely epoch seconds: refused rather than misread as 1970.
+_MIN_CHANGED_AT_MS = 100_000_000_000
+# ...and above this, past the year 9999, which no ISO-8601 timestamp can name either.
+_MAX_CHANGED_AT_MS = 253_402_300_799_999
 # An SNS notification inside an EventBridge event inside... is not a thing anyone sends; a bound stops loops.
 _MAX_ENVELOPES = 3
 # A code point of the UTF-16 surrogate range can only be in a str as a lone half: json.loads joins a valid pair.
@@ -55,7 +66,8 @@ class Message:
     """What the pipeline needs of one SQS message, whatever its body holds.
 
     ``group_id`` is the message group of a FIFO queue, which orders its messages; None on a standard queue, even
-    when the message carries a MessageGroupId (a fair queue's tenant key, which orders nothing).
+    when the message carries a MessageGroupId (a fair queue's tenant key, which orders nothing). ``changed_at`` is
+    the body's ``changedAt`` in epoch microseconds, set by ``decode`` (None when the body has none).
     """
 
     message_id: str
@@ -66,10 +78,11 @@ class Message:
     group_id: str | None = None
     deduplication_id: str | None = None
     source_message_id: str | None = None
+    changed_at: int | None = None
 
     @property
     def origin_id(self) -> str:
-        """The id of the message as first published: a copy sent back from the DLQ carries it as SourceMessageId."""
+        """The id of the message as first published: a copy sent back from the DLQ carries it in SOURCE_MESSAGE_ID."""
         return self.source_message_id or self.message_id
 
     @classmethod
@@ -110,11 +123,14 @@ def from_fifo_queue(record: SqsRecord) -> bool:
 def decode(message: Message) -> Change:
     """Parse the body, unwrap envelopes and pick the kind.
 
+    The change's ``changedAt``, when present, is taken out of its fields and onto its message (``changed_at``),
+    where the rule of which change is the newest reads it (``ingest.newest``).
+
     Raises
     ------
     RejectedRecord
-        ``MalformedMessage`` when the body is not JSON, not an object, names no known type, or holds a string
-        that is not text (a lone surrogate escape).
+        ``MalformedMessage`` when the body is not JSON, not an object, names no known type, holds a string
+        that is not text (a lone surrogate escape), or a ``changedAt`` that cannot be read.
     """
     try:
         document: Any = json.loads(message.body)
@@ -136,7 +152,7 @@ def decode(message: Message) -> Change:
             ErrorCode.MALFORMED_MESSAGE,
             f"type must be one of {', '.join(KINDS)}; got {got}" if "type" in document else "type is missing",
         )
-    surrogate = _lone_surrogate(document)
+    surrogate = lone_surrogate(document)
     if surrogate is not None:
         # JSON may spell half of a UTF-16 pair ("\ud800"); Python keeps it as a code point no UTF-8 encoder
         # accepts. Such a record can never be written (or even logged) intact, so it is poison now rather than
@@ -145,8 +161,41 @@ def decode(message: Message) -> Change:
             ErrorCode.MALFORMED_MESSAGE,
             f"{surrogate} holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff), which is not text",
         )
-    fields = {key: value for key, value in document.items() if key != "type"}
+    fields = {key: value for key, value in document.items() if key not in {"type", CHANGED_AT}}
+    changed_at = document.get(CHANGED_AT)
+    if changed_at is not None:
+        message = dataclasses.replace(message, changed_at=_changed_at(changed_at))
     return Change(message=message, kind=KINDS[kind_name], fields=fields)
+
+
+def _changed_at(value: Any) -> int:
+    """A ``changedAt`` (epoch milliseconds, or an ISO-8601 timestamp) in epoch microseconds.
+
+    Raises
+    ------
+    RejectedRecord
+        ``MalformedMessage`` naming the rule, never the value.
+    """
+    rule = f"{CHANGED_AT}: must be epoch milliseconds (a whole number) or an ISO-8601 timestamp"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or not float(value).is_integer() or not 0 <= value <= _MAX_CHANGED_AT_MS:
+            raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, rule)
+        if value < _MIN_CHANGED_AT_MS:
+            raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, f"{CHANGED_AT}: must be epoch milliseconds, not seconds")
+        return int(value) * 1_000
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, rule) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+        micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        if micros < 0:
+            raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, rule)
+        return micros
+    raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, rule)
 
 
 def _json_type(value: Any) -> str:
@@ -159,8 +208,11 @@ def _json_type(value: Any) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
-def _lone_surrogate(document: Any) -> str | None:
+def lone_surrogate(document: Any) -> str | None:
     """Where the first lone surrogate is ("itemId", "a key of properties"), or None when there is none.
+
+    ``ingest.validate`` applies it to a ``properties`` string too, once parsed: the escape is six ASCII characters
+    inside the string, and becomes a lone surrogate only then.
 
     Iterative, not recursive: json.loads accepts nesting deeper than Python's recursion limit.
     """

@@ -162,25 +162,34 @@ def unexpected(exc: BaseException) -> CallFailure:
 
 # A wrong or stale tracking id hides behind InvalidInputException: PutEvents models no other error (docs/personalize.md
 # §1), so every call answers "invalid input" and bisection would dead-letter every event as InvalidInput, when
-# docs/design.md says a setup error is retried, counted and alarmed, never dead-lettered. AWS does not document its
-# message for an unknown trackingId (ASSUMPTION, unverified against the service): we take a message that names the
-# tracking id (its value, or the words "trackingId" / "tracking id" / "event tracker") as being about the tracking
-# id and not about the record. The local emulator answers "No event tracker has trackingId <id>."
-# (local/emulator/events.py). The caller applies this only to a call of ONE record, where the rejection cannot be
-# a neighbour's fault, and only to APIs that write through a tracking id.
-_NAMES_A_TRACKER = re.compile(r"tracking[\s_-]?id|event[\s_-]?tracker", re.IGNORECASE)
+# docs/design.md says a setup error is retried, counted and alarmed, never dead-lettered. (PutActionInteractions
+# answers ResourceNotFoundException, a setup error by its code alone.) AWS does not document its message for an
+# unknown trackingId (ASSUMPTION, unverified against the service): we take it to name the tracking id it refused,
+# as the local emulator does ("No event tracker has trackingId <id>.", local/emulator/events.py).
+#
+# The rule reads the error's code and structure, never words of its free text: a message about a record may quote the
+# record, and an eventId or a property value can hold any words ("trackingId" included), so a word search would let
+# one poison event pass for a setup error and have the whole batch retried and its alarm raised. What it looks for
+# is the configured tracking id itself, as a whole token: a value of ours, not of the record, that no publisher
+# writes into an event by accident. The caller applies this only to a call of ONE record, where the rejection cannot
+# be a neighbour's fault, and only to APIs that write through a tracking id.
 # A value shorter than this could appear in any message by chance (tracking ids are UUIDs).
 _MIN_TRACKING_ID_TO_MATCH = 8
 
 
 def tracking_id_refused(failure: CallFailure, tracking_id: str) -> CallFailure | None:
-    """``failure`` reclassified as a setup error when it is an InvalidInputException about ``tracking_id``.
+    """``failure`` reclassified as a setup error when it is an InvalidInputException naming ``tracking_id``.
 
     Returns None when ``failure`` is anything else; see the assumption written down above.
     """
     if failure.error_code != "InvalidInputException" or failure.before_sending:
         return None
-    names_value = len(tracking_id) >= _MIN_TRACKING_ID_TO_MATCH and tracking_id in failure.message
-    if not (names_value or _NAMES_A_TRACKER.search(failure.message)):
+    if len(tracking_id) < _MIN_TRACKING_ID_TO_MATCH or not _names_token(failure.message, tracking_id):
         return None
     return CallFailure(Disposition.SETUP, failure.error_code, failure.message)
+
+
+def _names_token(text: str, token: str) -> bool:
+    """Whether ``token`` occurs in ``text`` as a whole token: not inside a longer id (letters, digits, "-", "_")."""
+    pattern = rf"(?<![\w-]){re.escape(token)}(?![\w-])"
+    return re.search(pattern, text) is not None

@@ -8,7 +8,6 @@ whole failed call into one dead-lettered record.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from botocore import xform_name
 from botocore.model import ListShape, OperationModel, Shape, StructureShape
 
 from ingest.kinds import KINDS, Kind
+from service_rules import model_pattern_matches
 
 PROPERTIES = "properties"
 # Epoch seconds past this are almost surely milliseconds (year 2286); Personalize wants seconds
@@ -142,7 +142,8 @@ def _string(shape: Shape, value: Any, path: str) -> str:
         limit = f"{low}..{high}" if high is not None else f"at least {low}"
         raise FieldError(f"{path}: length must be {limit} characters, got {len(value)}")
     pattern = shape.metadata.get("pattern")
-    if pattern and re.search(pattern, value) is None:
+    # The whole value must match, as the service applies the pattern (service_rules, shared with the emulator).
+    if pattern and not model_pattern_matches(pattern, value):
         raise FieldError(f"{path}: does not match the pattern {pattern}")
     return value
 

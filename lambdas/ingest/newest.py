@@ -3,9 +3,11 @@
 Items, actions and users are replaced whole (docs/personalize.md §1, "Upsert"), so of several changes to one record
 in a batch only the newest counts; the older ones are superseded by it. "Newest" means the same everywhere:
 
-- on a FIFO queue, the later one in its message group (a group's order is its publish order; SentTimestamp adds
-  nothing to it, and a group orders nothing against another);
-- on a standard queue, the later SentTimestamp (SQS orders nothing), then the later batch position.
+- on a FIFO queue, the later one in its message group (a group's order is its publish order; neither
+  ``changedAt`` nor SentTimestamp adds anything to it, and a group orders nothing against another);
+- on a standard queue (SQS orders nothing), the later ``changedAt`` (docs/contracts.md §1: when the publisher made
+  the change); a change without one counts as made at its SentTimestamp. Then, among equal times, the later
+  SentTimestamp, then the later batch position: the last resort, since a standard queue's batch order means nothing.
 
 ``ingest.plan`` collapses a call's records with it, ``plan_fifo_round`` a FIFO run's, and ``ingest.supersede``
 finds which unwritten changes a newer one replaces.
@@ -27,9 +29,15 @@ class RecordChanges[T]:
     older: tuple[T, ...]
 
 
-def age(message: Message, *, fifo: bool) -> tuple[int, int]:
-    """A change's age, by its message: the larger, the newer (positions are unique, so two ages never tie)."""
-    return (0 if fifo else message.sent_timestamp, message.position)
+def age(message: Message, *, fifo: bool) -> tuple[int, int, int]:
+    """A change's age, by its message: the larger, the newer (positions are unique, so two ages never tie).
+
+    Times are compared in epoch microseconds: ``changedAt`` (``Message.changed_at``), else the SentTimestamp.
+    """
+    if fifo:
+        return (0, 0, message.position)
+    changed_at = message.changed_at if message.changed_at is not None else message.sent_timestamp * 1_000
+    return (changed_at, message.sent_timestamp, message.position)
 
 
 def newest_per_record[C, K: Hashable](

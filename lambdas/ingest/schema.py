@@ -14,9 +14,10 @@ from typing import Any
 from contract import ErrorCode
 from ingest.errors import RejectedRecord
 from ingest.model import FieldError, parse_timestamp, to_number
+from service_rules import MAX_STRING_VALUE, service_length, string_value_problem
 
 # docs/personalize.md §2: a categorical value, and any Items string value, is at most 1,000 characters.
-MAX_CATEGORICAL_VALUE = 1_000
+MAX_CATEGORICAL_VALUE = MAX_STRING_VALUE
 CATEGORICAL_SEPARATOR = "|"
 _INT_RANGE = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 # Reserved long fields that hold epoch seconds: accept ISO-8601 as for the request timestamps (docs/contracts.md §1).
@@ -66,7 +67,8 @@ class DatasetSchema:
     def parse(cls, document: str, *, request_fields: frozenset[str], string_limit: int | None = None) -> DatasetSchema:
         """Parse an Avro schema; fields carried by request fields (ids, reserved event fields) are left out.
 
-        ``string_limit`` caps every non-textual string value (the Items rule, docs/personalize.md §2).
+        ``string_limit`` caps every non-textual string value (the Items rule, docs/personalize.md §2); the service's
+        own rule (``service_rules.string_value_problem``) applies to every dataset type in any case.
         """
         try:
             avro = json.loads(document)
@@ -99,11 +101,26 @@ class DatasetSchema:
     def normalize(self, properties: dict[str, Any]) -> dict[str, Any]:
         """Map a message's properties onto the schema and return them keyed and typed as Personalize wants.
 
+        ``typed`` then ``check_values``; ``ingest.validate`` calls the two apart, to check the API's size limit
+        on the serialized properties in between (a size over it is MalformedMessage whatever the values hold).
+
         Raises
         ------
         RejectedRecord
             ``SchemaViolation``: an unknown field, a wrong type, a value over its limit, a missing
             non-nullable field. The message names the field, never its value.
+        """
+        normalized = self.typed(properties)
+        self.check_values(normalized)
+        return normalized
+
+    def typed(self, properties: dict[str, Any]) -> dict[str, Any]:
+        """Map a message's properties onto the schema, keyed (camelCase) and typed; no length rule applied.
+
+        Raises
+        ------
+        RejectedRecord
+            ``SchemaViolation``: an unknown field, a field given twice, a wrong type, a missing non-nullable field.
         """
         result: dict[str, Any] = {}
         for key, value in properties.items():
@@ -127,6 +144,39 @@ class DatasetSchema:
                 ErrorCode.SCHEMA_VIOLATION, f"properties: missing non-nullable field(s) {', '.join(missing)}"
             )
         return result
+
+    def check_values(self, normalized: dict[str, Any]) -> None:
+        """Apply the service's length rule to every string value of ``typed`` properties.
+
+        The rule is ``service_rules.string_value_problem``, which the emulator applies too: the value as sent, a
+        joined categorical list included, for every dataset type; textual fields excepted (the service truncates
+        them at 20,000). A categorical entry that alone is too long is named as such, so the publisher sees which.
+
+        Raises
+        ------
+        RejectedRecord
+            ``SchemaViolation`` naming the field and the rule, never the value.
+        """
+        for key, value in normalized.items():
+            schema_field = self.field_for(key)
+            if not isinstance(value, str) or schema_field is None:
+                continue
+            problem = self._length_problem(schema_field, value)
+            if problem is not None:
+                raise RejectedRecord(ErrorCode.SCHEMA_VIOLATION, f"properties.{key}: {problem}")
+
+    def _length_problem(self, schema_field: SchemaField, text: str) -> str | None:
+        if schema_field.categorical:
+            longest = max(service_length(entry) for entry in text.split(CATEGORICAL_SEPARATOR))
+            if longest > MAX_CATEGORICAL_VALUE:
+                return f"a categorical value may have at most {MAX_CATEGORICAL_VALUE} characters, got {longest}"
+        problem = string_value_problem(text, textual=schema_field.textual)
+        if problem is None and self.string_limit is not None and not schema_field.textual:
+            # A schema may be given a cap of its own (Items state theirs, docs/personalize.md §2); never a looser one.
+            length = service_length(text)
+            if length > self.string_limit:
+                problem = f"a string value may have at most {self.string_limit} characters, got {length}"
+        return problem
 
     def _value(self, schema_field: SchemaField, value: Any, path: str) -> Any:
         errors = []
@@ -170,18 +220,7 @@ class DatasetSchema:
             raise FieldError(
                 f"{path}: must be a string" + (" or a list of strings" if schema_field.categorical else "")
             )
-        if schema_field.categorical:
-            longest = max(len(entry) for entry in values)
-            if longest > MAX_CATEGORICAL_VALUE:
-                raise FieldError(
-                    f"{path}: a categorical value may have at most {MAX_CATEGORICAL_VALUE} characters, got {longest}"
-                )
-        text = CATEGORICAL_SEPARATOR.join(values)
-        # Textual fields may be longer: the service truncates them at 20,000 (docs/personalize.md §2). Where a
-        # dataset caps string values (Items), the cap is on the whole value, joined categorical lists included.
-        if self.string_limit is not None and not schema_field.textual and len(text) > self.string_limit:
-            raise FieldError(f"{path}: a string value may have at most {self.string_limit} characters, got {len(text)}")
-        return text
+        return CATEGORICAL_SEPARATOR.join(values) if schema_field.categorical else value
 
 
 def _parse_field(raw: dict[str, Any]) -> SchemaField:

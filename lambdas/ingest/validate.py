@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract import ErrorCode
-from ingest.decode import Change
+from ingest.decode import Change, lone_surrogate
 from ingest.errors import RejectedRecord
 from ingest.model import PROPERTIES, ApiModel, FieldError, coerce_members, coerce_structure
 from ingest.schema import DatasetSchema
+from service_rules import MAX_EVENT_BYTES, event_size
 
-# docs/personalize.md §2: one event or action interaction is at most 10 KB.
-MAX_EVENT_BYTES = 10 * 1024
+# docs/personalize.md §2: one event or action interaction is at most 10 KB, counted as service_rules.event_size
+# counts it (the emulator counts the same way).
+__all__ = ["MAX_EVENT_BYTES", "ValidRecord", "validate"]
 EVENT_ID = "eventId"
 IMPRESSION = "impression"
 # What an id collapses to when a client stringified a missing value, compared after strip() and lower().
@@ -68,7 +70,7 @@ def validate(change: Change, api: ApiModel, schema: DatasetSchema) -> ValidRecor
     if properties is not None:
         record[PROPERTIES] = properties
     if kind.derive_event_id:
-        size = len(json.dumps({**call_fields, **record}, separators=(",", ":"), ensure_ascii=False).encode())
+        size = event_size(record, call_fields)
         if size > MAX_EVENT_BYTES:
             raise RejectedRecord(
                 ErrorCode.MALFORMED_MESSAGE, f"{kind.name}: {size} bytes, the limit is {MAX_EVENT_BYTES}"
@@ -112,6 +114,19 @@ def _normalized_properties(raw: Any, api: ApiModel, schema: DatasetSchema) -> st
             raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, "properties: a string must hold a JSON object") from None
         if not isinstance(values, dict):
             raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, "properties: must be a JSON object")
+        # decode checked the message, where this string's escapes were still ASCII text; parsed, "\ud800" is half
+        # a surrogate pair, which no encoder accepts: not text, so never sent (and never named in a reason).
+        surrogate = lone_surrogate(values)
+        if surrogate is not None:
+            where = {"a key": "a key of properties"}.get(surrogate) or (
+                f"a key of properties.{surrogate[len('a key of ') :]}"
+                if surrogate.startswith("a key of ")
+                else f"properties.{surrogate}"
+            )
+            raise RejectedRecord(
+                ErrorCode.MALFORMED_MESSAGE,
+                f"{where} holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff), which is not text",
+            )
     else:
         raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, "properties: must be a JSON object")
     forbidden = sorted(key for key in values if key.replace("_", "").lower() in kind.forbidden_property_keys)
@@ -119,7 +134,7 @@ def _normalized_properties(raw: Any, api: ApiModel, schema: DatasetSchema) -> st
         raise RejectedRecord(
             ErrorCode.SCHEMA_VIOLATION, f"properties.{forbidden[0]}: reserved; send it as a field of the {kind.name}"
         )
-    normalized = schema.normalize(values)
+    normalized = schema.typed(values)
     if not normalized:
         return None
     text = json.dumps(normalized, separators=(",", ":"), ensure_ascii=False)
@@ -128,4 +143,5 @@ def _normalized_properties(raw: Any, api: ApiModel, schema: DatasetSchema) -> st
             ErrorCode.MALFORMED_MESSAGE,
             f"properties: {len(text)} characters, the limit for {api.kind.api} is {api.properties_max}",
         )
+    schema.check_values(normalized)
     return text

@@ -17,17 +17,13 @@ from typing import Any, Final
 
 from contract import KIND_SPECS
 from schema_rules import REQUIRED_FIELDS, RESERVED_FIELDS, domain_field_problems
+from service_rules import MAX_STRING_VALUE, MAX_TEXTUAL_VALUE, service_length, string_value_problem
 
 PRIMITIVES = frozenset({"float", "double", "int", "long", "string", "boolean"})
 AVRO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 INTEGER_TEXT = re.compile(r"[+-]?\d+")
 NUMBER_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 INT_RANGES = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
-
-# Quotas page: a categorical value and an item's string value hold at most 1,000 characters; a textual
-# field 20,000 (longer text is truncated, not rejected).
-MAX_STRING_VALUE = 1000
-MAX_TEXTUAL_VALUE = 20000
 
 
 class SchemaError(ValueError):
@@ -343,15 +339,13 @@ def _check_value(f: Field, value: Any) -> str | None:
 
 
 def _check_string(f: Field, value: Any) -> str | None:
-    """Check a string value: its type and the 1,000-character limit (textual fields excepted).
-
-    The limit applies to the whole value, so it also bounds each ``|``-separated categorical value.
-    """
+    """Check a string value: its type and the service's length rule (``service_rules``, which the ingest Lambda
+    applies too): the whole value, ``|``-joined categorical values included, textual fields excepted."""
     if not isinstance(value, str):
         return "expected a string (join several categorical values with |)"
-    if not f.textual and len(value) > MAX_STRING_VALUE:
-        return f"a string value holds at most {MAX_STRING_VALUE} characters, got {len(value)}"
-    return None
+    if string_value_problem(value, textual=f.textual) is None:
+        return None
+    return f"a string value holds at most {MAX_STRING_VALUE} characters, got {service_length(value)}"
 
 
 def _as_int(value: Any) -> int | None:

@@ -19,12 +19,13 @@ from local.emulator.avro import DATASET_TYPES, AvroSchema, check_properties
 from local.emulator.lifecycle import ACTIVE
 from local.emulator.model import Labeler, Path
 from local.emulator.state import Dataset, OpContext, StoredEvent
+from service_rules import MAX_EVENT_BYTES, event_size
 
 # Keys an event's properties may not use, in any case: they are request fields
 # (PutEvents / PutActionInteractions API reference, "properties").
 FORBIDDEN_EVENT_KEYS = frozenset({"userid", "sessionid", "eventtype", "timestamp", "recommendationid", "impression"})
-# "One event or action interaction: at most 10 KB" (quotas page).
-MAX_EVENT_BYTES = 10 * 1024
+# A code point of the UTF-16 surrogate range can only be in a parsed str as a lone half (json.loads joins a pair).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # The problem a record matching the ``reject_records`` setting is answered with.
 REJECTED_RECORD = "the record was rejected (its id matches the emulator's reject_records pattern)"
 
@@ -158,7 +159,11 @@ def resolve(ctx: OpContext, kind: RecordKind, params: Mapping[str, Any]) -> Targ
 
 
 def _resolve_event_tracker(ctx: OpContext, tracking_id: str) -> Target:
-    """Return the target of PutEvents: an ACTIVE tracker whose group has an ACTIVE Interactions dataset."""
+    """Return the target of PutEvents: an ACTIVE tracker whose group has an ACTIVE Interactions dataset.
+
+    Every refusal names the tracking id, which is how the ingest Lambda tells a setup error from a bad event
+    (``ingest.errors.tracking_id_refused``; what AWS answers is undocumented, docs/personalize.md §1).
+    """
     tracker = next(
         (t for t in ctx.state.event_trackers.values() if t.tracking_id == tracking_id and t.region == ctx.region),
         None,
@@ -167,7 +172,9 @@ def _resolve_event_tracker(ctx: OpContext, tracking_id: str) -> Target:
         raise errors.invalid_input(f"No event tracker has trackingId {tracking_id}.")
     status = tracker.timeline.status(ctx.now)
     if status != ACTIVE:
-        raise errors.invalid_input(f"Event tracker {tracker.arn} is in status {status}; it must be ACTIVE.")
+        raise errors.invalid_input(
+            f"Event tracker {tracker.arn} of trackingId {tracking_id} is in status {status}; it must be ACTIVE."
+        )
     interactions = [
         d
         for d in ctx.state.datasets.values()
@@ -204,10 +211,11 @@ def put_records(ctx: OpContext, kind: RecordKind, params: Mapping[str, Any], raw
     target = resolve(ctx, kind, params)
     schema = ctx.state.schemas[target.dataset.schema_arn_at(ctx.now)].parsed
     records = params[kind.list_field]
+    call_fields = {name: raw[name] for name in _call_fields(kind) if name in raw}
     prepared: list[dict[str, Any]] = []
     problems: list[str] = []
     for index, record in enumerate(records):
-        stored, found = _check_record(kind, schema, record, raw[kind.list_field][index])
+        stored, found = check_record(kind, schema, record, raw[kind.list_field][index], call_fields=call_fields)
         if _rejected(ctx.config.reject_records, kind, record):
             found.append(REJECTED_RECORD)
         if found:
@@ -234,23 +242,56 @@ def _rejected(pattern: re.Pattern[str] | None, kind: RecordKind, record: Mapping
     return any(isinstance(value, str) and pattern.search(value) for value in map(record.get, kind.label_fields))
 
 
-def _check_record(
-    kind: RecordKind, schema: AvroSchema, record: Mapping[str, Any], raw: Mapping[str, Any]
+def _call_fields(kind: RecordKind) -> tuple[str, ...]:
+    """The request members PutEvents stores with each of its events (the other APIs have none)."""
+    return ("sessionId", "userId") if kind.api == _EVENTS.api else ()
+
+
+def check_record(
+    kind: RecordKind,
+    schema: AvroSchema,
+    record: Mapping[str, Any],
+    raw: Mapping[str, Any],
+    *,
+    call_fields: Mapping[str, Any],
 ) -> tuple[dict[str, Any], list[str]]:
-    """Check one record; return it as stored (properties parsed) and its problems."""
+    """Check one record of a request that passed model validation; return it as stored and its problems.
+
+    Parameters
+    ----------
+    kind : RecordKind
+        The API.
+    schema : AvroSchema
+        The target dataset's schema.
+    record : Mapping[str, Any]
+        The record after model validation (timestamps as epoch seconds).
+    raw : Mapping[str, Any]
+        The record as sent, for its size.
+    call_fields : Mapping[str, Any]
+        The request members stored with the record (PutEvents' sessionId and userId), as sent.
+
+    Returns
+    -------
+    tuple
+        The record as stored (``properties`` parsed) and the problems found, naming keys and rules, never values.
+    """
     stored = dict(record)
     problems: list[str] = []
-    if kind.by_tracker and len(json.dumps(raw).encode()) > MAX_EVENT_BYTES:
+    if kind.by_tracker and event_size(raw, call_fields) > MAX_EVENT_BYTES:
         problems.append(f"an event holds at most {MAX_EVENT_BYTES} bytes")
     if "properties" not in record:
         properties: dict[str, Any] = {}
     else:
         try:
             properties = json.loads(record["properties"])
-        except ValueError:
+        except (ValueError, RecursionError):
             return stored, ["Error parsing properties json"]
         if not isinstance(properties, dict):
             return stored, ["properties must be a JSON object"]
+    if _holds_lone_surrogate([call_fields, raw, properties]):
+        # A valid JSON escape (\ud800), but not text: the service could refuse or mangle it. Refused here, so a test
+        # sees a pipeline that would send one.
+        return stored, ["a string holds an unpaired UTF-16 surrogate escape, which is not text"]
     if kind.by_tracker:
         problems.extend(
             f'properties may not contain "{key}" (it is a request field)'
@@ -265,6 +306,23 @@ def _check_record(
     if "properties" in record:
         stored["properties"] = checked
     return stored, problems
+
+
+def _holds_lone_surrogate(document: Any) -> bool:
+    """Whether a key or a string (at any depth) of a parsed JSON ``document`` holds half of a surrogate pair."""
+    stack: list[Any] = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return True
+        elif isinstance(value, Mapping):
+            if any(_SURROGATE.search(key) for key in value):
+                return True
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def _store(ctx: OpContext, kind: RecordKind, target: Target, params: Mapping[str, Any], record: dict[str, Any]) -> None:

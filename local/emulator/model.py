@@ -8,10 +8,7 @@ over-long id or an eleventh record fails here as it would on AWS.
 from __future__ import annotations
 
 import math
-import re
-import sys
-import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -27,6 +24,8 @@ from botocore.model import (
     StringShape,
     StructureShape,
 )
+
+from service_rules import model_pattern_matches
 
 CONTROL_SERVICE = "personalize"
 EVENTS_SERVICE = "personalize-events"
@@ -202,7 +201,8 @@ def _check_string(shape: Shape, value: Any, path: Path, out: list[Violation]) ->
     if enum and value not in enum:
         out.append(Violation(path, f"Member must satisfy enum value set: [{', '.join(enum)}]"))
     pattern = shape.metadata.get("pattern")
-    if pattern and not _compiled(pattern).fullmatch(value):
+    # Whole-value matching, as the service applies it (service_rules, shared with the ingest Lambda).
+    if pattern and not model_pattern_matches(pattern, value):
         out.append(Violation(path, f"Member must satisfy regular expression pattern: {pattern}"))
 
 
@@ -227,61 +227,3 @@ def _check_range(shape: Shape, value: int, path: Path, out: list[Violation]) -> 
 def _is_number(value: Any) -> bool:
     """Return whether ``value`` is a JSON number (``bool`` is an ``int`` in Python, but not in JSON)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-@cache
-def _compiled(pattern: str) -> re.Pattern[str]:
-    """Compile a model pattern (Java regex syntax) for Python.
-
-    The whole value must match, as the service's validator does (``^[a-zA-Z0-9][a-zA-Z0-9\\-_]*`` would
-    otherwise accept any name that starts with a letter). ``\\p{...}`` classes have no ``re`` equivalent and
-    are expanded into code-point ranges; ``re.ASCII`` keeps ``\\d`` to ASCII digits, as in Java.
-    """
-    return re.compile(_translate(pattern), re.ASCII)
-
-
-def _translate(pattern: str) -> str:
-    """Replace the ``\\p{Name}`` classes of a Java pattern by explicit ranges."""
-    out: list[str] = []
-    in_class = False
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\" and pattern.startswith("p{", index + 1):
-            end = pattern.index("}", index)
-            ranges = _property_ranges(pattern[index + 3 : end])
-            out.append(ranges if in_class else f"[{ranges}]")
-            index = end + 1
-            continue
-        if char == "\\":
-            out.append(pattern[index : index + 2])
-            index += 2
-            continue
-        if char == "[" and not in_class:
-            in_class = True
-        elif char == "]" and in_class:
-            in_class = False
-        out.append(char)
-        index += 1
-    return "".join(out)
-
-
-def _property_ranges(name: str) -> str:
-    """Return the ranges of a Java ``\\p{...}`` class: ``ASCII`` or a Unicode general category (``L``, ``Nd``)."""
-    if name == "ASCII":
-        return r"\x00-\x7f"
-    return "".join(f"\\U{start:08x}-\\U{end:08x}" for start, end in _category_table().get(name, []))
-
-
-@cache
-def _category_table() -> Mapping[str, list[tuple[int, int]]]:
-    """Return code-point ranges per Unicode category and major category (``Lu`` and ``L``), built once."""
-    table: dict[str, list[tuple[int, int]]] = {}
-    start, previous = 0, unicodedata.category(chr(0))
-    for code in range(1, sys.maxunicode + 2):
-        category = unicodedata.category(chr(code)) if code <= sys.maxunicode else ""
-        if category != previous:
-            for key in (previous, previous[0]):
-                table.setdefault(key, []).append((start, code - 1))
-            start, previous = code, category
-    return table

@@ -82,6 +82,9 @@ def stream_key(change: Mapping[str, Any]) -> str:
     return str(change.get("itemId") or change.get("actionId"))
 
 
+PUBLISHED_AT = 1_767_225_600.0
+
+
 def test_ingest_fifo_publisher_stream_each_group_stored_in_order_poison_in_the_fifo_dlq() -> None:
     # GIVEN FIFO queues, an emulator that throttles 15 % and fails 15 % of Put* calls (seeded) and refuses ids
     # containing "poison", and a stream sent with the publisher (it sets each message's group and dedup id):
@@ -110,10 +113,13 @@ def test_ingest_fifo_publisher_stream_each_group_stored_in_order_poison_in_the_f
     ]
     poison_item = {"type": "item", "itemId": "sku-poison", "properties": {"price": 1.0}}
     stream = [*sessions[:12], *versions, poison_item, *sessions[12:]]
+    # The publisher stamps each item change with the next millisecond of its (fixed) clock: the poison item is the
+    # seventh item change published
+    stamped_poison_item = {**poison_item, "changedAt": int(PUBLISHED_AT * 1_000) + 6}
     expected_letters = {
         canonical_body(poison_event): ("InvalidInput", "PutEvents", "s-1"),
         canonical_body(bad_event): ("SchemaViolation", None, "s-2"),
-        canonical_body(poison_item): ("InvalidInput", "PutItems", "item#sku-poison"),
+        canonical_body(stamped_poison_item): ("InvalidInput", "PutItems", "item#sku-poison"),
     }
     # The visibility timeout outlasts the function timeout (AWS advises 6x): an invocation slowed past its timeout
     # (a cold start on a busy machine) must not still be sending a group when SQS hands that group to another poller.
@@ -124,7 +130,10 @@ def test_ingest_fifo_publisher_stream_each_group_stored_in_order_poison_in_the_f
         visibility_timeout_s=6,
         max_receive_count=10,
     ) as pipeline:
-        report = Publisher(pipeline.queues.url, sqs_client=pipeline.sqs).publish(stream)
+        # A fixed clock: the publisher stamps item changes with `changedAt`, and the dead letters' bodies are compared
+        # with what it sent (each stamp is still one millisecond past the last, as a stalled clock gives)
+        publisher = Publisher(pipeline.queues.url, sqs_client=pipeline.sqs, clock=lambda: PUBLISHED_AT)
+        report = publisher.publish(stream)
         assert report.unsent == []
         assert report.sent == len(stream)
 

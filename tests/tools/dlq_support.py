@@ -1,7 +1,9 @@
 """What the DLQ tool's tests share: dead letters written as the ingest Lambda writes them, and reading queues back.
 
 Dead letters are written the way the ingest Lambda writes them (docs/contracts.md §3: original body, ErrorCode,
-ErrorMessage, SourceMessageId, Api), or without attributes, the way the ingest queue's redrive policy moves them.
+ErrorMessage, SourceMessageId and PersonalizeIngest.SourceMessageId, Api), the way it wrote them before the
+namespaced attribute existed (``legacy``), or with upstream's attributes only, the way the ingest queue's redrive
+policy moves them.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final, TypedDict
 
+from contract import ORIGIN_MESSAGE_ID_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE
 from ingest.catalog import DatasetCatalog
 from tests.emulator.emulator_helpers import Setup
 from tools.dlq.replay import Revalidator, replay_settings
@@ -37,11 +40,15 @@ def dead_letter(
     upstream: dict[str, str] | None = None,
     group: str | None = None,
     delay_seconds: int = 0,
+    legacy: bool = False,
 ) -> str:
-    """Put one message in the DLQ as the Lambda does (``code=None``: as the redrive policy does); its id."""
+    """Put one message in the DLQ as the Lambda does (``code=None``: as the redrive policy does; ``legacy``: as
+    the Lambda did before it wrote ``PersonalizeIngest.SourceMessageId``); its id."""
     attributes = {name: {"DataType": "String", "StringValue": value} for name, value in (upstream or {}).items()}
     if code is not None:
-        contract = {"ErrorCode": code, "ErrorMessage": reason, "SourceMessageId": source}
+        contract = {"ErrorCode": code, "ErrorMessage": reason, SOURCE_MESSAGE_ID_ATTRIBUTE: source}
+        if not legacy:
+            contract[ORIGIN_MESSAGE_ID_ATTRIBUTE] = source
         if api:
             contract["Api"] = api
         attributes |= {name: {"DataType": "String", "StringValue": value} for name, value in contract.items()}

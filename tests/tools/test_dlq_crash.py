@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from contract import ORIGIN_MESSAGE_ID_ATTRIBUTE
 from local.sqs_server import QueuePair
 from tests.emulator.emulator_helpers import Setup
 from tests.support.sqs_fakes import CrashingSqs, SimulatedCrash
@@ -137,5 +138,5 @@ def test_replay_crash_between_copy_and_delete_loses_nothing(
     report = replay(sqs=sqs, dlq_url=queues.dlq_url, queue_url=queues.url, revalidator=checker, **FAST)
     copies = read_all(sqs, queues.url)
     assert (len(report.outcome.moved), [m["Body"] for m in copies]) == (1, [COLORED, COLORED])
-    assert {m["MessageAttributes"]["SourceMessageId"]["StringValue"] for m in copies} == {"colored"}
+    assert {m["MessageAttributes"][ORIGIN_MESSAGE_ID_ATTRIBUTE]["StringValue"] for m in copies} == {"colored"}
     assert [m["Body"] for m in read_all(sqs, queues.dlq_url)] == [OVERPRICED]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from contract import ORIGIN_MESSAGE_ID_ATTRIBUTE
 from tests.tools.dlq_support import ITEM
 from tools.dlq.copier import pack
 from tools.dlq.messages import REDRIVE_POLICY, DeadLetterMessage
@@ -27,10 +28,17 @@ def test_dead_letter_message_without_attributes_is_redrive_policy_move() -> None
 
 
 def test_copy_size_counts_utf8_bytes_of_body_and_forwarded_attributes() -> None:
-    # The failure's attributes are not forwarded; SourceMessageId is, and upstream's own.
-    letter = received(7, "é" * 10, ErrorCode="SchemaViolation", SourceMessageId="src-ü", TraceId="ü")
+    # The failure's attributes are not forwarded; both source ids are (the plain one as any attribute, the
+    # pipeline's own set by the copy), and upstream's own.
+    letter = received(
+        7, "é" * 10, ErrorCode="SchemaViolation", SourceMessageId="src-ü", TraceId="ü",
+        **{ORIGIN_MESSAGE_ID_ATTRIBUTE: "src-ü"},
+    )  # fmt: skip
 
-    expected = 20 + (len("SourceMessageId") + len("String") + len("src-ü".encode())) + (len("TraceId") + 6 + 2)
+    source_ids = sum(
+        len(name) + len("String") + len("src-ü".encode()) for name in ("SourceMessageId", ORIGIN_MESSAGE_ID_ATTRIBUTE)
+    )
+    expected = 20 + source_ids + (len("TraceId") + 6 + 2)
     assert letter.size() == expected
 
 

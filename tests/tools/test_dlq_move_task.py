@@ -11,6 +11,7 @@ import botocore.exceptions
 import pytest
 from botocore.stub import Stubber
 
+from contract import ORIGIN_MESSAGE_ID_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE
 from tests.tools.conftest import CREDENTIALS, REGION
 from tests.tools.dlq_support import FAST, ITEM
 from tools.dlq.errors import DlqToolError
@@ -40,14 +41,25 @@ def stubbed() -> Iterator[tuple[Any, Stubber]]:
 
 
 def stubbed_dead_letter(
-    message_id: str, *, source: str | None, code: str | None = "RetriesExhausted"
+    message_id: str,
+    *,
+    source: str | None,
+    code: str | None = "RetriesExhausted",
+    legacy: bool = False,
+    upstream: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One ReceiveMessage entry: a dead letter written by the Lambda, or (``source=None``) moved by the policy."""
-    attributes = {}
+    """One ReceiveMessage entry: a dead letter written by the Lambda (``legacy``: before it wrote
+    PersonalizeIngest.SourceMessageId), a copy of the tool's that the policy moved again (``code=None``), or
+    (``source=None``) a message the policy moved, with ``upstream``'s attributes."""
+    attributes = {name: {"DataType": "String", "StringValue": value} for name, value in (upstream or {}).items()}
     if code is not None:
         attributes["ErrorCode"] = {"DataType": "String", "StringValue": code}
     if source is not None:
-        attributes["SourceMessageId"] = {"DataType": "String", "StringValue": source}
+        # The handler writes both names; the tool's copies carry the pipeline's own (with upstream's attributes).
+        if code is not None:
+            attributes[SOURCE_MESSAGE_ID_ATTRIBUTE] = {"DataType": "String", "StringValue": source}
+        if not legacy:
+            attributes[ORIGIN_MESSAGE_ID_ATTRIBUTE] = {"DataType": "String", "StringValue": source}
     return {
         "MessageId": message_id,
         "ReceiptHandle": f"handle-{message_id}",
@@ -115,7 +127,8 @@ def expect_arns(stubber: Stubber, *, running: list[dict[str, Any]] | None = None
 def test_redrive_all_starts_move_task_to_ingest_queue_at_capped_rate(stubbed: tuple[Any, Stubber]) -> None:
     client, stubber = stubbed
     # Every message names its original: a handler-written dead letter, and a copy the tool sent back earlier that
-    # the redrive policy moved again (no ErrorCode, SourceMessageId kept). A move task cannot lose either's id.
+    # the redrive policy moved again (no ErrorCode, PersonalizeIngest.SourceMessageId kept). A move task cannot
+    # lose either's id.
     expect_dlq_read(
         stubber,
         [stubbed_dead_letter("m-1", source="src-1"), stubbed_dead_letter("m-2", source="src-2", code=None)],
@@ -187,16 +200,25 @@ def test_redrive_method_move_task_refused_by_sqs_is_an_error_not_a_fallback(stub
         redrive(sqs=client, dlq_url=DLQ_URL, queue_url=QUEUE_URL, method=Method.MOVE_TASK, max_per_second=0)
 
 
-def test_redrive_all_one_message_without_source_id_starts_no_move_task(stubbed: tuple[Any, Stubber]) -> None:
+@pytest.mark.parametrize(
+    "unnamed",
+    [
+        stubbed_dead_letter("m-2", source=None, code=None),
+        # A publisher's own SourceMessageId on a message the policy moved: a correlation id, not ours.
+        stubbed_dead_letter("m-2", source=None, code=None, upstream={SOURCE_MESSAGE_ID_ATTRIBUTE: "corr-1"}),
+        # The handler wrote it before PersonalizeIngest.SourceMessageId existed: the Lambda reads the plain one no more.
+        stubbed_dead_letter("m-2", source="src-2", legacy=True),
+    ],
+    ids=["redrive-policy", "upstream-source-message-id", "legacy-handler-letter"],
+)
+def test_redrive_all_one_message_without_source_id_starts_no_move_task(
+    stubbed: tuple[Any, Stubber], unnamed: dict[str, Any]
+) -> None:
     client, stubber = stubbed
-    # The read finds a message the redrive policy moved. The next call must be the copy pass's ReceiveMessage
-    # (answered with an error that ends the test); a move task's GetQueueAttributes or StartMessageMoveTask would
-    # not match the queued call, and the Stubber would fail the test.
-    expect_dlq_read(
-        stubber,
-        [stubbed_dead_letter("m-1", source="src-1"), stubbed_dead_letter("m-2", source=None, code=None)],
-        to_the_end=False,
-    )
+    # The read finds a message without PersonalizeIngest.SourceMessageId. The next call must be the copy pass's
+    # ReceiveMessage (answered with an error that ends the test); a move task's GetQueueAttributes or
+    # StartMessageMoveTask would not match the queued call, and the Stubber would fail the test.
+    expect_dlq_read(stubber, [stubbed_dead_letter("m-1", source="src-1"), unnamed], to_the_end=False)
     stubber.add_client_error("receive_message", "ServiceUnavailable", "copy pass reached", 503)
 
     with pytest.raises(botocore.exceptions.ClientError, match="copy pass reached"):

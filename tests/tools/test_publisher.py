@@ -20,13 +20,21 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from local.sqs_server import SqsServer, make_sqs_client
+from tests.support.fakes import client_error
 from tests.support.sqs_events import action, event, item, user
 from tools import publisher
-from tools.publisher import MAX_BATCH_BYTES, Problem, Publisher, canonical_body, contract_violation, group_id
+from tools.publisher import (
+    CHANGED_AT,
+    MAX_BATCH_BYTES,
+    Problem,
+    Publisher,
+    canonical_body,
+    contract_violation,
+    group_id,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -187,11 +195,38 @@ def test_publish_change_over_the_limit_reported_too_large_and_others_sent(sqs: A
 def test_publish_body_is_canonical_json_of_the_change(sqs: Any, queue_url: str) -> None:
     change = {"properties": {"price": 1.5, "genres": ["Horror"]}, "itemId": "sku-ü", "type": "item"}
 
-    make_publisher(queue_url, sqs).publish([change])
+    make_publisher(queue_url, sqs, clock=lambda: 1_763_805_600.25).publish([change])
 
     (message,) = drain(sqs, queue_url)
-    assert message["Body"] == '{"itemId":"sku-ü","properties":{"genres":["Horror"],"price":1.5},"type":"item"}'
-    assert json.loads(message["Body"]) == change
+    assert message["Body"] == (
+        '{"changedAt":1763805600250,"itemId":"sku-ü","properties":{"genres":["Horror"],"price":1.5},"type":"item"}'
+    )
+    assert json.loads(message["Body"]) == {**change, CHANGED_AT: 1_763_805_600_250}
+
+
+def test_publish_changed_at_strictly_increases_over_upserts_and_is_absent_from_occurrences(
+    sqs: Any, queue_url: str
+) -> None:
+    # A clock that stalls, then steps back (an NTP correction): changedAt still orders the changes as published,
+    # since on a standard queue it is what says which change to a record is the newest (docs/contracts.md §1).
+    ticks = iter([1_763_805_600.0, 1_763_805_600.0, 1_763_805_599.0, 1_763_805_601.0, 1_763_805_601.0])
+    spy = Spy(sqs)
+    changes = [item("sku-1"), action("a-7"), event("s-1", "u-1", "sku-1"), user("u-1"), action_interaction("s-2")]
+    changes += [item("sku-1", price=2), user("u-1")]
+
+    report = make_publisher(queue_url, spy, clock=lambda: next(ticks)).publish(changes)
+
+    assert report.sent == len(changes)
+    # Events and action interactions carry their own time, and their FIFO deduplication id is their body's digest.
+    assert [body.get(CHANGED_AT) for body in spy.bodies(0)] == [
+        1_763_805_600_000,
+        1_763_805_600_001,
+        None,
+        1_763_805_600_002,
+        None,
+        1_763_805_601_000,
+        1_763_805_601_001,
+    ]
 
 
 # --- validation -------------------------------------------------------------------------------------------------
@@ -308,10 +343,7 @@ def test_publish_sender_fault_reported_at_once_without_retry(sqs: Any, queue_url
 
 
 def test_publish_throttled_call_retried_whole(sqs: Any, queue_url: str) -> None:
-    throttled = ClientError(
-        {"Error": {"Code": "RequestThrottled", "Message": "slow down"}, "ResponseMetadata": {"HTTPStatusCode": 400}},
-        "SendMessageBatch",
-    )
+    throttled = client_error("RequestThrottled", 400, "slow down", "SendMessageBatch")
     spy = Spy(sqs, raise_on=lambda call: throttled if call == 0 else None)
 
     report = make_publisher(queue_url, spy).publish([item("sku-0"), item("sku-1")])

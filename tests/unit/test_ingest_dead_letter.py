@@ -57,6 +57,8 @@ def test_dead_letter_keeps_body_and_carries_contract_attributes() -> None:
         "ErrorCode": "InvalidInput",
         "ErrorMessage": "nope",
         "SourceMessageId": "id-{bad",
+        # The same id under the pipeline's own name, the one a copy sent back is trusted by (docs/contracts.md §3).
+        "PersonalizeIngest.SourceMessageId": "id-{bad",
         "Api": "PutItems",
     }
     assert "MessageGroupId" not in entry
@@ -109,3 +111,4 @@ def test_dead_letter_of_a_redriven_copy_names_the_original_message() -> None:
     attributes = DeadLetter(message=message, code=ErrorCode.INVALID_INPUT, reason="r").attributes()
 
     assert attributes["SourceMessageId"]["StringValue"] == "original-1"
+    assert attributes["PersonalizeIngest.SourceMessageId"]["StringValue"] == "original-1"

@@ -89,9 +89,8 @@ TRACKER = "9f0c6b1e-2f7d-4a51-8d9e-6c3e2b1a0f11"
     [
         f"No event tracker has trackingId {TRACKER}.",  # the local emulator's answer
         f"Invalid value {TRACKER}",
-        "trackingId is not valid",
-        "The tracking ID does not exist",
-        "Event tracker arn:aws:personalize:us-east-1:1:event-tracker/x is in status CREATE PENDING",
+        f"trackingId '{TRACKER}' is not valid",  # quoted: still a whole token
+        f"The tracking ID ({TRACKER}) does not exist",
     ],
 )
 def test_tracking_id_refused_message_naming_the_tracker_is_a_setup_error(message: str) -> None:
@@ -109,6 +108,14 @@ def test_tracking_id_refused_message_naming_the_tracker_is_a_setup_error(message
         ("InvalidInputException", "eventList[0].properties: Error parsing properties json", TRACKER),
         ("InvalidInputException", "Invalid eventType abc", "abc"),  # a short id matches nothing by chance
         ("ThrottlingException", f"No event tracker has trackingId {TRACKER}.", TRACKER),
+        # The rule reads no words: a rejection about a record may quote the record, and an eventId or a property
+        # value can say anything, "trackingId" included. Without the configured id it stays the record's fault.
+        ("InvalidInputException", "trackingId is not valid", TRACKER),
+        ("InvalidInputException", "The tracking ID does not exist", TRACKER),
+        ("InvalidInputException", "eventList[0].eventId: event tracker trackingId-1 is not valid", TRACKER),
+        # The configured id inside a longer id is some other value, not ours.
+        ("InvalidInputException", f"Invalid eventId {TRACKER}-retry", TRACKER),
+        ("InvalidInputException", f"Invalid itemId sku_{TRACKER}", TRACKER),
     ],
 )
 def test_tracking_id_refused_other_rejections_stay_what_they_are(code: str, message: str, tracker: str) -> None:

@@ -204,14 +204,29 @@ def test_validate_huge_whole_number_property_is_schema_violation() -> None:
     assert rejection.code is ErrorCode.SCHEMA_VIOLATION
 
 
-def test_validate_event_copied_back_from_the_dlq_derives_the_original_event_id() -> None:
+@pytest.mark.parametrize(
+    ("attributes", "event_id"),
+    [
+        # A copy the DLQ tool sent back names the original in the pipeline's own attribute (docs/contracts.md §3),
+        # next to whatever upstream attributes the message came with.
+        ({"PersonalizeIngest.SourceMessageId": "original-1", "SourceMessageId": "corr-7"}, "original-1"),
+        # A plain SourceMessageId is a publisher's own (a correlation id): never an eventId.
+        ({"SourceMessageId": "corr-7"}, "copy-2"),
+    ],
+    ids=["copied-back-from-the-dlq", "publishers-own-source-message-id"],
+)
+def test_validate_event_derives_its_event_id_from_the_pipelines_origin_attribute_only(
+    attributes: dict[str, str], event_id: str
+) -> None:
     record = sqs_record(event("s-1", "u-1", "sku-1"), message_id="copy-2", group_id="s-1", deduplication_id="d-9")
-    record["messageAttributes"] = {"SourceMessageId": {"stringValue": "original-1", "dataType": "String"}}
+    record["messageAttributes"] = {
+        name: {"stringValue": value, "dataType": "String"} for name, value in attributes.items()
+    }
     change = decode(Message.from_record(record, 0))  # type: ignore[arg-type]
 
     valid = validate(change, api_models()["event"], schema_for("event"))
 
-    assert valid.record["eventId"] == "original-1"
+    assert valid.record["eventId"] == event_id
 
 
 # aws-sdk-js#3371 (docs/personalize.md §1): PutEvents with sessionId "null" answers 200 and the event is silently

@@ -13,15 +13,15 @@ What they promise:
 - **Nothing is lost.** A message leaves the DLQ only by DeleteMessage, and only after SQS confirmed its copy in the
   ingest queue. A crash between the two leaves the message in the DLQ (it becomes visible again when its hold
   ends) and the next run copies it again: a duplicate, and a harmless one. Items, users and actions are upserts.
-  Every copy carries ``SourceMessageId`` (the original's id), from which the Lambda derives a missing ``eventId``,
-  so both copies of an event or action interaction get the same eventId and Personalize uses it once. On a FIFO
-  queue SQS also drops the second copy, but only within its five-minute deduplication window (see
-  :class:`tools.dlq.copier.Copier`).
+  Every copy carries ``PersonalizeIngest.SourceMessageId`` (the original's id), from which the Lambda derives a
+  missing ``eventId``, so both copies of an event or action interaction get the same eventId and Personalize uses
+  it once. On a FIFO queue SQS also drops the second copy, but only within its five-minute deduplication window
+  (see :class:`tools.dlq.copier.Copier`).
 - **No new ids behind the Lambda's back.** SQS's message move task gives every message it moves a new message id.
-  A message the ingest queue's redrive policy moved carries no ``SourceMessageId``, so after a move task the
-  Lambda would derive a new eventId for it, and an event Personalize already took before a crash would count
-  twice. ``redrive`` therefore uses a move task only when every message in the DLQ carries ``SourceMessageId``,
-  and copies otherwise (see :mod:`tools.dlq.move_task`).
+  A message the ingest queue's redrive policy moved carries no ``PersonalizeIngest.SourceMessageId``, so after a
+  move task the Lambda would derive a new eventId for it, and an event Personalize already took before a crash
+  would count twice. ``redrive`` therefore uses a move task only when every message in the DLQ carries it, and
+  copies otherwise (see :mod:`tools.dlq.move_task`).
 - **Reading is not moving.** SQS has no "peek": a message is read by receiving it, which hides it. The tools hold
   what they read for ``--hold-seconds`` (so one pass sees every message once), then make everything they did not
   move visible again at once. If the process dies, SQS makes them visible itself when the hold ends.

@@ -316,11 +316,13 @@ def _add_redrive(
         parents=[common, moving],
         help="move messages back to the ingest queue, all or those of given codes",
         description="Move messages back to the ingest queue. Without --codes or --limit, the tool first reads the "
-        "DLQ: when every message carries SourceMessageId, SQS's StartMessageMoveTask moves them, at --max-per-second "
+        "DLQ: when every message carries PersonalizeIngest.SourceMessageId, SQS's StartMessageMoveTask moves them, at "
+        "--max-per-second "
         "(falling back to copying when SQS refuses). A move task gives each message a new message id, so when a "
-        f"message has no SourceMessageId ({REDRIVE_POLICY}: the redrive policy moved it), the tool copies instead "
+        f"message has none ({REDRIVE_POLICY}: the redrive policy moved it), the tool copies instead "
         "and says so. Otherwise each message is copied (body unchanged, the ErrorCode/ErrorMessage/Api attributes "
-        "dropped, SourceMessageId kept, or set to the message's own id when the redrive policy moved it) and "
+        "dropped, PersonalizeIngest.SourceMessageId kept, or set to the message's own id when the redrive policy "
+        "moved it) and "
         "deleted from the DLQ only after the copy is confirmed. Messages not selected stay in the DLQ, visible "
         "again at the end.",
     )
@@ -335,7 +337,8 @@ def _add_redrive(
         choices=list(Method),
         default=Method.AUTO,
         help="auto: a move task when it is safe, else copy; move-task: a move task without checking "
-        "SourceMessageId (every message, no --codes or --limit); copy: always copy (default %(default)s)",
+        "PersonalizeIngest.SourceMessageId (every message, no --codes or --limit); copy: always copy (default "
+        "%(default)s)",
     )
     redrive_cmd.add_argument("--wait", action="store_true", help="after starting a move task, wait until it is done")
 

@@ -85,7 +85,8 @@ class Copier:
     id, so a second run after a crash between copy and delete is deduplicated by SQS, but only when it sends its
     copy within five minutes of the first: after a crash that also skipped the release, the original reappears
     only when its hold (``--hold-seconds``, default 300) ends, usually too late for that window. Both copies then
-    reach the Lambda, and carry the same ``SourceMessageId``, from which it derives the same eventId.
+    reach the Lambda, and carry the same ``PersonalizeIngest.SourceMessageId``, from which it derives the same
+    eventId.
 
     Parameters
     ----------

@@ -12,6 +12,7 @@ from contract import (
     ERROR_CODE_ATTRIBUTE,
     ERROR_MESSAGE_ATTRIBUTE,
     KIND_SPECS,
+    ORIGIN_MESSAGE_ID_ATTRIBUTE,
     SOURCE_MESSAGE_ID_ATTRIBUTE,
     ErrorCode,
 )
@@ -21,9 +22,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 # The attributes the ingest Lambda adds when it dead-letters a record. A copy sent back drops the ones that
-# describe the failure (a fresh failure gets fresh ones) but keeps SourceMessageId: it names the original message,
-# from which the Lambda derives a missing eventId, so an event copied twice after a crash, or replayed after a
-# partial failure, still counts once in training.
+# describe the failure (a fresh failure gets fresh ones) but carries the original message's id in
+# PersonalizeIngest.SourceMessageId, from which the Lambda derives a missing eventId, so an event copied twice after
+# a crash, or replayed after a partial failure, still counts once in training (docs/contracts.md §3).
 FAILURE_ATTRIBUTES: Final = frozenset({ERROR_CODE_ATTRIBUTE, ERROR_MESSAGE_ATTRIBUTE, API_ATTRIBUTE})
 # A message without ErrorCode was not written by the handler: the ingest queue's redrive policy moved it after
 # maxReceiveCount deliveries (the function crashed or timed out on it, or a setup error outlasted the retries).
@@ -83,8 +84,24 @@ class DeadLetterMessage:
 
     @property
     def source_message_id(self) -> str | None:
-        """The ingest queue's message id (a redrive-policy move keeps its message id: that is the DLQ's)."""
-        return self._string(SOURCE_MESSAGE_ID_ATTRIBUTE)
+        """The id of the message as first published, when this letter names it in a way the tool can trust.
+
+        ``PersonalizeIngest.SourceMessageId`` is set only by the pipeline (the handler's dead letters, this tool's
+        copies). A letter the handler wrote before that name existed names it in ``SourceMessageId`` only: trusted
+        on a letter with an ErrorCode, which only the handler writes (its letters carry no upstream attribute).
+        On a message the redrive policy moved, a bare ``SourceMessageId`` may be a publisher's own attribute (a
+        correlation id), never an id of ours: None then, and its DLQ message id (the original's) stands in.
+        """
+        origin = self._string(ORIGIN_MESSAGE_ID_ATTRIBUTE)
+        if origin is not None:
+            return origin
+        return self._string(SOURCE_MESSAGE_ID_ATTRIBUTE) if self.code != REDRIVE_POLICY else None
+
+    @property
+    def carries_origin_id(self) -> bool:
+        """Whether the message, moved as it is (a move task), names its original to the Lambda: the Lambda trusts
+        ``PersonalizeIngest.SourceMessageId`` alone."""
+        return self._string(ORIGIN_MESSAGE_ID_ATTRIBUTE) is not None
 
     @property
     def api(self) -> str | None:
@@ -142,11 +159,13 @@ class DeadLetterMessage:
         return KIND_SPECS[kind].api if kind else None
 
     def forwarded_attributes(self) -> dict[str, MessageAttributeValueTypeDef]:
-        """The attributes a copy carries: upstream's own and ``SourceMessageId``, without the failure's.
+        """The attributes a copy carries: upstream's own, without the failure's, and the original's id in
+        ``PersonalizeIngest.SourceMessageId`` (``source_message_id``, else this message's own id).
 
-        A message the redrive policy moved has no SourceMessageId; its DLQ message id is the original's (SQS keeps
-        it), so the copy names that. Two copies of one dead letter (after a crash between copy and delete) then
-        carry the same SourceMessageId, from which the Lambda derives the same missing eventId.
+        A message the redrive policy moved keeps its message id, the original's (SQS keeps it), so the copy names
+        that. Two copies of one dead letter (after a crash between copy and delete) then carry the same id, from
+        which the Lambda derives the same missing eventId. A ``SourceMessageId`` is forwarded like any attribute:
+        the Lambda does not read it.
         """
         forwarded: dict[str, MessageAttributeValueTypeDef] = {}
         for name, value in self.attributes.items():
@@ -158,8 +177,10 @@ class DeadLetterMessage:
             if "BinaryValue" in value:
                 copy["BinaryValue"] = value["BinaryValue"]
             forwarded[name] = copy
-        if SOURCE_MESSAGE_ID_ATTRIBUTE not in forwarded:
-            forwarded[SOURCE_MESSAGE_ID_ATTRIBUTE] = {"DataType": "String", "StringValue": self.message_id}
+        forwarded[ORIGIN_MESSAGE_ID_ATTRIBUTE] = {
+            "DataType": "String",
+            "StringValue": self.source_message_id or self.message_id,
+        }
         return forwarded
 
     def size(self) -> int:

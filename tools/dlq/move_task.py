@@ -2,12 +2,13 @@
 
 A move task gives every message a new message id
 (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-dead-letter-queue-redrive.html).
-A message without ``SourceMessageId`` (one the ingest queue's redrive policy moved) would then reach the Lambda
-with nothing left of its original id, so an event without eventId would get a new one and count twice if
-Personalize had taken it before the crash. So, unless asked for explicitly, a move task runs only after a read of
-the DLQ found every message carrying SourceMessageId (:func:`move_task_hazard`). That SourceMessageId itself
-survives a move task is inferred, not stated: the same page names a new message id and enqueue time as what a
-redrive changes, and says SQS does not support modifying messages while redriving them.
+A message without ``PersonalizeIngest.SourceMessageId`` (one the ingest queue's redrive policy moved, or a letter
+written before the pipeline used that name) would then reach the Lambda with nothing it trusts left of its original
+id, so an event without eventId would get a new one and count twice if Personalize had taken it before the crash.
+So, unless asked for explicitly, a move task runs only after a read of the DLQ found every message carrying it
+(:func:`move_task_hazard`); copying sets it. That the attribute itself survives a move task is inferred, not
+stated: the same page names a new message id and enqueue time as what a redrive changes, and says SQS does not
+support modifying messages while redriving them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from contract import ORIGIN_MESSAGE_ID_ATTRIBUTE
 from tools.dlq.errors import DlqToolError
+from tools.dlq.messages import REDRIVE_POLICY
 from tools.dlq.report import MOVE_TASK_DONE, MoveReport
 from tools.dlq.scan import DeadLetterScan
 from tools.dlq.sqs import MOVE_TASK_MAX_RATE, describe_error, queue_arn
@@ -57,12 +60,12 @@ def move_task_allowed(
             report.notes.append(
                 f"no message move task: {hazard}. A move task gives every message a new message id, from which the "
                 "ingest Lambda would derive a new eventId for an event without one, so an event Personalize already "
-                f"took would count twice; {verb} the messages instead, each with SourceMessageId"
+                f"took would count twice; {verb} the messages instead, each with {ORIGIN_MESSAGE_ID_ATTRIBUTE}"
             )
             return False
     if report.dry_run:
         report.notes.append(
-            ("every message carries SourceMessageId: " if checked else "")
+            (f"every message carries {ORIGIN_MESSAGE_ID_ATTRIBUTE}: " if checked else "")
             + "would start an SQS message move task (StartMessageMoveTask)"
             + (", or copy the messages if SQS refuses" if checked else "")
         )
@@ -74,11 +77,12 @@ def move_task_hazard(
 ) -> tuple[str | None, int]:
     """Why a move task must not move this DLQ's messages, or None when it may; and the releases that failed.
 
-    It may only when every message carries ``SourceMessageId``: the Lambda derives a missing eventId from it, and
-    a move task replaces the message id that would otherwise stand in for it. A message this pass cannot see (in
-    flight with another reader, behind a held one in a FIFO group, past the in-flight limit) cannot be vouched
-    for, so anything short of a full pass counts as a hazard too; copying is always safe. The pass stops at the
-    first message without SourceMessageId, and releases what it read (visible again at once) before returning.
+    It may only when every message carries ``PersonalizeIngest.SourceMessageId``: the Lambda derives a missing
+    eventId from it, and a move task replaces the message id that would otherwise stand in for it. A message this
+    pass cannot see (in flight with another reader, behind a held one in a FIFO group, past the in-flight limit)
+    cannot be vouched for, so anything short of a full pass counts as a hazard too; copying is always safe. The
+    pass stops at the first message without it, and releases what it read (visible again at once) before
+    returning.
     ``in_flight``: the DLQ's messages in flight before this run held any.
     """
     if in_flight:
@@ -89,16 +93,18 @@ def move_task_hazard(
     hazard: str | None = None
     with DeadLetterScan(sqs=sqs, queue_url=dlq_url, hold_seconds=hold_seconds, wait_seconds=wait_seconds) as scan:
         for batch in scan:
-            unnamed = next((message for message in batch if message.source_message_id is None), None)
+            unnamed = next((message for message in batch if not message.carries_origin_id), None)
             if unnamed is not None:
-                hazard = (
-                    f"message {unnamed.message_id} ({unnamed.code}) has no SourceMessageId "
-                    "(the ingest queue's redrive policy moved it)"
+                why = (
+                    "the ingest queue's redrive policy moved it"
+                    if unnamed.code == REDRIVE_POLICY
+                    else "the handler wrote it before using that name"
                 )
+                hazard = f"message {unnamed.message_id} ({unnamed.code}) has no {ORIGIN_MESSAGE_ID_ATTRIBUTE} ({why})"
                 break
         else:
             if scan.stopped:
-                hazard = f"not every message could be checked for SourceMessageId ({scan.stopped})"
+                hazard = f"not every message could be checked for {ORIGIN_MESSAGE_ID_ATTRIBUTE} ({scan.stopped})"
     return hazard, scan.release_failures
 
 

@@ -25,7 +25,7 @@ MOVE_TASK_MOVES_ALL = "--method move-task moves every message: it cannot be comb
 class Method(StrEnum):
     """How redrive moves messages."""
 
-    AUTO = "auto"  # a move task when everything goes, every message carries SourceMessageId and SQS can start one
+    AUTO = "auto"  # a move task when everything goes, every message names its original and SQS can start one
     MOVE_TASK = "move-task"  # StartMessageMoveTask: SQS moves them itself, server side
     COPY = "copy"  # receive, send a copy, delete the original: this tool moves them
 
@@ -50,15 +50,15 @@ def redrive(
     """Move DLQ messages back to the ingest queue, all of them or those of ``codes``.
 
     Without a code filter or limit (``Method.AUTO``), SQS's own StartMessageMoveTask moves them, server side, at
-    ``max_per_second`` (at most 500), provided every message in the DLQ carries ``SourceMessageId``
-    (:mod:`tools.dlq.move_task` says why): auto mode reads the DLQ first, and copies when it finds a message
-    without one, or cannot see every message. A message the redrive policy moves into the DLQ after that read is
-    moved by the task unchecked; ``Method.COPY`` rules that out.
+    ``max_per_second`` (at most 500), provided every message in the DLQ carries
+    ``PersonalizeIngest.SourceMessageId`` (:mod:`tools.dlq.move_task` says why): auto mode reads the DLQ first, and
+    copies when it finds a message without one, or cannot see every message. A message the redrive policy moves into
+    the DLQ after that read is moved by the task unchecked; ``Method.COPY`` rules that out.
 
     When SQS cannot start a move task (an emulator without it, a missing permission, a DLQ that is no queue's
     redrive target), and always with a filter or a limit, the tool moves them itself: receive, send a copy
-    (setting SourceMessageId), delete after the copy is confirmed. Messages not selected are held during the pass
-    (so it ends) and made visible again at the end.
+    (setting PersonalizeIngest.SourceMessageId), delete after the copy is confirmed. Messages not selected are
+    held during the pass (so it ends) and made visible again at the end.
 
     Parameters
     ----------
