@@ -1,7 +1,8 @@
 """The baseline the benchmark measures ours against: the best-known public attempts' handler.
 
-For each SQS record it decodes the JSON body and calls PutItems or PutActions with that one record,
-``properties`` as a JSON string; no batching, no pacing, the SDK's default retries.
+For each SQS record it decodes the JSON body and calls the kind's Put* API with that one record (PutItems,
+PutActions, PutUsers; PutEvents with the session's ids), ``properties`` as a JSON string; no batching, no pacing,
+no concurrency, the SDK's default retries.
 """
 
 from __future__ import annotations
@@ -31,17 +32,27 @@ class BaselineHandler:
     endpoint_url:
         The Personalize emulator.
     datasets:
-        Dataset ARN per kind (``item``, ``action``).
+        Dataset ARN per kind (``item``, ``action``, ``user``).
+    tracking_ids:
+        The tracking id per kind written through one (``event``).
     swallow_errors:
         False (the default): a failed call raises, so Lambda fails the whole batch and SQS redelivers it,
         until the queue's redrive policy moves it to the dead-letter queue. True: log and go on with the next
         record, so the failed message is acknowledged all the same.
     """
 
-    def __init__(self, *, endpoint_url: str, datasets: dict[str, str], swallow_errors: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        endpoint_url: str,
+        datasets: dict[str, str],
+        tracking_ids: dict[str, str] | None = None,
+        swallow_errors: bool = False,
+    ) -> None:
         # Built plainly, as the attempts do: botocore's default retry mode and attempts, default timeouts.
         self.client = personalize_client("personalize-events", endpoint_url)
         self._datasets = datasets
+        self._tracking_ids = tracking_ids or {}
         self._swallow_errors = swallow_errors
 
     def __call__(self, event: dict[str, Any], context: object) -> None:
@@ -56,10 +67,21 @@ class BaselineHandler:
 
     def _put(self, change: dict[str, Any]) -> None:
         kind = KIND_SPECS[change["type"]]
-        id_field = kind.id_field or ""
-        one = {id_field: change[id_field], "properties": json.dumps(change.get("properties", {}))}
         # boto3's method for the API (put_items for PutItems), with the one record as the request's list.
         put = getattr(self.client, xform_name(kind.api))
+        properties = json.dumps(change.get("properties", {}))
+        if kind.id_field is None:
+            event: dict[str, Any] = {
+                name: change[name] for name in ("eventId", "eventType", "sentAt", "itemId") if name in change
+            }
+            put(
+                trackingId=self._tracking_ids[kind.name],
+                sessionId=change["sessionId"],
+                userId=change["userId"],
+                eventList=[{**event, "properties": properties}],
+            )
+            return
+        one = {kind.id_field: change[kind.id_field], "properties": properties}
         put(datasetArn=self._datasets[kind.name], **{kind.list_field: [one]})
 
     def retry_policy(self) -> str:

@@ -1,22 +1,33 @@
-"""The benchmark's results: what became of the stream under each contender, and the side-by-side table.
+"""The benchmark's results: what became of a stream under each contender, against the physical limit.
 
 Counts come from the emulator's records and call log and from the queues, not from what the handlers say.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from contract import KIND_SPECS
+from contract import KIND_SPECS, KINDS_BY_API, RECORDS_PER_CALL
 from local.run_summary import RunSummary
 
 if TYPE_CHECKING:
     from local.demo import Published
     from local.environment import LocalPipeline
 
-__all__ = ["BASELINE", "OURS", "RunResult", "Scenario", "ScenarioResult", "account_run", "format_table"]
+__all__ = [
+    "BASELINE",
+    "OURS",
+    "RunResult",
+    "Scenario",
+    "ScenarioResult",
+    "account_run",
+    "calls_in_flight",
+    "format_table",
+    "limit_records_per_second",
+]
 
 BASELINE = "baseline"
 OURS = "ours"
@@ -24,38 +35,51 @@ OURS = "ours"
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    """Emulator faults for one side-by-side comparison, and how the baseline treats a failed call.
+    """One side-by-side comparison: a stream, the emulator's faults and latency, and how the handlers run.
 
     Attributes
     ----------
     name:
-        ``quota`` or ``faults``.
+        ``quota-items``, ``quota-mix``, ``latency-0``... (``local.benchmark.SCENARIOS``).
+    description:
+        What the stream is, for the table's heading.
+    stream:
+        ``items``, ``mix`` or ``events`` (``local.benchmark``).
     throttle_rate, server_error_rate:
         Injected faults per Put call.
+    latency_s:
+        Seconds the emulator takes to answer each call.
+    direct:
+        Invoke one execution environment directly with batches of the stream, no SQS in the way; otherwise the
+        local event source runner drains a queue with the cdk.json defaults.
     swallow_errors:
         The baseline's flavour (``BaselineHandler``): the public attempts come in both.
     """
 
     name: str
+    description: str = ""
+    stream: str = "mix"
     throttle_rate: float = 0.0
     server_error_rate: float = 0.0
+    latency_s: float = 0.0
+    direct: bool = False
     swallow_errors: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """What one contender did to the stream. Counts come from the emulator's call log and the queues.
+    """What one contender did to the stream.
 
     Attributes
     ----------
     messages:
-        Messages published.
+        Messages published (or handed over, when invoked directly).
     written:
         Messages whose record Personalize (the emulator) holds.
     dead_lettered:
         Messages in the dead-letter queue and not written (the handler's, or moved by the redrive policy).
     still_queued:
-        Messages left in the ingest queue when the run stopped (only when it hit ``max_seconds``).
+        Messages left in the ingest queue when the run stopped (it hit its time limit), not written.
     lost:
         The rest: acknowledged without being written or dead-lettered.
     put_calls, ok_calls:
@@ -68,10 +92,19 @@ class RunResult:
         Calls answered with an injected throttle or 5xx.
     invocations, wall_time_s:
         Handler invocations; seconds from the start of the drain to the end of the last invocation.
+    max_in_flight:
+        The most Put* calls the emulator was answering at once.
+    sustained_calls_per_second:
+        Accepted calls per second of the busiest API over the middle 80 % of its active span (the drain's start
+        and end, when environments cold-start or run out of work, left out): its use of ``busiest_quota``.
+    limit_per_second:
+        The physical limit for this stream: records per second at the quotas, full calls.
     retry_policy:
         The SDK retry settings the handler's client used.
+    cpu_ms_per_record:
+        CPU time of the handler's process per record (set by the CPU measurement only).
     summary:
-        The runner's own summary.
+        The runner's own summary (None when invoked directly).
     """
 
     contender: str
@@ -88,7 +121,12 @@ class RunResult:
     invocations: int
     wall_time_s: float
     retry_policy: str
-    summary: RunSummary
+    max_in_flight: int = 0
+    sustained_calls_per_second: float = 0.0
+    busiest_quota: float = 0.0
+    limit_per_second: float = 0.0
+    cpu_ms_per_record: float | None = None
+    summary: RunSummary | None = None
 
     @property
     def records_per_call(self) -> float:
@@ -100,14 +138,23 @@ class RunResult:
         """Messages written per second of drain."""
         return self.written / self.wall_time_s if self.wall_time_s else 0.0
 
+    @property
+    def throttled_fraction(self) -> float:
+        """Calls refused by the quota, as a fraction of every call made."""
+        return self.throttled_calls / self.put_calls if self.put_calls else 0.0
+
     def to_dict(self) -> dict[str, object]:
         """The result as a JSON-ready dict."""
         data: dict[str, object] = {
-            name: getattr(self, name) for name in self.__dataclass_fields__ if name not in {"summary"}
+            item.name: getattr(self, item.name) for item in dataclasses.fields(self) if item.name != "summary"
         }
         data["records_per_call"] = round(self.records_per_call, 3)
         data["records_per_second"] = round(self.records_per_second, 3)
-        data["summary"] = self.summary.to_dict()
+        data["throttled_fraction"] = round(self.throttled_fraction, 4)
+        data["fraction_of_limit"] = (
+            round(self.records_per_second / self.limit_per_second, 3) if self.limit_per_second else None
+        )
+        data["summary"] = self.summary.to_dict() if self.summary is not None else None
         return data
 
 
@@ -118,6 +165,61 @@ class ScenarioResult:
     scenario: Scenario
     baseline: RunResult
     ours: RunResult
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        """The scenario as a JSON-ready dict."""
+        return {
+            "scenario": self.scenario.name,
+            "description": self.scenario.description,
+            BASELINE: self.baseline.to_dict(),
+            OURS: self.ours.to_dict(),
+            **self.notes,
+        }
+
+
+def limit_records_per_second(stream: Sequence[Published]) -> float:
+    """Records per second at the quotas with full calls: each API drains its share of the stream at quota x 10
+    records per second, in parallel, so the stream takes as long as its slowest API."""
+    counts: dict[str, int] = {}
+    for message in stream:
+        counts[message.kind] = counts.get(message.kind, 0) + 1
+    seconds = max(
+        (count / (KIND_SPECS[kind].quota_per_second * RECORDS_PER_CALL) for kind, count in counts.items()),
+        default=0.0,
+    )
+    return len(stream) / seconds if seconds else 0.0
+
+
+def calls_in_flight(calls: Sequence[dict[str, Any]]) -> int:
+    """The most calls of ``calls`` (the emulator's call log) that overlapped in time."""
+    edges: list[tuple[float, int]] = []
+    for call in calls:
+        end = float(call["time"])
+        edges.append((end - float(call.get("durationMs") or 0.0) / 1000.0, 1))
+        edges.append((end, -1))
+    peak = current = 0
+    for _time, step in sorted(edges):
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
+def sustained_rate(calls: Sequence[dict[str, Any]]) -> tuple[float, float]:
+    """Accepted calls per second of the API with the most of them, over the middle 80 % of its active span, and
+    that API's quota."""
+    by_api: dict[str, list[float]] = {}
+    for call in calls:
+        if call["error"] is None:
+            by_api.setdefault(str(call["api"]), []).append(float(call["time"]))
+    if not by_api:
+        return 0.0, 0.0
+    api, times = max(by_api.items(), key=lambda entry: len(entry[1]))
+    times.sort()
+    start, end = times[0], times[-1]
+    low, high = start + 0.1 * (end - start), end - 0.1 * (end - start)
+    inside = sum(1 for moment in times if low <= moment <= high)
+    return (inside / (high - low) if high > low else 0.0), KINDS_BY_API[api].quota_per_second
 
 
 def account_run(
@@ -125,24 +227,29 @@ def account_run(
     *,
     contender: str,
     sent: dict[str, Published],
-    summary: RunSummary,
     wall_time_s: float,
     retry_policy: str,
+    invocations: int,
+    limit_per_second: float,
+    summary: RunSummary | None = None,
+    queued: bool = True,
 ) -> RunResult:
     """Count what became of every message, from the emulator's records and call log and the queues."""
     stored: set[str] = set()
     for kind, dataset_arn in pipeline.provisioned.datasets.items():
-        id_field = KIND_SPECS[kind].id_field or ""
-        stored.update(record[id_field] for record in pipeline.emulator.state.records(dataset_arn))
+        id_field = KIND_SPECS[kind].id_field or "eventId"
+        stored.update(str(record.get(id_field)) for record in pipeline.emulator.state.records(dataset_arn))
     # Bodies are unique (one change per id), so a dead letter is matched by body: the redrive policy moves a
     # message without the SourceMessageId attribute our handler adds.
-    letters = {letter["body"] for letter in pipeline.dead_letters()}
+    letters = {letter["body"] for letter in pipeline.dead_letters()} if queued else set()
     written = sum(1 for message in sent.values() if message.record_id in stored)
     dead_lettered = sum(1 for message in sent.values() if message.record_id not in stored and message.body in letters)
-    still_queued = pipeline.queue_depth()
+    # A message written by a batch that then failed is still in the queue, and counts as written.
+    still_queued = min(pipeline.queue_depth(), len(sent) - written - dead_lettered) if queued else 0
     apis = {KIND_SPECS[kind].api for kind in pipeline.provisioned.datasets}
     calls = [call for call in pipeline.emulator.state.calls() if call["api"] in apis]
     ok = [call for call in calls if call["error"] is None]
+    sustained, busiest_quota = sustained_rate(calls)
     return RunResult(
         contender=contender,
         messages=len(sent),
@@ -155,9 +262,13 @@ def account_run(
         records_accepted=sum(call["records"] for call in ok),
         throttled_calls=sum(1 for call in calls if call["error"] == "ThrottlingException" and call["fault"] is None),
         injected_faults=sum(1 for call in calls if call["fault"] is not None),
-        invocations=summary.invocations,
+        invocations=invocations,
         wall_time_s=round(wall_time_s, 3),
         retry_policy=retry_policy,
+        max_in_flight=calls_in_flight(calls),
+        sustained_calls_per_second=round(sustained, 3),
+        busiest_quota=busiest_quota,
+        limit_per_second=round(limit_per_second, 3),
         summary=summary,
     )
 
@@ -168,48 +279,75 @@ def account_run(
 @dataclass(frozen=True, slots=True)
 class _Row:
     label: str
-    value: Callable[[RunResult], float]
+    value: Callable[[RunResult], float | None]
     fmt: str = "{:.0f}"
-    ratio: bool = True
+    limit: Callable[[RunResult], float | None] = lambda _run: None
+
+
+def _busiest_quota(run: RunResult) -> float | None:
+    return run.busiest_quota or None
 
 
 _ROWS = (
-    _Row("messages", lambda r: r.messages, ratio=False),
+    _Row("messages", lambda r: r.messages),
     _Row("written to Personalize", lambda r: r.written),
     _Row("dead-lettered", lambda r: r.dead_lettered),
-    _Row("lost (acked, not written)", lambda r: r.lost),
+    _Row("lost (acked, not written)", lambda r: r.lost, limit=lambda _r: 0),
     _Row("still queued at stop", lambda r: r.still_queued),
+    _Row("records/s", lambda r: r.records_per_second, "{:.1f}", limit=lambda r: r.limit_per_second or None),
+    _Row("records per accepted call", lambda r: r.records_per_call, "{:.2f}", limit=lambda _r: RECORDS_PER_CALL),
     _Row("Put calls", lambda r: r.put_calls),
-    _Row("records per accepted call", lambda r: r.records_per_call, "{:.2f}"),
-    _Row("throttled calls (quota)", lambda r: r.throttled_calls),
+    _Row(
+        "sustained calls/s (busiest)",
+        lambda r: r.sustained_calls_per_second,
+        "{:.2f}",
+        limit=_busiest_quota,
+    ),
+    _Row("throttled calls (quota)", lambda r: r.throttled_calls, limit=lambda _r: 0),
+    _Row("throttled % of calls", lambda r: 100 * r.throttled_fraction, "{:.1f}", limit=lambda _r: 0),
     _Row("injected faults", lambda r: r.injected_faults),
+    _Row("calls in flight (max)", lambda r: r.max_in_flight),
     _Row("invocations", lambda r: r.invocations),
     _Row("wall time (s)", lambda r: r.wall_time_s, "{:.2f}"),
-    _Row("records/s", lambda r: r.records_per_second, "{:.1f}"),
+    _Row("CPU ms per record", lambda r: r.cpu_ms_per_record, "{:.3f}"),
 )
 
 
-def _ratio(ours: float, baseline: float) -> str:
-    if baseline == 0:
+def _ratio(ours: float | None, other: float | None) -> str:
+    if ours is None or other is None:
+        return ""
+    if other == 0:
         return "-" if ours == 0 else "n/a"
-    return f"{ours / baseline:.2f}"
+    return f"{ours / other:.2f}"
 
 
 def format_table(result: ScenarioResult) -> str:
-    """One scenario's numbers, baseline and ours side by side, with the ratio ours/baseline."""
+    """One scenario's numbers: baseline, ours and the limit side by side, with ours/baseline and ours/limit."""
     scenario = result.scenario
-    faults = (
-        f"injected throttling {scenario.throttle_rate:.0%}, 5xx {scenario.server_error_rate:.0%} of Put calls"
-        if scenario.throttle_rate or scenario.server_error_rate
-        else "no injected faults"
-    )
-    flavour = "logs a failed call and goes on" if scenario.swallow_errors else "raises on a failed call (batch retried)"
+    faults = []
+    if scenario.throttle_rate or scenario.server_error_rate:
+        faults.append(
+            f"injected throttling {scenario.throttle_rate:.0%}, 5xx {scenario.server_error_rate:.0%} of Put calls"
+        )
+    if scenario.latency_s:
+        faults.append(f"{scenario.latency_s * 1000:.0f} ms per call")
+    heading = f"scenario {scenario.name}: {scenario.description}"
+    if faults:
+        heading += f" ({'; '.join(faults)})"
     lines = [
-        f"scenario {scenario.name}: {faults}; the baseline {flavour}",
-        f"{'':<28}{BASELINE:>10}{OURS:>10}{'ours/baseline':>15}",
+        heading,
+        f"{'':<28}{BASELINE:>10}{OURS:>10}{'limit':>10}{'ours/baseline':>15}{'ours/limit':>12}",
     ]
     for row in _ROWS:
-        baseline, ours = row.value(result.baseline), row.value(result.ours)
-        ratio = _ratio(ours, baseline) if row.ratio else ""
-        lines.append(f"{row.label:<28}{row.fmt.format(baseline):>10}{row.fmt.format(ours):>10}{ratio:>15}")
+        baseline, ours, limit = row.value(result.baseline), row.value(result.ours), row.limit(result.ours)
+        if baseline is None and ours is None:
+            continue
+        cells = [row.fmt.format(value) if value is not None else "-" for value in (baseline, ours)]
+        limit_cell = row.fmt.format(limit) if limit is not None else ""
+        versus_limit = _ratio(ours, limit) if limit else ""
+        lines.append(
+            f"{row.label:<28}{cells[0]:>10}{cells[1]:>10}{limit_cell:>10}{_ratio(ours, baseline):>15}{versus_limit:>12}"
+        )
+    for key, value in result.notes.items():
+        lines.append(f"  {key}: {value}")
     return "\n".join(lines)

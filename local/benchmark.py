@@ -1,28 +1,33 @@
-"""``make bench``: the ingest handler against a one-record-per-call baseline, side by side on the same stream.
+"""``make bench``: the ingest handler against a one-record-per-call baseline and against the physical limit.
 
-The project's rule is that speed is measured, not assumed. This benchmark publishes one generated stream of
-item and action changes, drains it once with a **baseline** handler and once with **ours**
-(``ingest.handler.lambda_handler``), each against a fresh ``LocalPipeline`` (moto's SQS, the Personalize
-emulator enforcing the real 10 calls/s quota per dataset group for PutItems and PutActions), with the same
-event source settings, and prints the numbers and the ratio ours/baseline for each.
+The project's rule is that speed is measured, not assumed. Each scenario publishes one generated stream, drains it
+once with a **baseline** handler and once with **ours** (``ingest.handler.lambda_handler``), each against a fresh
+``LocalPipeline`` (moto's SQS, the Personalize emulator enforcing the real quotas per dataset group), and prints
+both beside the **limit**: the records per second the quotas allow with full calls. Our handler runs at the
+cdk.json defaults (batch size, batching window, maximum concurrency, function timeout; the visibility timeout
+follows), each poller an execution environment of its own.
 
-The baseline is what the best-known public attempts do: for each SQS record, decode the JSON body and call
-PutItems or PutActions with that one record, ``properties`` as a JSON string; no batching, no pacing, the SDK's
-default retries. It is meant to work: the stream is already in the form Personalize accepts (camelCase keys,
-categorical lists joined with ``|``, epoch-second timestamps), so nothing our handler normalises can trip it.
+The baseline is what the best-known public attempts do: for each SQS record, decode the JSON body and call the
+kind's Put* API with that one record; no batching, no pacing, no concurrency, the SDK's default retries, at batch
+size 10. It is meant to work: the streams are already in the form Personalize accepts. It is slow by design, so
+its drain stops after ``--baseline-seconds`` and its rate is what it wrote by then.
 
-Scenarios (``--scenarios``), each run by both contenders:
+Scenarios (``--scenarios``):
 
-- ``quota``: no injected faults; only the quota limits both. The baseline raises on a failed call, so Lambda
-  retries the whole batch: it loses nothing, and pays for each failed batch with a visibility timeout.
-- ``faults``: the emulator also injects throttling and 5xx answers, and the baseline logs a failed call and
-  goes on (``--baseline-errors`` picks either flavour for both scenarios). A message counts as *lost* when it
-  was acknowledged (deleted from the queue) but Personalize never stored it and it is not in the dead-letter
-  queue.
+- ``quota-items``, ``quota-mix``: a clean backlog of item changes, then of items, actions and users; only the
+  quotas limit the drain. Records per call, records per second, the fraction of the limit, over-quota throttles.
+- ``latency-0``, ``latency-30``: events of interleaved browsing sessions (several events per session) with the
+  emulator answering at once or after 30 ms, the handler invoked directly (one environment, no SQS) and through
+  the runner: events per second, calls in flight, and the ratio latency-30 / latency-0 (the pipeline hides the
+  service's latency when it is near 1).
+- ``faults``: the mixed backlog with throttling and 5xx answers injected: nothing lost, throughput kept.
+- ``cpu``: the handler's CPU time per record, items and events, invoked directly against an emulator in a process
+  of its own (so this process's CPU is the handler's, its pool threads included).
+- ``bulk``: the bulk path instead of Put: item changes through ``backfill``'s bulk stage (decode, validate,
+  collapse, CSV, upload to moto's S3), records per second against the Put path's ceiling of 100/s, the import job's
+  own time apart (``local.bench_bulk``; no baseline).
 
-Reading the numbers: the wall time runs from the start of the drain to the end of the last invocation (the
-runner's own stop check left out). Everything shares one process and its GIL, moto included, whose
-ReceiveMessage costs time in proportion to the queue's length, so large streams measure moto too. No
+Reading the numbers: everything else shares one process and its GIL, moto and the emulator included. No
 machine-independent number comes out of this: read the ratios, and compare runs on one machine only.
 """
 
@@ -34,17 +39,29 @@ import io
 import json
 import logging
 import os
-import random
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from local.baseline import BaselineHandler
-from local.bench_results import BASELINE, OURS, RunResult, Scenario, ScenarioResult, account_run, format_table
-from local.demo import ACCEPT, Published, publish
+from local.bench_bulk import BulkResult, format_bulk, run_bulk
+from local.bench_direct import direct_environment, invoke_directly, separate_emulator
+from local.bench_results import (
+    BASELINE,
+    OURS,
+    RunResult,
+    Scenario,
+    ScenarioResult,
+    account_run,
+    format_table,
+    limit_records_per_second,
+)
+from local.bench_streams import mixed_stream, session_events
+from local.demo import Published, publish
 from local.emulator import EmulatorConfig
 from local.environment import HANDLER, LocalPipeline
 from local.lambda_runtime import Handler, load_handler
@@ -52,119 +69,130 @@ from local.runner import run_event_source
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "BASELINE",
-    "CONTENDERS",
-    "OURS",
-    "RunResult",
-    "Scenario",
-    "ScenarioResult",
-    "Settings",
-    "bench_stream",
-    "format_table",
-    "main",
-    "run_contender",
-    "run_scenario",
-]
+__all__ = ["BASELINE", "BULK", "OURS", "SCENARIOS", "Settings", "format_table", "main", "run_scenario", "stream_for"]
 
-KINDS = ("item", "action")
-# Upstream timestamps, fixed so a seed gives the same stream on any day.
-EXPIRES_AT = 1_830_000_000
-_GENRES = ["Horror", "Action", "Comedy", "Drama", "Kids", "Documentary"]
+CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
+OURS_POLICY = "its own: no SDK retries, backoff in the handler"
+# The baseline as the public attempts run it: batches of ten, no window.
+BASELINE_BATCH_SIZE = 10
 
 
-# --- The stream --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the scenarios share (``main``'s flags set them; the event source's defaults come from cdk.json).
 
-
-def bench_stream(*, items: int, actions: int, seed: int) -> list[Published]:
-    """Item and action changes in random order, each id once, every record already in Personalize's wire form.
-
-    Distinct ids make the accounting exact: a message was written exactly when its id is in the emulator.
-
-    Parameters
+    Attributes
     ----------
-    items, actions:
-        How many item and action changes.
-    seed:
-        Seed of the contents and the order.
+    items, actions, users:
+        The backlog of the quota and faults scenarios.
+    events, sessions:
+        The latency scenarios' events and the browsing sessions they belong to.
+    concurrency, batch_size, batching_window_s, function_timeout_s, max_receive_count:
+        The event source and function settings our handler runs with.
+    baseline_seconds:
+        The longest the baseline drains; it is slow by design.
+    max_seconds:
+        The longest one drain of ours may take; what is left is reported as still queued.
+    throttle_rate, server_error_rate:
+        The faults scenario's injected faults.
+    bulk_changes:
+        The bulk scenario's item changes.
+    seed, verbose:
+        Stream and fault seed; let the handlers' own output through.
     """
-    rng = random.Random(seed)
-    stream = [_item_change(rng, f"sku-{index:05d}") for index in range(items)]
-    stream += [_action_change(rng, f"act-{index:04d}") for index in range(actions)]
-    # Upstream services publish whatever changes, in no particular order.
-    rng.shuffle(stream)
-    return stream
+
+    items: int = 2000
+    actions: int = 500
+    users: int = 500
+    events: int = 2000
+    sessions: int = 400
+    concurrency: int = 2
+    batch_size: int = 10
+    batching_window_s: float = 0.0
+    function_timeout_s: float = 60.0
+    max_receive_count: int = 5
+    baseline_seconds: float = 10.0
+    max_seconds: float = 120.0
+    throttle_rate: float = 0.05
+    server_error_rate: float = 0.05
+    bulk_changes: int = 100_000
+    seed: int = 7
+    verbose: bool = False
+
+    @property
+    def visibility_timeout_s(self) -> int:
+        """Six function timeouts plus the batching window, as the stack derives it."""
+        return int(6 * self.function_timeout_s + self.batching_window_s + 0.999)
 
 
-def _item_change(rng: random.Random, item_id: str) -> Published:
-    properties = {
-        "price": round(rng.uniform(1, 500), 2),
-        "genres": "|".join(rng.sample(_GENRES, k=rng.randint(1, 3))),
-        "numberOfRatings": rng.randint(0, 5000),
-        "inStock": rng.random() > 0.2,
-    }
-    return Published("item", json.dumps({"type": "item", "itemId": item_id, "properties": properties}), ACCEPT, item_id)
+def defaults_from_cdk_json(path: Path = CDK_JSON) -> Settings:
+    """The event source and function settings of cdk.json's context, as a deployment would use them."""
+    context = json.loads(path.read_text(encoding="utf-8"))["context"]
+    return Settings(
+        concurrency=int(context["maxConcurrency"]),
+        batch_size=int(context["batchSize"]),
+        batching_window_s=float(context["maxBatchingWindowSeconds"]),
+        function_timeout_s=float(context["functionTimeoutSeconds"]),
+        max_receive_count=int(context["maxReceiveCount"]),
+    )
 
 
-def _action_change(rng: random.Random, action_id: str) -> Published:
-    properties = {
-        "value": rng.randint(1, 1000),
-        "membershipLevel": rng.choice(["bronze", "silver", "gold"]),
-        "expirationTimestamp": EXPIRES_AT,
-        "repeatFrequency": rng.randint(1, 30),
-    }
-    body = json.dumps({"type": "action", "actionId": action_id, "properties": properties})
-    return Published("action", body, ACCEPT, action_id)
+SCENARIOS: dict[str, Scenario] = {
+    scenario.name: scenario
+    for scenario in (
+        Scenario("quota-items", "a clean backlog of item changes", stream="items"),
+        Scenario("quota-mix", "a clean backlog of items, actions and users, shuffled", stream="mix"),
+        Scenario("latency-0-direct", "session events, one environment invoked directly", stream="events", direct=True),
+        Scenario(
+            "latency-30-direct",
+            "session events, one environment invoked directly",
+            stream="events",
+            latency_s=0.03,
+            direct=True,
+        ),
+        Scenario("latency-0", "session events through the runner", stream="events"),
+        Scenario("latency-30", "session events through the runner", stream="events", latency_s=0.03),
+        Scenario("faults", "the mixed backlog with faults injected", stream="mix", swallow_errors=True),
+        Scenario("cpu-items", "CPU per record, items, invoked directly", stream="items", direct=True),
+        Scenario("cpu-events", "CPU per record, events, invoked directly", stream="events", direct=True),
+    )
+}
+# Not a Scenario: the bulk path has no baseline and no handler (local.bench_bulk).
+BULK = "bulk"
+_KINDS = {"items": ("item",), "mix": ("item", "action", "user"), "events": ("event",)}
+
+
+def stream_for(scenario: Scenario, settings: Settings) -> list[Published]:
+    """The scenario's stream."""
+    if scenario.stream == "items":
+        return mixed_stream(items=settings.items, seed=settings.seed)
+    if scenario.stream == "mix":
+        return mixed_stream(items=settings.items, actions=settings.actions, users=settings.users, seed=settings.seed)
+    return session_events(events=settings.events, sessions=settings.sessions, seed=settings.seed)
 
 
 # --- One run -----------------------------------------------------------------------------------------------
 
 
 class _InvocationClock:
-    """Wraps a handler to note when the last invocation ended: the drain time without the runner's stop check."""
+    """Wraps handlers to note when the last invocation ended: the drain time without the runner's stop check."""
 
-    def __init__(self, handler: Handler) -> None:
-        self._handler = handler
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self.last_end: float | None = None
+        self.invocations = 0
 
-    def __call__(self, event: Any, context: Any) -> object:
-        try:
-            return self._handler(event, context)
-        finally:
-            now = time.monotonic()
-            with self._lock:
-                self.last_end = now if self.last_end is None else max(self.last_end, now)
+    def wrap(self, handler: Handler) -> Handler:
+        def timed(event: Any, context: Any) -> object:
+            try:
+                return handler(event, context)
+            finally:
+                now = time.monotonic()
+                with self._lock:
+                    self.invocations += 1
+                    self.last_end = now if self.last_end is None else max(self.last_end, now)
 
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything both contenders share (``main``'s flags set them).
-
-    Attributes
-    ----------
-    items, actions, seed:
-        The stream (``bench_stream``).
-    concurrency, batch_size:
-        The event source's maximum concurrency and batch size (above 10 with a 1 s batching window).
-    function_timeout_s, visibility_timeout_s, max_receive_count:
-        The function timeout, and the ingest queue's visibility timeout and redrive limit.
-    max_seconds:
-        The longest one drain may take; what is left is reported as still queued.
-    verbose:
-        Let the handlers' own output through.
-    """
-
-    items: int = 80
-    actions: int = 20
-    concurrency: int = 2
-    batch_size: int = 10
-    seed: int = 7
-    function_timeout_s: float = 5.0
-    visibility_timeout_s: int = 6
-    max_receive_count: int = 5
-    max_seconds: float = 60.0
-    verbose: bool = False
+        return timed
 
 
 @contextlib.contextmanager
@@ -179,192 +207,308 @@ def _restored_environment() -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _ours(pipeline: LocalPipeline, scenario: Scenario) -> tuple[Handler, str]:
-    return load_handler(HANDLER, pipeline.handler_environment()), "its own: no SDK retries, backoff in the handler"
+def _quiet(settings: Settings) -> contextlib.AbstractContextManager[Any]:
+    # The handlers print to stdout (Powertools' cold-start metric, log lines): keep the table readable.
+    return contextlib.nullcontext() if settings.verbose else contextlib.redirect_stdout(io.StringIO())
 
 
-def _baseline(pipeline: LocalPipeline, scenario: Scenario) -> tuple[Handler, str]:
-    handler = BaselineHandler(
-        endpoint_url=pipeline.emulator.endpoint_url,
-        datasets=dict(pipeline.provisioned.datasets),
+def _handlers(contender: str, pipeline: LocalPipeline, scenario: Scenario, settings: Settings) -> list[Handler]:
+    """One handler per execution environment: ours cold-started once per poller, the stateless baseline shared."""
+    if contender == BASELINE:
+        return [_baseline(pipeline.emulator.endpoint_url, pipeline, scenario)]
+    environment = pipeline.handler_environment(max_concurrency=settings.concurrency, batch_size=settings.batch_size)
+    count = 1 if scenario.direct else settings.concurrency
+    return [load_handler(HANDLER, environment) for _ in range(count)]
+
+
+def _baseline(endpoint: str, pipeline: LocalPipeline | None, scenario: Scenario, **provisioned: Any) -> Handler:
+    return BaselineHandler(
+        endpoint_url=endpoint,
+        datasets=dict(pipeline.provisioned.datasets) if pipeline else provisioned["datasets"],
+        tracking_ids=dict(pipeline.provisioned.tracking_ids) if pipeline else provisioned["tracking_ids"],
         swallow_errors=scenario.swallow_errors,
     )
-    return handler, handler.retry_policy()
 
 
-CONTENDERS: dict[str, Callable[[LocalPipeline, Scenario], tuple[Handler, str]]] = {BASELINE: _baseline, OURS: _ours}
+def _policy(contender: str, handler: Handler) -> str:
+    return handler.retry_policy() if isinstance(handler, BaselineHandler) else OURS_POLICY
 
 
 def run_contender(contender: str, scenario: Scenario, settings: Settings, stream: Sequence[Published]) -> RunResult:
-    """Publish ``stream`` to a fresh local pipeline and drain it with one contender's handler."""
+    """Publish ``stream`` to a fresh local pipeline (or hand it over directly) and drain it with one contender."""
     config = EmulatorConfig(
         create_delay=0.05,
         delete_delay=0.05,
         throttle_rate=scenario.throttle_rate,
         server_error_rate=scenario.server_error_rate,
+        latency=scenario.latency_s,
         seed=settings.seed,
     )
+    limit = limit_records_per_second(stream)
     with (
         _restored_environment(),
         LocalPipeline(
-            kinds=KINDS,
+            kinds=_KINDS[scenario.stream],
             emulator_config=config,
             visibility_timeout_s=settings.visibility_timeout_s,
             max_receive_count=settings.max_receive_count,
         ) as pipeline,
+        _quiet(settings),
     ):
-        sent = publish(pipeline, stream)
-        handler, retry_policy = CONTENDERS[contender](pipeline, scenario)
-        clock = _InvocationClock(handler)
-        # The handlers print to stdout (Powertools' cold-start metric, log lines): keep the table readable.
-        output = contextlib.nullcontext() if settings.verbose else contextlib.redirect_stdout(io.StringIO())
-        started = time.monotonic()
-        with output:
-            summary = run_event_source(
-                queue_url=pipeline.queues.url,
-                handler=clock,
-                sqs_client=pipeline.sqs,
-                batch_size=settings.batch_size,
-                batching_window_s=0.0 if settings.batch_size <= 10 else 1.0,
-                max_concurrency=settings.concurrency,
-                function_timeout_s=settings.function_timeout_s,
-                wait_time_s=1,
-                max_seconds=settings.max_seconds,
+        handlers = _handlers(contender, pipeline, scenario, settings)
+        policy = _policy(contender, handlers[0])
+        batch_size = BASELINE_BATCH_SIZE if contender == BASELINE else settings.batch_size
+        if scenario.direct:
+            limited = list(stream) if contender == OURS else _baseline_share(stream, settings, scenario)
+            run = invoke_directly(handlers[0], limited, batch_size=batch_size)
+            return account_run(
+                pipeline,
+                contender=contender,
+                sent=run.sent,
+                wall_time_s=run.wall_time_s,
+                retry_policy=policy,
+                invocations=run.invocations,
+                limit_per_second=limit,
+                queued=False,
             )
+        sent = publish(pipeline, stream)
+        clock = _InvocationClock()
+        started = time.monotonic()
+        summary = run_event_source(
+            queue_url=pipeline.queues.url,
+            handler=[clock.wrap(handler) for handler in handlers],
+            sqs_client=pipeline.sqs,
+            batch_size=batch_size,
+            batching_window_s=0.0 if contender == BASELINE else settings.batching_window_s,
+            max_concurrency=settings.concurrency,
+            function_timeout_s=settings.function_timeout_s,
+            wait_time_s=1,
+            max_seconds=settings.baseline_seconds if contender == BASELINE else settings.max_seconds,
+        )
         wall_time_s = (clock.last_end or started) - started
         return account_run(
             pipeline,
             contender=contender,
             sent=sent,
-            summary=summary,
             wall_time_s=wall_time_s,
-            retry_policy=retry_policy,
+            retry_policy=policy,
+            invocations=summary.invocations,
+            limit_per_second=limit,
+            summary=summary,
         )
+
+
+def _baseline_share(stream: Sequence[Published], settings: Settings, scenario: Scenario) -> list[Published]:
+    """The part of the stream the baseline can get through in ``baseline_seconds`` when invoked directly: one call
+    after the other, each at least the emulator's latency (and a millisecond of our own)."""
+    per_call_s = max(scenario.latency_s, 0.001)
+    return list(stream[: max(1, min(len(stream), int(settings.baseline_seconds / per_call_s)))])
+
+
+def measure_cpu(contender: str, scenario: Scenario, settings: Settings, stream: Sequence[Published]) -> RunResult:
+    """Invoke one environment directly against an emulator in its own process: this process's CPU is the
+    handler's. The calls are not counted here (the emulator is elsewhere): only time and CPU."""
+    with _restored_environment(), separate_emulator() as endpoint, _quiet(settings):
+        environment, datasets, tracking_ids = direct_environment(endpoint, _KINDS[scenario.stream])
+        if contender == BASELINE:
+            handler = _baseline(endpoint, None, scenario, datasets=datasets, tracking_ids=tracking_ids)
+        else:
+            handler = load_handler(HANDLER, environment)
+        batch_size = BASELINE_BATCH_SIZE if contender == BASELINE else settings.batch_size
+        run = invoke_directly(handler, stream, batch_size=batch_size)
+    written = len(run.sent) - len(run.failed)
+    return RunResult(
+        contender=contender,
+        messages=len(run.sent),
+        written=written,
+        dead_lettered=0,
+        still_queued=0,
+        lost=0,
+        put_calls=0,
+        ok_calls=0,
+        records_accepted=0,
+        throttled_calls=0,
+        injected_faults=0,
+        invocations=run.invocations,
+        wall_time_s=round(run.wall_time_s, 3),
+        retry_policy=_policy(contender, handler),
+        cpu_ms_per_record=round(1000 * run.cpu_time_s / max(1, len(run.sent)), 4),
+    )
 
 
 def run_scenario(scenario: Scenario, settings: Settings) -> ScenarioResult:
     """Both contenders, one after the other, on the same stream and settings."""
-    stream = bench_stream(items=settings.items, actions=settings.actions, seed=settings.seed)
+    stream = stream_for(scenario, settings)
+    if scenario.name == "faults":
+        scenario = replace(scenario, throttle_rate=settings.throttle_rate, server_error_rate=settings.server_error_rate)
+    if scenario.name.startswith("cpu"):
+        return ScenarioResult(
+            scenario=scenario,
+            baseline=measure_cpu(BASELINE, scenario, settings, stream),
+            ours=measure_cpu(OURS, scenario, settings, stream),
+            notes={"goal": "ours <= 0.25 ms per record"},
+        )
     baseline = run_contender(BASELINE, scenario, settings, stream)
     ours = run_contender(OURS, scenario, settings, stream)
     return ScenarioResult(scenario=scenario, baseline=baseline, ours=ours)
 
 
-SCENARIOS = ("quota", "faults")
+def latency_ratios(results: Sequence[ScenarioResult]) -> dict[str, float]:
+    """Events per second at 30 ms over events per second at 0 ms, directly and through the runner (goal >= 0.8)."""
+    by_name = {result.scenario.name: result.ours for result in results}
+    ratios = {}
+    for zero, thirty, label in (
+        ("latency-0-direct", "latency-30-direct", "direct"),
+        ("latency-0", "latency-30", "runner"),
+    ):
+        if zero in by_name and thirty in by_name and by_name[zero].records_per_second:
+            ratios[label] = round(by_name[thirty].records_per_second / by_name[zero].records_per_second, 3)
+    return ratios
+
+
+# --- The command line --------------------------------------------------------------------------------------
+
+# --quick: tiny streams, for the tests (structure and accounting, not figures).
+QUICK: dict[str, Any] = {
+    "items": 60,
+    "actions": 15,
+    "users": 15,
+    "events": 120,
+    "sessions": 24,
+    "baseline_seconds": 3.0,
+    "bulk_changes": 500,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the scenarios and print the tables; 1 when our handler lost or left behind any message."""
+    """Run the scenarios, print the tables, write the JSON; 1 when our handler lost or left behind any message."""
     parser = _parser()
     args = parser.parse_args(argv)
     names = _scenario_names(parser, args)
     logging.basicConfig(level=logging.WARNING if args.verbose else logging.ERROR, stream=sys.stderr)
     settings = _settings(args)
-    scenarios = _scenarios(args)
     print(_header(settings))
     results = []
+    bulk: BulkResult | None = None
     for name in names:
-        result = run_scenario(scenarios[name], settings)
+        if name == BULK:
+            bulk = run_bulk(settings.bulk_changes, seed=settings.seed)
+            print(format_bulk(bulk) + "\n")
+            continue
+        result = run_scenario(SCENARIOS[name], settings)
         results.append(result)
         print(format_table(result))
         print(f"  retries: baseline {result.baseline.retry_policy}; ours {result.ours.retry_policy}\n")
+    ratios = latency_ratios(results)
+    for label, ratio in ratios.items():
+        print(f"latency-30 / latency-0, {label}: {ratio:.2f} (goal >= 0.8)")
     if args.json:
-        _write_json(args.json, results)
+        _write_json(args.json, settings, results, ratios, bulk)
     failed = [r.scenario.name for r in results if r.ours.lost or r.ours.still_queued]
+    failed += [BULK] if bulk is not None and not bulk.run.accounted else []
     if failed:
-        print(f"FAILED: our handler lost or left behind messages in {', '.join(failed)}", file=sys.stderr)
+        print(f"FAILED: lost or left behind messages (or records) in {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 
 
 def _parser() -> argparse.ArgumentParser:
-    defaults = Settings()
+    defaults = defaults_from_cdk_json()
     parser = argparse.ArgumentParser(prog="python -m local.benchmark", description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=defaults.items, help="item changes (default %(default)s)")
-    parser.add_argument("--actions", type=int, default=defaults.actions, help="action changes (default %(default)s)")
-    parser.add_argument(
-        "--concurrency", type=int, default=defaults.concurrency, help="pollers, both handlers (default %(default)s)"
+    add: Callable[..., Any] = parser.add_argument
+    add("--quick", action="store_true", help="tiny streams (the tests' mode): structure, not figures")
+    add("--items", type=int, help=f"item changes (default {defaults.items})")
+    add("--actions", type=int, help=f"action changes in the mix (default {defaults.actions})")
+    add("--users", type=int, help=f"user changes in the mix (default {defaults.users})")
+    add("--events", type=int, help=f"events of the latency scenarios (default {defaults.events})")
+    add("--sessions", type=int, help=f"sessions they belong to (default {defaults.sessions})")
+    add("--concurrency", type=int, default=defaults.concurrency, help="maximum concurrency (cdk.json's)")
+    add("--batch-size", type=int, default=defaults.batch_size, help="records per invocation (cdk.json's)")
+    add("--batching-window", type=float, default=defaults.batching_window_s, help="seconds (cdk.json's)")
+    add("--function-timeout", type=float, default=defaults.function_timeout_s, help="seconds (cdk.json's)")
+    add("--max-receive-count", type=int, default=defaults.max_receive_count, help="redrive limit (cdk.json's)")
+    add(
+        "--baseline-seconds",
+        type=float,
+        help=f"the baseline's drain stops after this (default {defaults.baseline_seconds:g})",
     )
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="records per invocation (10)")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="stream and fault seed (default %(default)s)")
-    parser.add_argument(
-        "--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, of {', '.join(SCENARIOS)} (default all)"
-    )
-    parser.add_argument("--throttle-rate", type=float, default=0.1, help="faults scenario: throttled Put calls (0.1)")
-    parser.add_argument("--server-error-rate", type=float, default=0.05, help="faults scenario: 5xx Put calls (0.05)")
-    parser.add_argument("--function-timeout", type=float, default=defaults.function_timeout_s, help="seconds (5)")
-    parser.add_argument("--visibility-timeout", type=int, default=defaults.visibility_timeout_s, help="seconds (6)")
-    parser.add_argument("--max-receive-count", type=int, default=defaults.max_receive_count, help="redrive limit (5)")
-    parser.add_argument("--max-seconds", type=float, default=defaults.max_seconds, help="per drain (default 60)")
-    parser.add_argument(
-        "--baseline-errors",
-        choices=("auto", "raise", "swallow"),
-        default="auto",
-        help="how the baseline treats a failed call: raise (batch retried) or swallow (log, go on); "
-        "auto (default): raise in the quota scenario, swallow in the faults scenario",
-    )
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
-    parser.add_argument("--verbose", action="store_true", help="show the handlers' own output")
+    add("--max-seconds", type=float, default=defaults.max_seconds, help="per drain of ours (default 120)")
+    add("--throttle-rate", type=float, default=defaults.throttle_rate, help="faults scenario: throttled Put calls")
+    add("--server-error-rate", type=float, default=defaults.server_error_rate, help="faults scenario: 5xx Put calls")
+    add("--bulk-changes", type=int, help=f"item changes of the bulk scenario (default {defaults.bulk_changes:,})")
+    add("--seed", type=int, default=defaults.seed, help="stream and fault seed (default %(default)s)")
+    known = ", ".join([*SCENARIOS, BULK])
+    add("--scenarios", default=",".join([*SCENARIOS, BULK]), help=f"comma-separated, of {known} (default all)")
+    add("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    add("--verbose", action="store_true", help="show the handlers' own output")
     return parser
 
 
+_SIZES = ("items", "actions", "users", "events", "sessions", "bulk_changes")
+
+
 def _scenario_names(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
-    """The scenarios asked for, in order; a usage error for an unknown one or an empty stream."""
+    """The scenarios asked for, in order; a usage error for an unknown one."""
     names = [name.strip() for name in args.scenarios.split(",") if name.strip()]
-    unknown = sorted(set(names) - set(SCENARIOS))
+    unknown = sorted(set(names) - {*SCENARIOS, BULK})
     if unknown:
-        parser.error(f"unknown scenarios {unknown}; known: {', '.join(SCENARIOS)}")
-    if args.items < 0 or args.actions < 0 or args.items + args.actions == 0:
-        parser.error("--items and --actions must not be negative, and not both zero")
+        parser.error(f"unknown scenarios {unknown}; known: {', '.join([*SCENARIOS, BULK])}")
+    for name in _SIZES:
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            parser.error(f"--{name.replace('_', '-')} must not be negative")
     return names
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(
-        items=args.items,
-        actions=args.actions,
+    settings = replace(
+        defaults_from_cdk_json(),
         concurrency=args.concurrency,
         batch_size=args.batch_size,
-        seed=args.seed,
+        batching_window_s=args.batching_window,
         function_timeout_s=args.function_timeout,
-        visibility_timeout_s=args.visibility_timeout,
         max_receive_count=args.max_receive_count,
         max_seconds=args.max_seconds,
+        throttle_rate=args.throttle_rate,
+        server_error_rate=args.server_error_rate,
+        seed=args.seed,
         verbose=args.verbose,
     )
-
-
-def _scenarios(args: argparse.Namespace) -> dict[str, Scenario]:
-    """Both scenarios, with the baseline's flavour ``--baseline-errors`` asks for (auto: raise, then swallow)."""
-    swallow = {"raise": False, "swallow": True}.get(args.baseline_errors)
-    return {
-        "quota": Scenario("quota", swallow_errors=bool(swallow)),
-        "faults": Scenario(
-            "faults",
-            throttle_rate=args.throttle_rate,
-            server_error_rate=args.server_error_rate,
-            swallow_errors=True if swallow is None else swallow,
-        ),
-    }
+    if args.quick:
+        settings = replace(settings, **QUICK)
+    sizes: dict[str, Any] = {name: getattr(args, name) for name in _SIZES}
+    sizes["baseline_seconds"] = args.baseline_seconds
+    return replace(settings, **{name: value for name, value in sizes.items() if value is not None})
 
 
 def _header(settings: Settings) -> str:
     return (
-        f"stream: {settings.items} item + {settings.actions} action changes (seed {settings.seed}); "
-        f"concurrency {settings.concurrency}, batch size {settings.batch_size}, function timeout "
-        f"{settings.function_timeout_s:g} s, visibility timeout {settings.visibility_timeout_s} s, "
-        f"redrive after {settings.max_receive_count} receives\n"
-        "baseline: one record per Put call, no pacing, botocore's default retries\n"
+        f"backlog: {settings.items} items + {settings.actions} actions + {settings.users} users; "
+        f"{settings.events} events in {settings.sessions} sessions (seed {settings.seed})\n"
+        f"ours: batch size {settings.batch_size}, window {settings.batching_window_s:g} s, concurrency "
+        f"{settings.concurrency}, function timeout {settings.function_timeout_s:g} s, visibility timeout "
+        f"{settings.visibility_timeout_s} s, redrive after {settings.max_receive_count} receives\n"
+        f"baseline: one record per Put call, batch size {BASELINE_BATCH_SIZE}, botocore's default retries, "
+        f"stopped after {settings.baseline_seconds:g} s\n"
     )
 
 
-def _write_json(path: str, results: Sequence[ScenarioResult]) -> None:
+def _write_json(
+    path: str,
+    settings: Settings,
+    results: Sequence[ScenarioResult],
+    ratios: dict[str, float],
+    bulk: BulkResult | None,
+) -> None:
+    document = {
+        "settings": {name: getattr(settings, name) for name in Settings.__dataclass_fields__}
+        | {"visibility_timeout_s": settings.visibility_timeout_s},
+        "scenarios": [result.to_dict() for result in results],
+        "latency_ratio": ratios,
+        BULK: bulk.to_dict() if bulk is not None else None,
+    }
     with open(path, "w", encoding="utf-8") as out:
-        json.dump(
-            [{"scenario": r.scenario.name, BASELINE: r.baseline.to_dict(), OURS: r.ours.to_dict()} for r in results],
-            out,
-            indent=2,
-        )
+        json.dump(document, out, indent=2)
 
 
 if __name__ == "__main__":

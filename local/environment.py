@@ -22,6 +22,7 @@ import contract
 from local.cloudformation import CustomResourceDriver
 from local.emulator import EmulatorConfig, EmulatorServer
 from local.lambda_runtime import load_handler
+from local.poller import RECEIVE_MAX
 from local.report.recorder import TimelineRecorder
 from local.run_summary import RunSummary
 from local.runner import run_event_source
@@ -114,6 +115,11 @@ def provision(client: Any, *, name: str, kinds: tuple[str, ...]) -> Provisioned:
     return result
 
 
+def default_window(batch_size: int) -> float:
+    """Lambda's smallest batching window for a batch size: 1 s above 10 records, none up to 10."""
+    return 1.0 if batch_size > RECEIVE_MAX else 0.0
+
+
 class LocalPipeline:
     """Both stand-ins, the queues and the datasets, as a context manager.
 
@@ -174,9 +180,13 @@ class LocalPipeline:
         self.emulator.stop()
         self.sqs_server.stop()
 
-    def handler_environment(self) -> dict[str, str]:
+    def handler_environment(self, *, max_concurrency: int = 1, batch_size: int | None = None) -> dict[str, str]:
         """The ingest Lambda's environment (docs/contracts.md §2) for the provisioned datasets, plus endpoints and
-        dummy credentials for the stand-ins."""
+        dummy credentials for the stand-ins.
+
+        ``max_concurrency`` and ``batch_size`` are the event source's, as the stack passes them: each execution
+        environment starts pacing at quota / ``max_concurrency``, and defers partial calls of a full batch.
+        """
         env = {
             **DUMMY_CREDENTIALS,
             "AWS_DEFAULT_REGION": REGION,
@@ -186,15 +196,15 @@ class LocalPipeline:
             "AWS_ENDPOINT_URL_PERSONALIZE_EVENTS": self.emulator.endpoint_url,
             contract.DEAD_LETTER_QUEUE_URL: self.queues.dlq_url,
             contract.MAX_RECEIVE_COUNT: str(self._max_receive_count),
-            # In Lambda each concurrent environment has its own pacer and takes quota / MAX_CONCURRENCY. Here all
-            # pollers share one in-process handler, hence one pacer: it may use the whole quota.
-            contract.MAX_CONCURRENCY: "1",
+            contract.MAX_CONCURRENCY: str(max_concurrency),
             contract.POWERTOOLS_SERVICE_NAME: contract.SERVICE_NAME,
             contract.POWERTOOLS_METRICS_NAMESPACE: contract.METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             # EMF lines are for CloudWatch; locally they would drown the report.
             "POWERTOOLS_METRICS_DISABLED": "true",
         }
+        if batch_size is not None:
+            env[contract.BATCH_SIZE] = str(batch_size)
         for kind_name, dataset_arn in self.provisioned.datasets.items():
             env[contract.KIND_SPECS[kind_name].dataset_env] = dataset_arn
         for kind_name, tracking_id in self.provisioned.tracking_ids.items():
@@ -208,6 +218,7 @@ class LocalPipeline:
         *,
         max_concurrency: int = 2,
         batch_size: int = 10,
+        batching_window_s: float | None = None,
         function_timeout_s: float = 5.0,
         max_seconds: float = 120.0,
         extra_environment: dict[str, str] | None = None,
@@ -215,16 +226,23 @@ class LocalPipeline:
     ) -> RunSummary:
         """Run the real ingest handler over the queue until it is drained (or ``max_seconds`` pass).
 
-        ``recorder`` sees every invocation (its start, end and batch), for the local report.
+        Each of the ``max_concurrency`` pollers invokes a handler of its own, cold-started apart: an execution
+        environment each, as on Lambda. ``batching_window_s`` defaults to Lambda's smallest, 1 s above a batch of
+        10 and none up to 10. ``recorder`` sees every invocation (its start, end and batch), for the local report.
         """
-        handler = load_handler(HANDLER, {**self.handler_environment(), **(extra_environment or {})})
+        environment = {
+            **self.handler_environment(max_concurrency=max_concurrency, batch_size=batch_size),
+            **(extra_environment or {}),
+        }
+        handlers = [load_handler(HANDLER, environment) for _ in range(max_concurrency)]
         if recorder is not None:
-            handler = recorder.observe(handler)
+            handlers = [recorder.observe(handler) for handler in handlers]
         return run_event_source(
             queue_url=self.queues.url,
-            handler=handler,
+            handler=handlers,
             sqs_client=self.sqs,
             batch_size=batch_size,
+            batching_window_s=default_window(batch_size) if batching_window_s is None else batching_window_s,
             max_concurrency=max_concurrency,
             function_timeout_s=function_timeout_s,
             wait_time_s=1,

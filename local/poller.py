@@ -137,13 +137,16 @@ class Poller:
     def run(self, deadline: float) -> None:
         """Poll until stopped or ``deadline`` (``time.monotonic()``); each batch is released when settled."""
         while not self._stop.is_set() and time.monotonic() < deadline:
-            messages = self._gather(deadline)
-            if not messages:
-                continue
-            try:
-                self._settle(self._invoke(messages))
-            finally:
-                self._counters.released()
+            self._handle(self._gather(deadline))
+
+    def _handle(self, messages: list[MessageTypeDef]) -> None:
+        """Invoke the function with a gathered batch (if any) and settle it; the batch is then released."""
+        if not messages:
+            return
+        try:
+            self._settle(self._invoke(messages))
+        finally:
+            self._counters.released()
 
     # --- gathering a batch -----------------------------------------------------------------------------------
 

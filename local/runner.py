@@ -19,7 +19,9 @@ https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html:
   unprocessed messages"). The runner counts acknowledgements that break a group's order, so tests can catch them.
 - **Redrive**: left to the queue. Lambda never moves messages to the DLQ itself; SQS does, on a receive
   after ``maxReceiveCount`` receives (moto implements this on ReceiveMessage too).
-- **Concurrency**: ``max_concurrency`` pollers, each running one invocation at a time.
+- **Concurrency**: ``max_concurrency`` pollers, each running one invocation at a time. Given one handler per
+  poller (each its own cold start, ``load_handler``), every poller is an execution environment of its own, with
+  its own module state (the ingest handler's pacer), as on Lambda; given one handler, the pollers share it.
 
 What it does not reproduce: the poller fleet's scaling and back-off, a per-invocation process (the handler
 runs in this process, in the poller's thread, and a timed-out handler is not killed: it finishes, and its
@@ -89,7 +91,8 @@ class EventSourceRunner:
     queue_url
         The queue to poll.
     handler
-        ``(event, context) -> response``; any callable (``load_handler`` gives the real one).
+        ``(event, context) -> response``; any callable (``load_handler`` gives the real one). A sequence of them:
+        one per execution environment, poller ``i`` invoking ``handler[i % len(handler)]``.
     sqs_client
         The SQS client to use; otherwise one is built for ``endpoint_url``.
     endpoint_url
@@ -124,7 +127,7 @@ class EventSourceRunner:
         self,
         *,
         queue_url: str,
-        handler: Handler,
+        handler: Handler | Sequence[Handler],
         sqs_client: SQSClient | None = None,
         endpoint_url: str | None = None,
         batch_size: int = 10,
@@ -147,7 +150,9 @@ class EventSourceRunner:
             max_seconds=max_seconds,
         )
         self._queue_url = queue_url
-        self._handler = handler
+        self._handlers: tuple[Handler, ...] = tuple(handler) if isinstance(handler, Sequence) else (handler,)
+        if not self._handlers:
+            raise ValueError("at least one handler is needed")
         self._client = sqs_client if sqs_client is not None else _default_client(endpoint_url, max_concurrency)
         self._settings = PollSettings(
             batch_size=batch_size,
@@ -193,7 +198,12 @@ class EventSourceRunner:
             self._max_concurrency,
         )
         pollers = [
-            threading.Thread(target=self._poll, args=(queue, deadline), name=f"sqs-poller-{index}", daemon=True)
+            threading.Thread(
+                target=self._poll,
+                args=(queue, deadline, self._handlers[index % len(self._handlers)]),
+                name=f"sqs-poller-{index}",
+                daemon=True,
+            )
             for index in range(self._max_concurrency)
         ]
         for poller in pollers:
@@ -220,11 +230,11 @@ class EventSourceRunner:
 
     # --- the pollers (one thread each) ----------------------------------------------------------------------
 
-    def _poll(self, queue: QueueInfo, deadline: float) -> None:
+    def _poll(self, queue: QueueInfo, deadline: float, handler: Handler) -> None:
         poller = Poller(
             client=self._client,
             queue=queue,
-            handler=self._handler,
+            handler=handler,
             settings=self._settings,
             counters=self._counters,
             stop=self._stop,
@@ -329,7 +339,7 @@ def _check_fits_queue(settings: PollSettings, queue: QueueInfo) -> None:
 def run_event_source(
     *,
     queue_url: str,
-    handler: Handler,
+    handler: Handler | Sequence[Handler],
     sqs_client: SQSClient | None = None,
     endpoint_url: str | None = None,
     batch_size: int = 10,

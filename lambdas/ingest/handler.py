@@ -22,7 +22,10 @@ import contract
 from contract import Metric
 from ingest.catalog import DatasetCatalog
 from ingest.clients import ClientLadder
+from ingest.concurrency import MAX_CALLS_IN_FLIGHT
 from ingest.dead_letter import DeadLetterQueue
+from ingest.defer import Requeue
+from ingest.pacing import Pacer
 from ingest.pipeline import Runtime, process_batch
 from ingest.send import PersonalizeEventsSink
 from ingest.settings import Settings
@@ -55,8 +58,13 @@ metrics = Metrics(namespace=os.environ.get(contract.POWERTOOLS_METRICS_NAMESPACE
 
 # The pipeline does its own retrying (it knows the invocation's deadline and which errors are poison), so the
 # SDK must not retry underneath it: one call then lasts at most its client's connect + read timeout, which the
-# ClientLadder chooses from the time left (ingest.clients).
-_CLIENT_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"}, user_agent_extra="personalize-ingest")
+# ClientLadder chooses from the time left (ingest.clients). A batch's calls go out concurrently
+# (ingest.concurrency): each client keeps a connection for every call that may be in flight, not botocore's 10.
+_CLIENT_CONFIG = Config(
+    retries={"total_max_attempts": 1, "mode": "standard"},
+    user_agent_extra="personalize-ingest",
+    max_pool_connections=MAX_CALLS_IN_FLIGHT,
+)
 
 _runtime: Runtime | None = None
 
@@ -72,11 +80,14 @@ def runtime_from_env() -> Runtime:
     """Build settings and clients from the environment. Clients are built plainly, so the standard
     ``AWS_ENDPOINT_URL_*`` variables point them at local stand-ins."""
     settings = Settings.from_env(os.environ)
+    sqs = _ladder("sqs")
     return Runtime(
         settings=settings,
         catalog=DatasetCatalog(client=_ladder("personalize")),
         sink=PersonalizeEventsSink(_ladder("personalize-events")),
-        dead_letters=DeadLetterQueue(client=_ladder("sqs"), queue_url=settings.dead_letter_queue_url),
+        dead_letters=DeadLetterQueue(client=sqs, queue_url=settings.dead_letter_queue_url),
+        pacer=Pacer(quotas=settings.quotas, share=settings.max_concurrency or 1),
+        requeue=Requeue(sqs),
     )
 
 

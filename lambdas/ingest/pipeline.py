@@ -7,50 +7,58 @@ replaced whole) was accepted or stays in SQS's keeping (``ingest.supersede``). E
 
 ``process_batch`` reads as the algorithm does, one step after the other; each step writes what it finds out about
 each message into the batch's ``Ledger``. FIFO order (``ingest.fifo``), superseding (``ingest.supersede``) and
-settling every message's fate (``ingest.settle``) are functions over that ledger.
+settling every message's fate (``ingest.settle``) are functions over that ledger. Sending runs a round's independent
+calls concurrently (``ingest.concurrency``); every write to the ledger then holds the invocation's lock.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from contract import Dimension, ErrorCode, Metric
 from ingest import fifo
 from ingest.catalog import DatasetCatalog
+from ingest.concurrency import MAX_CALLS_IN_FLIGHT, chains, run_all
 from ingest.dead_letter import DeadLetterWriter
 from ingest.decode import Change, Message, SqsRecord, decode, from_fifo_queue
+from ingest.defer import DEFERRED, Requeue, arrived_full, may_defer, split_tails
 from ingest.errors import CallFailure, RejectedRecord, classify, unexpected
 from ingest.kinds import Kind
 from ingest.ledger import Ledger
 from ingest.model import ApiModel, api_models
+from ingest.pacing import Pacer
 from ingest.plan import Call, Plan, plan_calls, plan_fifo_round
 from ingest.schema import DatasetSchema
-from ingest.send import BLOCKED, Accepted, Outcome, Pacer, RecordSink, Rejected, Sender
+from ingest.send import BLOCKED, Accepted, Failed, Outcome, RecordSink, Rejected, Sender
 from ingest.settings import Settings
 from ingest.settle import BatchResult, Outlet, settle
 from ingest.telemetry import Log, Telemetry
 from ingest.validate import ValidRecord, validate
 
-__all__ = ["QUOTA_HEADROOM", "BatchResult", "Runtime", "process_batch"]
-
-# Pace at 90 % of the quota: calls leave with jitter, and a service counting in a sliding one-second window
-# throttles a pacer that aims exactly at the limit (measured against the emulator: ~10 % of calls throttled).
-QUOTA_HEADROOM = 0.9
+__all__ = ["BatchResult", "Runtime", "process_batch"]
 
 
 @dataclass(slots=True)
 class Runtime:
-    """Everything that lives as long as the execution environment: settings, adapters, the pacer."""
+    """Everything that lives as long as the execution environment: settings, adapters, the pacer.
+
+    ``requeue`` makes deferred records visible again (``ingest.defer``; None: nothing is deferred);
+    ``max_in_flight`` bounds the calls one invocation has in flight at once (``ingest.concurrency``).
+    """
 
     settings: Settings
     catalog: DatasetCatalog
     sink: RecordSink
     dead_letters: DeadLetterWriter
     pacer: Pacer = field(default_factory=Pacer)
+    requeue: Requeue | None = None
+    max_in_flight: int = MAX_CALLS_IN_FLIGHT
     apis: dict[str, ApiModel] = field(default_factory=api_models)
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
@@ -88,7 +96,15 @@ def process_batch(
         fifo=any(from_fifo_queue(record) for record in records),
         max_receive_count=runtime.settings.max_receive_count,
     )
-    batch = _Invocation(runtime=runtime, deadline=deadline, ledger=ledger, telemetry=Telemetry(), log=log)
+    batch = _Invocation(
+        runtime=runtime,
+        deadline=deadline,
+        ledger=ledger,
+        telemetry=Telemetry(),
+        log=log,
+        records=records,
+        full=arrived_full(records, runtime.settings.batch_size),
+    )
     messages = [Message.from_record(record, position) for position, record in enumerate(records)]
     # 1. decode: a body → a typed change, or MalformedMessage.
     changes = _decode_all(batch, messages)
@@ -108,15 +124,19 @@ def process_batch(
 
 @dataclass(frozen=True, slots=True)
 class _Invocation:
-    """What every step of one batch works with: the runtime and its deadline, the ledger, counters and log, and
-    the target each kind's calls write to (resolved while validating)."""
+    """What every step of one batch works with: the runtime and its deadline, the ledger, counters and log, the
+    event's records and whether the batch arrived full, and the target each kind's calls write to (resolved while
+    validating). ``lock`` guards the ledger while calls are in flight."""
 
     runtime: Runtime
     deadline: float
     ledger: Ledger
     telemetry: Telemetry
     log: Log
+    records: Sequence[SqsRecord] = ()
+    full: bool = False
     targets: dict[str, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 # --- 1. decode -----------------------------------------------------------------------------------------------------
@@ -194,11 +214,12 @@ def _resolve(batch: _Invocation, kind: Kind) -> DatasetSchema | CallFailure | Re
 
 
 def _send_all(batch: _Invocation, records: list[ValidRecord]) -> None:
-    """Send in rounds until every record has an outcome.
+    """Send in rounds until every record has an outcome; a round's independent calls go out concurrently.
 
     Standard queues: one plan for the whole batch; a further round only when the newest change to an id was
     rejected and the older ones it hid get their turn. FIFO queues: one round per step of the message groups
-    (``plan_fifo_round``), so that no record is sent before every earlier record of its group was accepted.
+    (``plan_fifo_round``), so that no record is sent before every earlier record of its group was accepted; the
+    calls of one group within a round form a chain, sent in order.
     """
     ledger, runtime = batch.ledger, batch.runtime
     sender = Sender(
@@ -207,7 +228,6 @@ def _send_all(batch: _Invocation, records: list[ValidRecord]) -> None:
         telemetry=batch.telemetry,
         deadline=batch.deadline,
         pacer=runtime.pacer,
-        calls_per_second=lambda api: _calls_per_second(runtime, api),
         clock=runtime.clock,
         sleep=runtime.sleep,
         rng=runtime.rng,
@@ -215,7 +235,9 @@ def _send_all(batch: _Invocation, records: list[ValidRecord]) -> None:
     )
     max_records = {name: api.max_records for name, api in runtime.apis.items()}
     pending = records
+    first_round = True
     while pending:
+        deferred: list[Call] = []
         if ledger.fifo:
             # Never send a change past an earlier one of its group that failed, at any step so far (decode,
             # DescribeDataset, an earlier round); the sender applies the same rule inside a call.
@@ -225,29 +247,77 @@ def _send_all(batch: _Invocation, records: list[ValidRecord]) -> None:
         else:
             plan = plan_calls(pending, targets=batch.targets, max_records=max_records, collapse=True)
             pending = []
-        for call in plan.calls:
-            pending.extend(_send_call(batch, sender, call, plan))
+            if first_round and batch.full and runtime.requeue is not None:
+                deferrable = may_defer(ledger.max_receive_count)
+                plan, deferred = split_tails(plan, deferrable=deferrable, max_records=max_records)
+        first_round = False
+        tasks: list[Callable[[], list[ValidRecord]]] = [
+            partial(_send_chain, batch, sender, chain, plan) for chain in chains(plan.calls)
+        ]
+        if deferred:
+            tasks.append(partial(_defer, batch, sender, deferred, plan))
+        for another_turn in run_all(tasks, max_workers=runtime.max_in_flight):
+            pending.extend(another_turn)
         pending.sort(key=lambda record: record.change.message.position)
 
 
-def _calls_per_second(runtime: Runtime, api: ApiModel) -> float | None:
-    concurrency = runtime.settings.max_concurrency
-    return api.kind.quota_per_second * QUOTA_HEADROOM / concurrency if concurrency else None
+def _send_chain(batch: _Invocation, sender: Sender, chain: Sequence[Call], plan: Plan) -> list[ValidRecord]:
+    """Send dependent calls one after the other; return the changes that get another turn."""
+    another_turn: list[ValidRecord] = []
+    for call in chain:
+        another_turn.extend(_send_call(batch, sender, call, plan))
+    return another_turn
+
+
+def _defer(batch: _Invocation, sender: Sender, calls: Sequence[Call], plan: Plan) -> list[ValidRecord]:
+    """Make the records of partial calls visible again for a later batch; send those that could not be."""
+    requeue, runtime = batch.runtime.requeue, batch.runtime
+    handles: dict[str, Call] = {}
+    for call in calls:
+        for record in call.records:
+            handle = _receipt_handle(batch, record)
+            if handle is not None:
+                handles[handle] = call
+    queue_arn = str(batch.records[0].get("eventSourceARN", "")) if batch.records else ""
+    released = (
+        requeue.release(queue_arn, list(handles), time_left_s=batch.deadline - runtime.clock())
+        if requeue is not None and queue_arn and len(handles) == sum(len(call.records) for call in calls)
+        else set()
+    )
+    another_turn: list[ValidRecord] = []
+    for call in calls:
+        if all(_receipt_handle(batch, record) in released for record in call.records):
+            with batch.lock:
+                for record in call.records:
+                    _record_outcome(batch, record, plan, Failed(DEFERRED), call.kind.api)
+        else:
+            # Not all of it went back to the queue: send it, those made visible included (a second delivery of
+            # one of them is an upsert of the same change, harmless).
+            another_turn.extend(_send_call(batch, sender, call, plan))
+    return another_turn
+
+
+def _receipt_handle(batch: _Invocation, record: ValidRecord) -> str | None:
+    handle = batch.records[record.change.message.position].get("receiptHandle")
+    return handle if isinstance(handle, str) and handle else None
 
 
 def _send_call(batch: _Invocation, sender: Sender, call: Call, plan: Plan) -> list[ValidRecord]:
     """Send one planned call and record each record's outcome; return the changes that get another turn."""
     ledger, api = batch.ledger, call.kind.api
-    sendable = [record for record in call.records if not fifo.blocked(ledger, record.change.message)]
-    for record in call.records:
-        if fifo.blocked(ledger, record.change.message):
-            _record_outcome(batch, record, plan, BLOCKED, api)
+    with batch.lock:
+        sendable = [record for record in call.records if not fifo.blocked(ledger, record.change.message)]
+        for record in call.records:
+            if fifo.blocked(ledger, record.change.message):
+                _record_outcome(batch, record, plan, BLOCKED, api)
     if not sendable:
         return []
     outcomes = sender.send(dataclasses.replace(call, records=tuple(sendable)))
     another_turn: list[ValidRecord] = []
-    for record in sendable:
-        another_turn.extend(_record_outcome(batch, record, plan, outcomes[record.change.message.message_id], api))
+    with batch.lock:
+        for record in sendable:
+            outcome = outcomes[record.change.message.message_id]
+            another_turn.extend(_record_outcome(batch, record, plan, outcome, api))
     return another_turn
 
 
@@ -255,7 +325,7 @@ def _record_outcome(
     batch: _Invocation, record: ValidRecord, plan: Plan, outcome: Outcome, api: str
 ) -> list[ValidRecord]:
     """Apply a sent record's outcome to it and to the older changes it superseded (its riders); return the riders
-    that get another turn."""
+    that get another turn. The caller holds ``batch.lock``."""
     ledger, message = batch.ledger, record.change.message
     riders = plan.superseded.get(message.message_id, [])
     if isinstance(outcome, Accepted):

@@ -20,9 +20,24 @@ from ingest.clients import SHORTEST_CALL_S, client_within, time_bound
 from ingest.decode import Message
 from ingest.errors import OUT_OF_TIME, CallFailure, Disposition, classify, tracking_id_refused
 from ingest.model import ApiModel
+from ingest.pacing import Pacer
 from ingest.plan import Call
 from ingest.telemetry import Telemetry
 from ingest.validate import ValidRecord
+
+__all__ = [
+    "ACCEPTED",
+    "BLOCKED",
+    "BLOCKED_BY_EARLIER_FAILURE",
+    "Accepted",
+    "Failed",
+    "Outcome",
+    "Pacer",
+    "PersonalizeEventsSink",
+    "RecordSink",
+    "Rejected",
+    "Sender",
+]
 
 # Backoff: throttling windows are one second long, so waits between 0.1 s and a few seconds are the useful range.
 BACKOFF_BASE_S = 0.1
@@ -89,40 +104,6 @@ Outcome = Accepted | Rejected | Failed
 ACCEPTED = Accepted()
 
 
-class Pacer:
-    """Spaces calls of one API so that this execution environment stays under its share of a quota.
-
-    PutItems/PutUsers/PutActions allow 10 calls/s per dataset group (docs/personalize.md §2), shared by every
-    concurrent Lambda environment; pacing each at quota / maximum concurrency drains a backlog at the
-    ceiling instead of in throttle storms. It lives as long as the environment, across invocations.
-    """
-
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
-        self._clock = clock
-        self._sleep = sleep
-        self._next: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def wait(self, api: str, calls_per_second: float | None, *, deadline: float | None = None) -> bool:
-        """Block until a call of ``api`` fits the rate; no-op without a rate.
-
-        Returns False, at once and without taking a slot, when the call could not start by ``deadline`` (the
-        latest start): sleeping past it would leave the invocation no time to write dead letters and answer, and
-        a Lambda timeout makes SQS redeliver the whole batch, the records already accepted included.
-        """
-        if not calls_per_second:
-            return True
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next.get(api, now))
-            if deadline is not None and start > deadline:
-                return False
-            self._next[api] = start + 1.0 / calls_per_second
-        if start > now:
-            self._sleep(start - now)
-        return True
-
-
 class Sender:
     """Sends planned calls and returns an outcome per record."""
 
@@ -134,26 +115,28 @@ class Sender:
         telemetry: Telemetry,
         deadline: float,
         pacer: Pacer,
-        calls_per_second: Callable[[ApiModel], float | None] = lambda _api: None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         holds_group: Callable[[Message, CallFailure], bool] = lambda _message, _failure: True,
     ) -> None:
         """``holds_group`` says whether a failed record holds back the later records of its FIFO message group
-        (it does when SQS will redeliver it; not when it is about to be dead-lettered)."""
+        (it does when SQS will redeliver it; not when it is about to be dead-lettered).
+
+        Thread-safe: the pipeline sends independent calls from a pool (``ingest.concurrency``); the pacer and the
+        telemetry have locks of their own, and the refused targets share ``_lock``."""
         self._sink = sink
         self._apis = apis
         self._telemetry = telemetry
         self._deadline = deadline
         self._pacer = pacer
-        self._calls_per_second = calls_per_second
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not cryptography
         self._holds_group = holds_group
         # Targets (API, tracking id) found unusable in this batch: their remaining records are not sent.
         self._refused_targets: dict[tuple[str, str], CallFailure] = {}
+        self._lock = threading.Lock()
 
     def send(self, call: Call) -> dict[str, Outcome]:
         """Send one planned call; the result maps each record's SQS message id to its outcome."""
@@ -162,7 +145,8 @@ class Sender:
 
     def bisect_invalid(self, api: ApiModel, call: Call, records: Sequence[ValidRecord]) -> dict[str, Outcome]:
         """Send ``records``; on InvalidInputException split them in halves until the bad ones stand alone."""
-        refused = self._refused_targets.get((api.kind.api, call.target))
+        with self._lock:
+            refused = self._refused_targets.get((api.kind.api, call.target))
         if refused is not None:
             return {_key(record): Failed(refused) for record in records}
         result = self._send_with_retries(api, call, records)
@@ -173,7 +157,8 @@ class Sender:
                 setup = tracking_id_refused(result, call.target) if call.kind.target_field == "trackingId" else None
                 if setup is not None:
                     # One record alone, refused for the tracking id: every record through it would be (errors.py).
-                    self._refused_targets[(api.kind.api, call.target)] = setup
+                    with self._lock:
+                        self._refused_targets[(api.kind.api, call.target)] = setup
                     return {_key(records[0]): Failed(setup)}
                 return {_key(records[0]): Rejected(result)}
             self._telemetry.count(Metric.BISECTIONS, 1, {Dimension.API: api.kind.api})
@@ -210,7 +195,7 @@ class Sender:
             return OUT_OF_TIME
         failure: CallFailure | None = None
         while True:
-            if not self._pacer.wait(api.kind.api, self._calls_per_second(api), deadline=latest_start):
+            if not self._pacer.wait(api.kind.api, deadline=latest_start):
                 # A retry keeps the error it retried (the reason a last delivery is dead-lettered with).
                 return failure or OUT_OF_TIME
             started = self._clock()
@@ -227,11 +212,13 @@ class Sender:
                 self._telemetry.call(api.kind.api, self._clock() - started, failure.error_code, len(records))
             else:
                 self._telemetry.call(api.kind.api, self._clock() - started, None, len(records))
+                self._pacer.accepted(api.kind.api)
                 return None
             if failure.disposition in {Disposition.POISON, Disposition.SETUP}:
                 return failure
             if failure.disposition is Disposition.THROTTLED:
                 self._telemetry.count(Metric.THROTTLED_CALLS, 1, {Dimension.API: api.kind.api})
+                self._pacer.throttled(api.kind.api)
             delay = self._rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))
             if self._clock() + delay > latest_start:
                 return failure

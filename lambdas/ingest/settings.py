@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # The variables' names are the contract's; re-exported so ``from ingest.settings import DEAD_LETTER_QUEUE_URL``
 # keeps working.
-from contract import DEAD_LETTER_QUEUE_URL, MAX_CONCURRENCY, MAX_RECEIVE_COUNT
+from contract import BATCH_SIZE, DEAD_LETTER_QUEUE_URL, MAX_CONCURRENCY, MAX_RECEIVE_COUNT, PUT_QUOTAS
 from ingest.errors import ConfigurationError
 from ingest.kinds import KINDS, Kind
+from ingest.pacing import parse_quotas
 
-__all__ = ["DEAD_LETTER_QUEUE_URL", "MAX_CONCURRENCY", "MAX_RECEIVE_COUNT", "Settings"]
+__all__ = ["BATCH_SIZE", "DEAD_LETTER_QUEUE_URL", "MAX_CONCURRENCY", "MAX_RECEIVE_COUNT", "PUT_QUOTAS", "Settings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,12 @@ class Settings:
     max_receive_count:
         The ingest queue's redrive limit, so a record on its last delivery is dead-lettered as RetriesExhausted.
     max_concurrency:
-        The event source's maximum concurrency: each environment paces quota-bound APIs at quota / this.
+        The event source's maximum concurrency: each environment starts pacing an API at quota / this.
+    batch_size:
+        The event source's batch size: a batch this large arrived full (more is waiting), so the partial last call
+        of an upsert kind may be deferred to fill a later call (``ingest.defer``). None: never deferred.
+    quotas:
+        Calls per second per dataset group for each Put* API: the contract's, or ``PUT_QUOTAS``'s.
     """
 
     datasets: dict[str, str]
@@ -38,6 +44,8 @@ class Settings:
     dead_letter_queue_url: str
     max_receive_count: int | None = None
     max_concurrency: int | None = None
+    batch_size: int | None = None
+    quotas: dict[str, float] = field(default_factory=lambda: parse_quotas(""))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -46,7 +54,7 @@ class Settings:
         Raises
         ------
         ConfigurationError
-            The DLQ URL is missing, or a number is not a positive integer.
+            The DLQ URL is missing, a number is not a positive integer, or ``PUT_QUOTAS`` does not parse.
         """
         queue_url = env.get(DEAD_LETTER_QUEUE_URL, "").strip()
         if not queue_url:
@@ -67,6 +75,8 @@ class Settings:
             dead_letter_queue_url=queue_url,
             max_receive_count=_positive(env, MAX_RECEIVE_COUNT),
             max_concurrency=_positive(env, MAX_CONCURRENCY),
+            batch_size=_positive(env, BATCH_SIZE),
+            quotas=parse_quotas(env.get(PUT_QUOTAS, "")),
         )
 
     def is_configured(self, kind: Kind) -> bool:

@@ -10,6 +10,7 @@ one, or changing its dimensions, silently empties a graph or an alarm. So both s
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -38,22 +39,30 @@ class MetricSink(Protocol):
 
 
 class Telemetry:
-    """Counters (summed) and samples (one value per observation) keyed by (metric name, dimensions)."""
+    """Counters (summed) and samples (one value per observation) keyed by (metric name, dimensions).
+
+    Thread-safe: the sender's pool counts from several threads at once (``ingest.concurrency``).
+    """
 
     def __init__(self) -> None:
         self.counts: defaultdict[tuple[str, Dimensions], float] = defaultdict(float)
         self.samples: defaultdict[tuple[str, str, Dimensions], list[float]] = defaultdict(list)
+        self._lock = threading.Lock()
 
     def count(self, metric: Metric, value: float, dimensions: Mapping[Dimension, str] | None = None) -> None:
         """Add ``value`` to the counter ``metric`` under ``dimensions``."""
         if value:
-            self.counts[(str(metric), _key(dimensions))] += value
+            key = (str(metric), _key(dimensions))
+            with self._lock:
+                self.counts[key] += value
 
     def sample(
         self, metric: Metric, unit: str, value: float, dimensions: Mapping[Dimension, str] | None = None
     ) -> None:
         """Keep one observation of a distribution (latency, call size): CloudWatch keeps its percentiles."""
-        self.samples[(str(metric), unit, _key(dimensions))].append(value)
+        key = (str(metric), unit, _key(dimensions))
+        with self._lock:
+            self.samples[key].append(value)
 
     def call(self, api: str, seconds: float, error_code: str | None, records: int) -> None:
         """Count one Personalize call of ``records`` records, its latency, and its error code if it failed.

@@ -1,78 +1,85 @@
-"""``make bench`` on a tiny stream: the structure and the accounting of its result, never its timings.
+"""``make bench`` on tiny streams: the structure and the accounting of its result, never its timings.
 
 Machines are noisy, so no test here says how fast anything is. What must hold on any machine: both contenders
 see the same stream, every message is accounted for (written, dead-lettered, lost or still queued), the
-baseline sends one record per call and ours batches, and the report shows both side by side with ratios.
+baseline sends one record per call and ours batches, and the report shows both beside the limit, with ratios.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local import benchmark
-from local.bench_results import BASELINE, OURS, RunResult, Scenario, ScenarioResult
-from local.benchmark import Settings
-from local.run_summary import RunSummary
+from local.bench_bulk import bulk_changes
+from local.bench_results import (
+    BASELINE,
+    OURS,
+    RunResult,
+    Scenario,
+    ScenarioResult,
+    calls_in_flight,
+    limit_records_per_second,
+)
+from local.bench_streams import mixed_stream, session_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("restored_environment")]
 
-# A dozen messages: two or three invocations per contender, a few seconds per scenario.
-TINY = Settings(items=10, actions=4, seed=3)
-TINY_ARGS = ["--items", "10", "--actions", "4", "--seed", "3"]
+# The cdk.json defaults, on a few dozen messages.
+TINY = replace(benchmark.defaults_from_cdk_json(), **benchmark.QUICK)
 
 
 def accounted(run: RunResult) -> int:
     return run.written + run.dead_lettered + run.lost + run.still_queued
 
 
-def test_benchmark_quota_scenario_accounts_for_every_message_of_both_contenders() -> None:
-    # GIVEN a tiny stream of item and action changes, and Personalize's real quotas
+def test_benchmark_quota_mix_accounts_for_every_message_of_both_contenders() -> None:
+    # GIVEN a tiny backlog of items, actions and users, and Personalize's real quotas
     # WHEN the baseline and our handler each drain it from a fresh local pipeline
-    result = benchmark.run_scenario(Scenario("quota"), TINY)
+    result = benchmark.run_scenario(benchmark.SCENARIOS["quota-mix"], TINY)
 
     # THEN both saw the same messages, and every one is accounted for
     baseline, ours = result.baseline, result.ours
     assert (baseline.contender, ours.contender) == (BASELINE, OURS)
-    assert baseline.messages == ours.messages == TINY.items + TINY.actions
+    assert baseline.messages == ours.messages == TINY.items + TINY.actions + TINY.users
     assert accounted(baseline) == accounted(ours) == baseline.messages
     # our handler writes everything; the raising baseline never acknowledges a message it did not write
     assert (ours.written, ours.lost, ours.dead_lettered, ours.still_queued) == (ours.messages, 0, 0, 0)
     assert baseline.lost == 0
-    # one record per call against batches: a call's records count once per accepted call
+    # one record per call against full calls
     assert baseline.records_accepted == baseline.ok_calls
     assert baseline.records_per_call == 1.0
     assert 1.0 < ours.records_per_call <= 10.0
     assert ours.ok_calls < baseline.ok_calls
-    assert baseline.injected_faults == ours.injected_faults == 0
+    # the limit is the mix's: items drain at 100 records/s, actions and users beside them
+    assert ours.limit_per_second == pytest.approx(90 / (60 / 100))
     for run in (baseline, ours):
         assert run.ok_calls <= run.put_calls
         assert run.throttled_calls <= run.put_calls - run.ok_calls
+        assert run.summary is not None
         assert run.invocations == run.summary.invocations >= 1
         assert run.wall_time_s > 0
-        assert run.summary.stopped_reason == "drained"
 
 
-def make_run(contender: str, **counts: float) -> RunResult:
-    summary = RunSummary(
-        invocations=int(counts.get("invocations", 10)),
-        messages_received=100,
-        messages_deleted=100,
-        messages_reported_failed=0,
-        batches_failed=0,
-        handler_exceptions=0,
-        invalid_responses=0,
-        timeouts=0,
-        fifo_order_violations=0,
-        delete_errors=0,
-        poll_errors=0,
-        peak_concurrency=2,
-        stopped_reason="drained",
-        wall_time_s=float(counts.get("wall_time_s", 1.0)),
-    )
+def test_benchmark_latency_direct_invokes_one_environment_and_overlaps_calls() -> None:
+    # GIVEN session events and an emulator that takes 30 ms per call
+    # WHEN one environment of ours is invoked directly with them, and the baseline too
+    result = benchmark.run_scenario(benchmark.SCENARIOS["latency-30-direct"], TINY)
+
+    # THEN ours wrote every event, several calls at once, and the baseline one call at a time
+    ours, baseline = result.ours, result.baseline
+    assert (ours.written, ours.lost, ours.messages) == (TINY.events, 0, TINY.events)
+    assert ours.summary is None
+    assert ours.max_in_flight > 1
+    assert baseline.max_in_flight == 1
+    assert baseline.written == baseline.messages <= TINY.events
+
+
+def make_run(contender: str, **counts: Any) -> RunResult:
     fields: dict[str, Any] = {
         "messages": 100,
         "written": 100,
@@ -86,9 +93,10 @@ def make_run(contender: str, **counts: float) -> RunResult:
         "injected_faults": 0,
         "invocations": 10,
         "wall_time_s": 1.0,
+        "limit_per_second": 100.0,
     }
     fields.update(counts)
-    return RunResult(contender=contender, retry_policy="-", summary=summary, **fields)
+    return RunResult(contender=contender, retry_policy="-", **fields)
 
 
 def table_row(table: str, label: str) -> list[str]:
@@ -96,10 +104,10 @@ def table_row(table: str, label: str) -> list[str]:
     return line[len(label) :].split()
 
 
-def test_benchmark_table_puts_contenders_side_by_side_with_ratio_ours_over_baseline() -> None:
+def test_benchmark_table_puts_baseline_ours_and_the_limit_side_by_side() -> None:
     # GIVEN a baseline that wrote 100 records in 10 s with 100 calls, and ours that did it in 2 s with 20 calls
     result = ScenarioResult(
-        scenario=Scenario("quota"),
+        scenario=Scenario("quota-items", "items"),
         baseline=make_run(BASELINE, wall_time_s=10.0, put_calls=110, throttled_calls=10),
         ours=make_run(OURS, wall_time_s=2.0, put_calls=20, ok_calls=20),
     )
@@ -107,39 +115,101 @@ def test_benchmark_table_puts_contenders_side_by_side_with_ratio_ours_over_basel
     # WHEN the table is formatted
     table = benchmark.format_table(result)
 
-    # THEN each row shows baseline, ours and ours/baseline; a zero baseline has no ratio
-    assert table_row(table, "messages") == ["100", "100"]
+    # THEN each row shows baseline, ours, the limit where there is one, ours/baseline and ours/limit
+    assert table_row(table, "messages") == ["100", "100", "1.00"]
+    assert table_row(table, "records/s") == ["10.0", "50.0", "100.0", "5.00", "0.50"]
+    assert table_row(table, "records per accepted call") == ["1.00", "5.00", "10.00", "5.00", "0.50"]
     assert table_row(table, "Put calls") == ["110", "20", "0.18"]
-    assert table_row(table, "records per accepted call") == ["1.00", "5.00", "5.00"]
-    assert table_row(table, "wall time (s)") == ["10.00", "2.00", "0.20"]
-    assert table_row(table, "records/s") == ["10.0", "50.0", "5.00"]
-    assert table_row(table, "throttled calls (quota)") == ["10", "0", "0.00"]
-    assert table_row(table, "lost (acked, not written)") == ["0", "0", "-"]
+    assert table_row(table, "throttled calls (quota)") == ["10", "0", "0", "0.00"]
+    assert table_row(table, "lost (acked, not written)") == ["0", "0", "0", "-"]
 
 
-def test_benchmark_cli_faults_scenario_writes_tables_and_json(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # GIVEN the tiny stream, the faults scenario, and a JSON output path
+def test_benchmark_limit_is_the_slowest_apis_drain_at_full_calls() -> None:
+    assert limit_records_per_second(mixed_stream(items=1000, actions=250, users=250, seed=1)) == pytest.approx(150)
+    assert limit_records_per_second(mixed_stream(items=100, seed=1)) == pytest.approx(100)
+    assert limit_records_per_second(session_events(events=100, sessions=10, seed=1)) == pytest.approx(10_000)
+
+
+def test_benchmark_calls_in_flight_counts_overlapping_calls_of_the_call_log() -> None:
+    calls = [
+        {"time": 1.0, "durationMs": 500},  # 0.5 .. 1.0
+        {"time": 1.2, "durationMs": 500},  # 0.7 .. 1.2
+        {"time": 1.3, "durationMs": 200},  # 1.1 .. 1.3
+        {"time": 2.0, "durationMs": 100},  # 1.9 .. 2.0
+    ]
+
+    assert calls_in_flight(calls) == 2
+    assert calls_in_flight([]) == 0
+
+
+def test_benchmark_session_events_interleave_sessions_in_each_sessions_order() -> None:
+    stream = session_events(events=50, sessions=10, seed=4)
+
+    sessions = [json.loads(message.body)["sessionId"] for message in stream]
+    assert len(stream) == 50
+    assert len(set(sessions)) == 10
+    assert sessions != sorted(sessions)  # interleaved
+    for session in set(sessions):
+        ids = [str(message.record_id) for message in stream if json.loads(message.body)["sessionId"] == session]
+        assert ids == sorted(ids)
+
+
+def test_benchmark_cli_quick_writes_tables_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN the quick mode, the faults scenario, the CPU measurement and the bulk path, and a JSON output path
     out = tmp_path / "bench.json"
 
     # WHEN the benchmark runs from its command line
-    status = benchmark.main([*TINY_ARGS, "--scenarios", "faults", "--json", str(out)])
+    status = benchmark.main(["--quick", "--scenarios", "faults,cpu-items,bulk", "--json", str(out)])
 
-    # THEN our handler accounted for everything (exit 0) and the table has both columns and a ratio per row
+    # THEN our handler accounted for everything (exit 0) and the tables have the three columns and ratios
     output = capsys.readouterr().out
     assert status == 0
-    assert "scenario faults: injected throttling 10%, 5xx 5% of Put calls" in output
-    assert [BASELINE, OURS, "ours/baseline"] in [line.split() for line in output.splitlines()]
+    assert "scenario faults: the mixed backlog with faults injected (injected throttling 5%, 5xx 5%" in output
+    assert [BASELINE, OURS, "limit", "ours/baseline", "ours/limit"] in [line.split() for line in output.splitlines()]
     for label in ("messages", "Put calls", "records per accepted call", "throttled calls (quota)", "records/s"):
         assert len(table_row(output, label)) >= 2
-    # AND the JSON holds the same runs, with the faults drawn and every message accounted for
-    (scenario,) = json.loads(out.read_text())
-    assert scenario["scenario"] == "faults"
+    # AND the JSON holds the settings and the same runs, every message accounted for
+    document = json.loads(out.read_text())
+    assert document["settings"]["batch_size"] == TINY.batch_size
+    faults, cpu = document["scenarios"]
+    assert (faults["scenario"], cpu["scenario"]) == ("faults", "cpu-items")
     for contender in (BASELINE, OURS):
-        run = scenario[contender]
-        assert run["messages"] == TINY.items + TINY.actions
+        run = faults[contender]
         assert run["written"] + run["dead_lettered"] + run["lost"] + run["still_queued"] == run["messages"]
-        assert run["summary"]["invocations"] == run["invocations"]
-    assert scenario[OURS]["lost"] == 0
-    assert scenario[BASELINE]["records_per_call"] == 1.0
+        assert cpu[contender]["cpu_ms_per_record"] > 0
+    assert faults[OURS]["lost"] == 0
+    assert faults[OURS]["injected_faults"] > 0
+    assert faults[BASELINE]["records_per_call"] == 1.0
+    # AND the bulk scenario's table and JSON: every change read is imported, superseded or rejected
+    changes = TINY.bulk_changes
+    assert f"scenario bulk: {changes} item changes through backfill's bulk stage" in output
+    assert ["bulk", "Put", "limit", "bulk/Put"] in [line.split() for line in output.splitlines()]
+    records_per_second, ceiling, ratio = table_row(output, "records/s (bulk stage)")
+    assert float(ceiling) == 100.0
+    assert float(records_per_second) > 0
+    assert float(ratio) > 0
+    read, imported, superseded, rejected = (
+        int(table_row(output, label)[0])
+        for label in ("changes read", "records imported", "older changes superseded", "rejected")
+    )
+    assert (read, rejected) == (changes, 0)
+    assert imported + superseded + rejected == read
+    assert superseded == changes // 5
+    bulk = document["bulk"]
+    assert (bulk["lines"], bulk["imported"], bulk["superseded"], bulk["rejected"]) == (
+        read,
+        imported,
+        superseded,
+        rejected,
+    )
+    assert bulk["accounted"] is True
+    assert [(job["status"], job["records"]) for job in bulk["jobs"]] == [("ACTIVE", imported)]
+    assert bulk["put_ceiling_per_second"] == 100.0
+
+
+def test_benchmark_bulk_changes_collapse_to_one_record_per_item() -> None:
+    bodies = bulk_changes(100, seed=2)
+
+    item_ids = [json.loads(body)["itemId"] for body in bodies]
+    assert len(bodies) == 100
+    assert len(set(item_ids)) == 80

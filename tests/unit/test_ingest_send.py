@@ -150,26 +150,6 @@ def test_send_after_the_deadline_makes_no_call() -> None:
     assert {o.failure.error_code for o in outcomes.values() if isinstance(o, Failed)} == {"OutOfTime"}
 
 
-def test_pacer_spaces_calls_of_one_api_at_the_rate() -> None:
-    clock = FakeClock()
-    pacer = Pacer(clock=clock, sleep=clock.sleep)
-
-    for _ in range(6):
-        pacer.wait("PutItems", 5.0)
-
-    assert clock.now == pytest.approx(1000.0 + 5 * 0.2)
-
-
-def test_pacer_without_rate_never_waits() -> None:
-    clock = FakeClock()
-    pacer = Pacer(clock=clock, sleep=clock.sleep)
-
-    for _ in range(6):
-        pacer.wait("PutItems", None)
-
-    assert clock.sleeps == []
-
-
 def fifo_call(groups: list[str], item_ids: list[str]) -> Call:
     records = [
         dataclasses.replace(
@@ -223,19 +203,9 @@ def test_send_standard_queue_failure_in_the_first_half_still_sends_the_second() 
     assert all(isinstance(outcomes[f"sku-{i}"], Failed) for i in range(5))
 
 
-def test_pacer_refuses_a_slot_that_starts_after_the_deadline_without_sleeping() -> None:
-    clock = FakeClock()
-    pacer = Pacer(clock=clock, sleep=clock.sleep)
-
-    granted = [pacer.wait("PutItems", 1.0, deadline=1002.5) for _ in range(5)]
-
-    assert granted == [True, True, True, False, False]
-    assert clock.now == 1002.0  # slept for the second and third slots only
-
-
 def test_send_paced_calls_stop_at_the_deadline_instead_of_sleeping_past_it() -> None:
-    # 60 items at one call per second with a 3.8 s budget: four calls fit (the last starts at 3 s, with the shortest
-    # call's 0.75 s, margin included, still left), the other two chunks are out of time.
+    # 60 items at one call per window (1.03 s, ingest.pacing) with a 3.9 s budget: four calls fit (the last starts
+    # at 3.09 s, with the shortest call's 0.75 s, margin included, still left), the other two chunks are out of time.
     records = valid([item(f"sku-{i}") for i in range(60)])
     calls = plan_calls(records, targets=TARGETS, max_records=MAX).calls
     fake, clock = FakePersonalizeEvents(), FakeClock()
@@ -243,9 +213,8 @@ def test_send_paced_calls_stop_at_the_deadline_instead_of_sleeping_past_it() -> 
         sink=PersonalizeEventsSink(fake),
         apis=api_models(),
         telemetry=Telemetry(),
-        deadline=clock() + 3.8,
-        pacer=Pacer(clock=clock, sleep=clock.sleep),
-        calls_per_second=lambda _api: 1.0,
+        deadline=clock() + 3.9,
+        pacer=Pacer(quotas={"PutItems": 1.0}, adaptive=False, clock=clock, sleep=clock.sleep),
         clock=clock,
         sleep=clock.sleep,
     )
@@ -253,6 +222,6 @@ def test_send_paced_calls_stop_at_the_deadline_instead_of_sleeping_past_it() -> 
     outcomes = [outcome for call in calls for outcome in paced.send(call).values()]
 
     assert len(fake.calls) == 4
-    assert clock.now <= 1000.0 + 3.8
+    assert clock.now <= 1000.0 + 3.9
     assert [type(outcome).__name__ for outcome in outcomes] == ["Accepted"] * 40 + ["Failed"] * 20
     assert {o.failure.error_code for o in outcomes if isinstance(o, Failed)} == {"OutOfTime"}
