@@ -1,15 +1,18 @@
 """``make demo``: the whole pipeline end to end on one machine, with a report that accounts for every message.
 
 It starts moto's SQS server and the Personalize emulator on free loopback ports, provisions a dataset group with a
-dataset of every kind (``--kinds``) and the event tracker from ``schemas/``, publishes a realistic stream of
-changes of every kind (catalogue updates, user visits with sessions of events and action interactions, some in SNS
-and EventBridge envelopes; duplicates, malformed JSON, unknown types, missing ids, unparseable times, schema
-violations, oversized properties among them), drains the queue through the real ``ingest.handler.lambda_handler``
-with the local event-source runner while the emulator enforces Personalize's quotas and injects faults, and prints
-what happened to each kind.
+dataset of every kind (``--kinds``) and the event tracker from ``schemas/``, loads a catalogue of items
+(``--catalogue``) with ``backfill`` through an import job (``local.demo_catalogue``, ``local.bulk_load``), publishes
+a realistic stream of changes of every kind (catalogue updates, user visits with sessions of events and action
+interactions, some in SNS and EventBridge envelopes; duplicates, malformed JSON, unknown types, missing ids,
+unparseable times, schema violations, oversized properties among them), drains the queue through the real
+``ingest.handler.lambda_handler`` with the local event-source runner while the emulator enforces Personalize's
+quotas and injects faults, and prints what happened to each kind.
 
 It exits non-zero when any message is unaccounted for: published ≠ accepted + dead-lettered, a bad message
-was accepted, a good one is missing from the emulator, or a dead letter carries the wrong error code.
+was accepted, a good one is missing from the emulator, or a dead letter carries the wrong error code; or when a
+catalogue line or item is: read ≠ imported + superseded + rejected, or an item holds neither its imported record
+nor a later streamed change.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import json
 import random
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -27,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import contract
 from contract import ErrorCode
+from local.bulk_load import BulkRun, load_changes, prepare_imports
+from local.demo_catalogue import Catalogue, account_catalogue, render, write_catalogue
 from local.emulator import EmulatorConfig
 from local.environment import LocalPipeline
 from local.report import QueueSampler, TimelineRecorder, build_timeline, dead_letters_from_messages, write_report
@@ -38,6 +44,8 @@ ACCEPT = "accepted"
 KINDS = contract.KIND_NAMES
 # SQS: at most 10 entries per SendMessageBatch.
 PUBLISH_BATCH = 10
+# Seconds the emulator takes to run the catalogue's import job (Personalize takes minutes).
+IMPORT_DELAY = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +312,9 @@ def account(pipeline: LocalPipeline, sent: dict[str, Published]) -> tuple[dict[s
     for kind, dataset_arn in pipeline.provisioned.datasets.items():
         key = contract.KIND_SPECS[kind].id_field or "eventId"
         try:
-            stored[kind] = {record[key] for record in pipeline.emulator.state.records(dataset_arn)}
+            # Only what the stream wrote: a record an import job landed (the catalogue's) proves nothing about it.
+            records = pipeline.emulator.state.records(dataset_arn)
+            stored[kind] = {record[key] for record in records if "importJobArn" not in record}
         except KeyError:  # the dataset is gone: it holds nothing
             stored[kind] = set()
     counts: dict[str, Counter[str]] = {}
@@ -363,10 +373,38 @@ def report(counts: dict[str, Counter[str]], stats: dict[str, Any], wall_s: float
     return "\n".join(lines)
 
 
+def load_catalogue(
+    pipeline: LocalPipeline, scratch: Path, *, items: int, seed: int
+) -> tuple[Catalogue, BulkRun] | None:
+    """Write a catalogue of ``items`` items and load it with ``backfill`` through an import job (none for 0)."""
+    if not items:
+        return None
+    catalogue = write_catalogue(scratch / "catalogue.jsonl", items=items, seed=seed, make_item=_item)
+    s3 = prepare_imports(pipeline, import_delay=IMPORT_DELAY)
+    print(f"loading a catalogue of {items:,} items with backfill (an import job) ...")
+    run = load_changes(pipeline, s3, catalogue.path, rejects=scratch / "rejects.jsonl", prefix="catalogue/")
+    return catalogue, run
+
+
+def account_bulk(pipeline: LocalPipeline, bulk: tuple[Catalogue, BulkRun], sent: dict[str, Published]) -> list[str]:
+    """Print the bulk path's block; return its discrepancies (items the stream changed afterwards are its own)."""
+    catalogue, run = bulk
+    streamed = {m.record_id for m in sent.values() if m.kind == "item" and m.expected == ACCEPT and m.record_id}
+    catalogue_account, problems = account_catalogue(pipeline, catalogue, run, streamed)
+    print(render(run, catalogue_account) + "\n")
+    return problems
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; 0 when every message is accounted for."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--items", type=int, default=400, help="distinct item ids (default 400)")
+    parser.add_argument(
+        "--catalogue",
+        type=int,
+        default=20_000,
+        help="items loaded through a backfill import job before the stream (default 20,000; 0: none)",
+    )
     parser.add_argument("--actions", type=int, default=100, help="distinct action ids (default 100)")
     parser.add_argument(
         "--users", type=int, default=60, help="distinct users, each with sessions of events (default 60)"
@@ -392,6 +430,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown or not kinds:
         parser.error(f"--kinds: unknown kind(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(KINDS)}")
+    if args.catalogue < 0:
+        parser.error("--catalogue must not be negative")
 
     config = EmulatorConfig(
         create_delay=0.05,
@@ -405,6 +445,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"SQS (moto):            {pipeline.sqs_server.endpoint_url}")
         print(f"Personalize emulator:  {pipeline.emulator.endpoint_url}")
         print(f"dataset group:         {pipeline.provisioned.dataset_group_arn}")
+        with tempfile.TemporaryDirectory(prefix="demo-catalogue-") as scratch:
+            bulk = load_catalogue(
+                pipeline, Path(scratch), items=args.catalogue if "item" in kinds else 0, seed=args.seed
+            )
         stream = for_kinds(
             build_stream(items=args.items, actions=args.actions, users=args.users, seed=args.seed), kinds
         )
@@ -417,6 +461,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"published {len(sent)} messages; draining with the real handler ...\n")
             summary = pipeline.drain(max_concurrency=args.concurrency, max_seconds=120, recorder=recorder)
         counts, problems = account(pipeline, sent)
+        if bulk is not None:
+            problems = account_bulk(pipeline, bulk, sent) + problems
+        print("stream path (queue -> Lambda -> Put*):")
         print(report(counts, pipeline.emulator.state.stats(), summary.wall_time_s, summary.to_dict()))
         timeline = build_timeline(
             calls=pipeline.emulator.state.calls(),
@@ -431,7 +478,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in problems[:20]:
             print(f"  - {problem}", file=sys.stderr)
         return 1
-    print("\nOK: every message is accounted for (published = accepted + dead-lettered).")
+    print()
+    if bulk is not None:
+        print("OK: every catalogue line is accounted for (read = imported + superseded + rejected).")
+    print("OK: every message is accounted for (published = accepted + dead-lettered).")
     return 0
 
 

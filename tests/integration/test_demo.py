@@ -13,19 +13,24 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from local import demo
+from local.demo_catalogue import Catalogue, write_catalogue
 from local.environment import LocalPipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("restored_environment")]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
-# Small: a few dozen messages of every kind, with the demo's own bad ones and its default injected faults.
-SMALL = ["--items", "12", "--actions", "4", "--users", "6", "--seed", "3"]
+# Small: a catalogue of a few hundred items loaded in bulk, then a few dozen messages of every kind, with the
+# demo's own bad ones and its default injected faults.
+CATALOGUE = 300
+SMALL = ["--catalogue", str(CATALOGUE), "--items", "12", "--actions", "4", "--users", "6", "--seed", "3"]
 
 
 def test_demo_small_stream_every_message_accounted_for_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
@@ -38,6 +43,68 @@ def test_demo_small_stream_every_message_accounted_for_exits_0(capsys: pytest.Ca
     assert status == 0, output.err
     assert "OK: every message is accounted for (published = accepted + dead-lettered)." in output.out
     assert "FAILED" not in output.err
+
+
+def test_demo_loads_the_catalogue_in_bulk_then_streams_and_accounts_for_both(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a catalogue of 300 items (six changed twice, two bad lines) and a stream changing 12 of them
+    # WHEN the demo runs end to end
+    status = demo.main(SMALL)
+
+    # THEN the bulk path's block accounts for every catalogue line: imported, superseded or rejected with its code
+    output = capsys.readouterr()
+    assert status == 0, output.err
+    lines = output.out.splitlines()
+    block = lines[lines.index("bulk path (backfill -> import job), the catalogue:") :]
+    read = re.fullmatch(
+        r"  lines read: ([\d,]+) = ([\d,]+) records to import \+ ([\d,]+) older changes superseded"
+        r" \+ ([\d,]+) rejected",
+        block[1],
+    )
+    assert read, block[1]
+    total, to_import, superseded, rejected = (int(group.replace(",", "")) for group in read.groups())
+    assert (to_import, superseded, rejected) == (CATALOGUE, CATALOGUE // 50, 2)
+    assert total == to_import + superseded + rejected
+    assert block[2] == "  rejects: MalformedMessage 1, SchemaViolation 1"
+    assert re.fullmatch(rf"  import job backfill-items-\w+-00001: ACTIVE, {CATALOGUE} records imported", block[3])
+    assert "bulk stage (decode, validate, collapse, CSV, upload" in block[4]
+    # AND every item holds its imported record but those the stream changed afterwards
+    assert block[5] == f"  items: {CATALOGUE - 12} hold their imported record, 12 replaced by a later streamed change"
+    # AND the stream's report follows, with both verdicts
+    assert "stream path (queue -> Lambda -> Put*):" in lines
+    assert "OK: every catalogue line is accounted for (read = imported + superseded + rejected)." in lines
+    assert "OK: every message is accounted for (published = accepted + dead-lettered)." in lines
+
+
+def test_demo_catalogue_item_missing_from_the_emulator_detected_exits_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a catalogue that promises an item no line of its file holds (as if the import had dropped it)
+    def write_and_promise_a_ghost(path: Path, **kwargs: Any) -> Catalogue:
+        catalogue = write_catalogue(path, **kwargs)
+        return replace(catalogue, newest={**catalogue.newest, "sku-ghost": 1.0})
+
+    monkeypatch.setattr(demo, "write_catalogue", write_and_promise_a_ghost)
+
+    # WHEN the demo runs end to end
+    status = demo.main(SMALL)
+
+    # THEN it exits 1 naming that item, and only that one
+    output = capsys.readouterr()
+    assert status == 1
+    assert "FAILED: 1 message(s) unaccounted for or misrouted" in output.err
+    assert "catalogue: item sku-ghost is not in the emulator" in output.err
+
+
+def test_demo_without_a_catalogue_streams_only(capsys: pytest.CaptureFixture[str]) -> None:
+    status = demo.main([*SMALL, "--catalogue", "0"])
+
+    output = capsys.readouterr().out
+    assert status == 0
+    assert "bulk path" not in output
+    assert "OK: every catalogue line" not in output
+    assert "OK: every message is accounted for (published = accepted + dead-lettered)." in output
 
 
 def lose_one_message(pipeline: LocalPipeline, sent: dict[str, demo.Published]) -> str:
