@@ -75,16 +75,21 @@ class ErrorCode(enum.StrEnum):
     RETRIES_EXHAUSTED = "RetriesExhausted"
 
 
-# The message attributes a dead letter carries. SourceMessageId is the id of the message the change first came in,
-# so an event's derived eventId survives a trip through the DLQ.
+# The message attributes a dead letter carries. Both message id attributes name the message the change first came
+# in. ORIGIN_MESSAGE_ID_ATTRIBUTE is the one the pipeline trusts, so an event's derived eventId survives a trip
+# through the DLQ: namespaced, because a publisher may well set a "SourceMessageId" of its own (a correlation id),
+# which must never become an eventId. SOURCE_MESSAGE_ID_ATTRIBUTE is the same id under the name on-call reads; the
+# DLQ tool trusts it only on letters the handler wrote before the namespaced name existed (docs/contracts.md §3).
 ERROR_CODE_ATTRIBUTE: Final = "ErrorCode"
 ERROR_MESSAGE_ATTRIBUTE: Final = "ErrorMessage"
 SOURCE_MESSAGE_ID_ATTRIBUTE: Final = "SourceMessageId"
+ORIGIN_MESSAGE_ID_ATTRIBUTE: Final = "PersonalizeIngest.SourceMessageId"
 API_ATTRIBUTE: Final = "Api"
 DEAD_LETTER_ATTRIBUTES: Final = (
     ERROR_CODE_ATTRIBUTE,
     ERROR_MESSAGE_ATTRIBUTE,
     SOURCE_MESSAGE_ID_ATTRIBUTE,
+    ORIGIN_MESSAGE_ID_ATTRIBUTE,
     API_ATTRIBUTE,
 )
 
@@ -241,3 +246,40 @@ KINDS_BY_API: Final[Mapping[str, KindSpec]] = MappingProxyType({spec.api: spec f
 
 # Seconds after a request's start at which is_complete gives up with a message naming what it still waits for.
 GIVE_UP_AFTER_SECONDS: Final = "GIVE_UP_AFTER_SECONDS"
+
+# --- Throughput (docs/design.md "Throughput"; the stack sets both on the ingest Lambda) ----------------------------
+
+# The event source's batch size: a batch that arrives full means more is waiting, so the partial last call of an
+# upsert kind may be deferred to fill a later one.
+BATCH_SIZE: Final = "BATCH_SIZE"
+# Request-rate quotas per dataset group the handler paces to, overriding the defaults above for the APIs it names:
+# ``PutEvents=2000,PutActionInteractions=1500`` (AWS raises those two on request).
+PUT_QUOTAS: Final = "PUT_QUOTAS"
+
+# --- Tags of the custom resources (stacks/personalize_tagging.py renders them; lambdas/resources applies them) ------
+
+# The property carrying a taggable custom resource's tags (the dataset group, datasets and event tracker; Personalize
+# schemas take none), in CloudFormation's own shape: a list of {"Key": ..., "Value": ...} objects.
+TAGS_PROPERTY: Final = "Tags"
+
+# --- The spill (docs/bulk.md, "The spill"; stacks/spill_workflow.py sets these on the spill functions) ------------
+
+# The spill functions' environment, besides the dataset variables above and DEAD_LETTER_QUEUE_URL.
+SPILL_QUEUE_URL: Final = "SPILL_QUEUE_URL"  # the ingest queue the spill drains
+SPILL_BUCKET: Final = "SPILL_BUCKET"  # the import bucket parts are written to
+SPILL_ROLE_ARN: Final = "SPILL_ROLE_ARN"  # the role import jobs read the bucket with
+SPILL_MAPPING_UUID: Final = "SPILL_MAPPING_UUID"  # the ingest function's event source mapping
+SPILL_STATE_MACHINE_ARN: Final = "SPILL_STATE_MACHINE_ARN"  # the workflow the scheduled check starts
+SPILL_AFTER_SECONDS: Final = "SPILL_AFTER_SECONDS"  # cdk.json's spillAfterSeconds
+SPILL_QUIET_SECONDS: Final = "SPILL_QUIET_SECONDS"  # the ingest function's timeout: no batch outlives it
+
+
+class SpillMetric(enum.StrEnum):
+    """The spill's metrics (same namespace and service as the handler's); stacks/spill_workflow.py alarms on them."""
+
+    SPILLS_STARTED = "SpillsStarted"
+    SPILLS_FINISHED = "SpillsFinished"
+    SPILLS_FAILED = "SpillsFailed"
+    RECORDS_SPILLED = "RecordsSpilled"
+    IMPORT_JOB_SECONDS = "ImportJobSeconds"
+    MAPPING_RESTORED = "MappingRestored"

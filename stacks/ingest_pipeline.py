@@ -21,7 +21,7 @@ from aws_cdk.aws_lambda_event_sources import SqsEventSource
 from constructs import Construct
 
 import contract
-from stacks.config import DatasetKind
+from stacks.config import DatasetKind, render_put_quotas
 from stacks.lambda_packaging import ARCHITECTURE, RUNTIME, lambdas_asset, runtime_layer
 from stacks.policy_dependency import depend_on_policy_only
 
@@ -132,7 +132,7 @@ class IngestPipeline(Construct):
         The datasets the function writes to (at least one). Each sets its environment variable and is the only
         resource of its Put* action.
     batch_size
-        Records per invocation.
+        Records per invocation; also passed to the handler (a batch that arrives full means more is waiting).
     max_batching_window_seconds
         Batching window of the event source; 0 for none.
     max_concurrency
@@ -146,6 +146,9 @@ class IngestPipeline(Construct):
     fifo
         Make both queues FIFO queues (a FIFO queue's dead-letter queue must be FIFO too), with high-throughput
         settings: deduplication and throughput are per message group, and the publisher groups by record.
+    put_quotas
+        Put* API -> calls per second the handler paces to instead of the contract's quotas (``PUT_QUOTAS``);
+        empty or ``None`` sets no ``PUT_QUOTAS``.
 
     Attributes
     ----------
@@ -173,6 +176,7 @@ class IngestPipeline(Construct):
         function_memory_mb: int,
         log_retention: logs.RetentionDays,
         fifo: bool = False,
+        put_quotas: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if not datasets:
@@ -191,7 +195,11 @@ class IngestPipeline(Construct):
         self.function = self._function(
             role,
             environment=self._environment(
-                datasets, max_receive_count=max_receive_count, max_concurrency=max_concurrency
+                datasets,
+                max_receive_count=max_receive_count,
+                max_concurrency=max_concurrency,
+                batch_size=batch_size,
+                put_quotas=put_quotas or {},
             ),
             timeout_seconds=function_timeout_seconds,
             memory_mb=function_memory_mb,
@@ -242,7 +250,13 @@ class IngestPipeline(Construct):
         return role
 
     def _environment(
-        self, datasets: Sequence[DatasetTarget], *, max_receive_count: int, max_concurrency: int
+        self,
+        datasets: Sequence[DatasetTarget],
+        *,
+        max_receive_count: int,
+        max_concurrency: int,
+        batch_size: int,
+        put_quotas: Mapping[str, float],
     ) -> dict[str, str]:
         """The handler's environment (docs/contracts.md §2): the datasets' ARNs and tracking ids, the DLQ, limits."""
         return {
@@ -257,6 +271,10 @@ class IngestPipeline(Construct):
             # Each concurrent environment paces the quota-bound Put* calls at quota / this (docs/personalize.md §2),
             # so a backlog drains at the 10 calls/s ceiling instead of in throttle storms.
             contract.MAX_CONCURRENCY: str(max_concurrency),
+            # A batch that arrives full means more is waiting: the handler may defer a partial last Put* call
+            # (docs/design.md "Throughput").
+            contract.BATCH_SIZE: str(batch_size),
+            **({contract.PUT_QUOTAS: render_put_quotas(put_quotas)} if put_quotas else {}),
             **POWERTOOLS_ENVIRONMENT,
         }
 

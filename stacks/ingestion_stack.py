@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 import contract
 from stacks.config import DatasetConfig, DatasetGroupConfig, PipelineConfig
+from stacks.import_bucket import ImportBucket
 from stacks.ingest_pipeline import DatasetTarget, IngestPipeline
 from stacks.monitoring import PipelineMonitoring
 from stacks.personalize_datasets import DatasetSpec, PersonalizeDatasets
+from stacks.spill_workflow import SpillWorkflow
 
 # CloudWatch Logs retention in days -> the CDK enum naming it. config.LOG_RETENTION_DAYS lists the same days.
 RETENTION_DAYS: Final[Mapping[int, logs.RetentionDays]] = {
@@ -76,6 +79,8 @@ class IngestionStack(Stack):
         The ingest pipeline (queues, function, event source).
     monitoring
         The dashboard, the alarms and the topic they notify.
+    imports
+        The import bucket and the Personalize role that reads it (the bulk path).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, **kwargs: Any) -> None:
@@ -86,6 +91,10 @@ class IngestionStack(Stack):
             description="Ingests changes published to an SQS queue into Amazon Personalize datasets",
             **kwargs,
         )
+        # The configuration's tags reach every taggable resource of the stack, the Personalize dataset group,
+        # datasets and event tracker included (stacks/personalize_tagging.py); schemas take no tags.
+        for key, value in config.tags.items():
+            Tags.of(self).add(key, value)
         self.personalize: PersonalizeDatasets | None = None
         if config.dataset_group is not None:
             self.personalize = self._personalize(config.dataset_group, config)
@@ -108,6 +117,7 @@ class IngestionStack(Stack):
             function_memory_mb=config.function_memory_mb,
             log_retention=RETENTION_DAYS[config.log_retention_days],
             fifo=config.fifo,
+            put_quotas=config.put_quotas,
         )
         self.monitoring = PipelineMonitoring(
             self,
@@ -121,7 +131,47 @@ class IngestionStack(Stack):
             thresholds=config.alarms,
             alarm_email=config.alarm_email,
         )
+        # The bulk path (docs/bulk.md): the bucket the backfill command uploads to and the role import jobs read it
+        # with; the same with datasets the stack creates and with existing ones.
+        self.imports = ImportBucket(self, "Imports")
+        self.spill = self._spill(config, datasets)
         self._outputs(dataset_group_arn, datasets)
+        CfnOutput(
+            self,
+            "ImportBucketName",
+            value=self.imports.bucket.bucket_name,
+            description="The backfill command uploads dataset import data here",
+        )
+        CfnOutput(
+            self,
+            "ImportRoleArn",
+            value=self.imports.role.role_arn,
+            description="The role Personalize dataset import jobs read the import bucket with",
+        )
+
+    def _spill(self, config: PipelineConfig, datasets: Sequence[DatasetTarget]) -> SpillWorkflow:
+        """The automatic spill of a deep backlog through import jobs (docs/bulk.md, "The spill"). Standard queues
+        only: a FIFO queue's order is its groups', which a drain in chunks would have to keep."""
+        spill_after = spill_after_seconds(config)
+        mapping = next(
+            child for child in self.pipeline.function.node.children if isinstance(child, lambda_.EventSourceMapping)
+        )
+        spill = SpillWorkflow(
+            self,
+            "Spill",
+            queue=self.pipeline.queue,
+            dead_letter_queue=self.pipeline.dead_letter_queue,
+            mapping=mapping,
+            function_timeout_seconds=config.function_timeout_seconds,
+            bucket=self.imports.bucket,
+            import_role=self.imports.role,
+            datasets=datasets,
+            topic=self.monitoring.topic,
+            log_retention=RETENTION_DAYS[config.log_retention_days],
+            spill_after_seconds=0 if config.fifo else spill_after,
+        )
+        self.monitoring.dashboard.add_widgets(*spill.widgets())
+        return spill
 
     def _personalize(self, group: DatasetGroupConfig, config: PipelineConfig) -> PersonalizeDatasets:
         """The dataset group, schemas, datasets and tracker the stack creates."""
@@ -204,6 +254,12 @@ class IngestionStack(Stack):
             value=self.monitoring.dashboard.dashboard_name,
             description="The CloudWatch dashboard of the pipeline",
         )
+
+
+def spill_after_seconds(config: PipelineConfig) -> int:
+    """cdk.json's ``spillAfterSeconds``: the backlog, in seconds through Put, past which the spill starts; 0 deploys
+    no spill (nor does a FIFO queue: ``IngestionStack._spill``)."""
+    return config.spill_after_seconds
 
 
 def _existing_targets(datasets: Sequence[DatasetConfig]) -> list[DatasetTarget]:

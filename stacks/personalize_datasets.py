@@ -4,6 +4,8 @@ This construct is the infrastructure half of the provisioning unit; ``lambdas/re
 CloudFormation's own ``AWS::Personalize::Dataset`` cannot create Actions or Action interactions datasets
 (docs/personalize.md §5), so every Personalize resource here is a custom resource served by one asynchronous CDK
 ``Provider`` (``stacks/personalize_provider.py``); their properties are ``stacks/personalize_properties.py``'s.
+The dataset group, datasets and event tracker are taggable (``stacks/personalize_tagging.py``): ``Tags.of()`` on the
+stack or any scope above them tags the Personalize resources too. Schemas take no tags in Personalize.
 
 The template's references give CloudFormation the order: schemas and the group first, then the datasets, then
 the tracker; deletion runs the other way, and the handlers wait for each asynchronous deletion to finish.
@@ -32,6 +34,7 @@ from stacks.personalize_properties import (
     schema_properties,
 )
 from stacks.personalize_provider import build_provider, nag_arn, personalize_arn
+from stacks.personalize_tagging import TaggedCustomResource
 
 # Dataset types whose dataset comes with a tracking id of its own (PutActionInteractions writes through it).
 TRACKED_DATASET_TYPES: Final = frozenset({"ACTION_INTERACTIONS"})
@@ -79,11 +82,11 @@ class PersonalizeDatasets(Construct):
     Attributes
     ----------
     dataset_group
-        The dataset group custom resource.
+        The dataset group custom resource (taggable).
     schemas, datasets
-        Dataset type -> the schema and dataset custom resources.
+        Dataset type -> the schema and dataset custom resources (datasets are taggable, schemas are not).
     event_tracker
-        The event tracker custom resource, or ``None`` without an Interactions dataset.
+        The event tracker custom resource (taggable), or ``None`` without an Interactions dataset.
     provider
         The custom resource provider (its ``on_event`` and ``is_complete`` functions).
     """
@@ -120,7 +123,7 @@ class PersonalizeDatasets(Construct):
         )
         service_token = self.provider.service_token
 
-        self.dataset_group = CustomResource(
+        self.dataset_group = TaggedCustomResource(
             self,
             "DatasetGroup",
             service_token=service_token,
@@ -132,7 +135,7 @@ class PersonalizeDatasets(Construct):
         )
         group_arn = self.dataset_group_arn
         self.schemas: dict[str, CustomResource] = {}
-        self.datasets: dict[str, CustomResource] = {}
+        self.datasets: dict[str, TaggedCustomResource] = {}
         for spec in datasets:
             name = spec.dataset_type.title().replace("_", "")
             schema = CustomResource(
@@ -147,7 +150,7 @@ class PersonalizeDatasets(Construct):
                 removal_policy=RemovalPolicy.DESTROY,
             )
             self.schemas[spec.dataset_type] = schema
-            self.datasets[spec.dataset_type] = CustomResource(
+            self.datasets[spec.dataset_type] = TaggedCustomResource(
                 self,
                 f"{name}Dataset",
                 service_token=service_token,
@@ -161,9 +164,9 @@ class PersonalizeDatasets(Construct):
                 removal_policy=removal_policy,
             )
         # PutEvents writes through an event tracker, one per group; it records into the Interactions dataset.
-        self.event_tracker: CustomResource | None = None
+        self.event_tracker: TaggedCustomResource | None = None
         if "INTERACTIONS" in types:
-            self.event_tracker = CustomResource(
+            self.event_tracker = TaggedCustomResource(
                 self,
                 "EventTracker",
                 service_token=service_token,

@@ -6,13 +6,19 @@ The contract between :class:`stacks.personalize_datasets.PersonalizeDatasets` (w
 the template) and ``lambdas/resources/`` (which receives them). It imports nothing from the CDK, so ``local/``
 builds exactly the properties a deployment would and drives the same handlers with them.
 
-Every property is a string: CloudFormation hands custom resources their properties as strings. An ARN may be a
-CDK token here (``Fn::GetAtt`` of another custom resource), which the template resolves at deploy time.
+Every property these functions build is a string: CloudFormation hands custom resources their scalar properties as
+strings. An ARN may be a CDK token here (``Fn::GetAtt`` of another custom resource), which the template resolves at
+deploy time. The dataset group, datasets and event tracker also get ``contract.TAGS_PROPERTY``, a list of
+``{"Key": ..., "Value": ...}`` objects (CloudFormation's own shape of tags), from the stack's tag aspects
+(``stacks/personalize_tagging.py``); :func:`with_tags` adds it for ``local/`` and the tests.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
+
+from contract import TAGS_PROPERTY
 
 # Personalize names are 1..63 characters (API_CreateDataset.html). Datasets are named "<group>-<type>", the
 # longest type being "action_interactions" (19 characters plus the hyphen), so a group name may have 43.
@@ -82,3 +88,14 @@ def dataset_properties(*, group_name: str, group_arn: str, dataset_type: str, sc
 def event_tracker_properties(*, group_name: str, group_arn: str) -> dict[str, str]:
     """Return the properties of a group's event tracker (``Custom::PersonalizeEventTracker``)."""
     return {"Name": event_tracker_name(group_name), "DatasetGroupArn": group_arn}
+
+
+def with_tags(properties: Mapping[str, str], tags: Mapping[str, str]) -> dict[str, Any]:
+    """Return ``properties`` with ``tags`` as the stack renders them for a taggable resource.
+
+    ``contract.TAGS_PROPERTY`` is ``[{"Key": ..., "Value": ...}]`` sorted by key (the CDK's ``TagManager`` order,
+    so a template's tags and these compare equal), and absent when there are no tags, as in the template.
+    """
+    if not tags:
+        return dict(properties)
+    return {**properties, TAGS_PROPERTY: [{"Key": key, "Value": tags[key]} for key in sorted(tags)]}

@@ -206,9 +206,10 @@ def _depend_on_policies(
 def _acknowledge_provider_policy(role: iam.Role, *, group_name: str, with_tracker: bool) -> None:
     reasons = {
         "Resource::*": (
-            "ListSchemas, ListDatasetGroups, ListDatasets and ListEventTrackers support no resource-level "
-            "permissions (Service Authorization Reference, Amazon Personalize); the handlers list to find what "
-            "a retried create already made and what a dataset group still holds before deleting it."
+            "ListSchemas, ListDatasetGroups, ListDatasets, ListEventTrackers, TagResource and UntagResource support "
+            "no resource-level permissions (Service Authorization Reference, Amazon Personalize); the handlers list "
+            "to find what a retried create already made and what a dataset group still holds before deleting it, "
+            "and tag the group, datasets and tracker they create with the stack's tags."
         ),
         f"Resource::{nag_arn(f'schema/{group_name}-*')}": (
             "Schemas are named after their content (the dataset group name, the type and a digest of the "
@@ -223,7 +224,7 @@ def _acknowledge_provider_policy(role: iam.Role, *, group_name: str, with_tracke
     if with_tracker:
         reasons[f"Resource::{nag_arn('event-tracker/*')}"] = (
             "Personalize gives an event tracker a random id in its ARN, unknown before it exists, so the "
-            "tracker actions cannot name it; CreateEventTracker is also scoped to this stack's group."
+            "tracker actions cannot name it (IAM authorizes them on the event-tracker resource type only)."
         )
     for finding, reason in reasons.items():
         Validations.of(role).acknowledge(
@@ -308,6 +309,11 @@ def provider_policy_statements(
 ) -> list[iam.PolicyStatement]:
     """The provider handlers' permissions: this stack's dataset group and what it holds, nothing more.
 
+    Each action is granted on the resource types IAM authorizes it on (the Service Authorization Reference,
+    "Actions, resources, and condition keys for Amazon Personalize"; tests/infra/test_iam_actions.py checks every
+    grant against it): a dataset action on datasets, not on the group or schema its request names, and the actions
+    IAM authorizes on no resource type (List*, TagResource, UntagResource) on ``*``.
+
     Parameters
     ----------
     group_name
@@ -344,8 +350,8 @@ def provider_policy_statements(
                 "personalize:UpdateDataset",
                 "personalize:DeleteDataset",
             ],
-            # CreateDataset and UpdateDataset name the group and the schema too.
-            resources=[datasets, group, schemas],
+            # IAM authorizes these on the dataset only, though CreateDataset and UpdateDataset name a group and schema.
+            resources=[datasets],
         ),
         iam.PolicyStatement(
             sid="List",
@@ -355,6 +361,14 @@ def provider_policy_statements(
                 "personalize:ListDatasets",
                 "personalize:ListEventTrackers",
             ],
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            # The group, datasets and tracker carry the stack's tags (stacks/personalize_tagging.py): given to CreateX,
+            # changed in place on an update, set on an adopted resource. IAM authorizes tagging on no resource type,
+            # so it cannot be scoped further; Personalize's tagging requests name the resource's ARN.
+            sid="Tags",
+            actions=["personalize:TagResource", "personalize:UntagResource"],
             resources=["*"],
         ),
     ]
@@ -367,7 +381,7 @@ def provider_policy_statements(
                     "personalize:DescribeEventTracker",
                     "personalize:DeleteEventTracker",
                 ],
-                resources=[Fn.sub(personalize_arn("event-tracker/*")), group],
+                resources=[Fn.sub(personalize_arn("event-tracker/*"))],
             )
         )
     if role_arn:

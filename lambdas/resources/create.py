@@ -25,6 +25,7 @@ from resources.errors import (
 )
 from resources.request import Request
 from resources.settle import settle
+from resources.tags import Tags, adopt_tags
 from resources.types.base import CREATE_FAILED, Description, Progress, Properties, ResourceType, is_deleting, waiting
 
 if TYPE_CHECKING:
@@ -88,8 +89,12 @@ class Leftover:
         return arn == self.arn and str(description.get("creationDateTime")) == self.created_at
 
 
-def create(client: PersonalizeClient, resource_type: ResourceType, properties: Properties) -> Started:
-    """Adopt the resource the properties describe if it exists (a retried create), or create it.
+def create(
+    client: PersonalizeClient, resource_type: ResourceType, properties: Properties, tags: Tags | None = None
+) -> Started:
+    """Adopt the resource the properties describe if it exists (a retried create), or create it, with ``tags``.
+
+    An adopted resource is given the tags with TagResource (see :func:`resources.tags.adopt_tags`).
 
     One found CREATE FAILED, or being deleted, with the requested settings is not adopted: adopting it would fail
     every deployment with its old failureReason (a failed replacement CloudFormation never deletes, see
@@ -113,9 +118,11 @@ def create(client: PersonalizeClient, resource_type: ResourceType, properties: P
         if status == CREATE_FAILED or is_deleting(status):
             return clear_leftover(client, resource_type, existing, description)
         logger.info("Adopting the existing %s %s (a retried create)", resource_type.noun, existing)
+        if resource_type.taggable:
+            adopt_tags(client, existing, tags or {})
         return Started(existing)
     try:
-        arn = resource_type.create(client, properties)
+        arn = resource_type.create(client, properties, tags)
     except ClientError as error:
         raise create_refusal(resource_type, properties, error) from None
     logger.info("Created %s %s", resource_type.noun, arn)
@@ -166,7 +173,7 @@ def recreated(
     description = resource_type.describe(client, arn) if arn else None
     if arn is None or description is None:
         try:
-            created = resource_type.create(client, request.properties)
+            created = resource_type.create(client, request.properties, request.tags)
         except ClientError as error:
             if error_code(error) == RESOURCE_ALREADY_EXISTS:
                 # The leftover no longer listed but its name not free yet, or a create of an earlier poll not

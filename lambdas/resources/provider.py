@@ -21,6 +21,9 @@ One module per operation, each step written once over the table of resource type
   for; a refused delete (children still being deleted, a schema still in use) is retried on the next poll.
 - ``resources.settle``: whether a created or updated resource is ACTIVE and done; ``resources.request`` parses
   the request.
+- ``resources.tags``: the dataset group's, datasets' and event tracker's tags. CreateX is given them, an update
+  changes them in place (TagResource, UntagResource), an adopted resource is given them; they never replace a
+  resource. Schemas take none.
 
 Both functions take the ``personalize`` client as an argument, so tests and ``local/`` hand in a client pointed at
 the emulator.
@@ -111,7 +114,7 @@ def on_event(event: Mapping[str, Any], client: PersonalizeClient, *, clock: Cloc
         request.physical_id or "new",
     )
     if request.request_type == "Create":
-        result = create(client, request.resource_type, request.properties)
+        result = create(client, request.resource_type, request.properties, request.tags)
     elif request.request_type == "Update":
         result = update(client, request)
     else:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
+from contract import TAGS_PROPERTY
 from resources.errors import ProvisioningError
+from resources.tags import parse_old_tags, parse_tags
 from resources.types import RESOURCE_TYPES
 from resources.types.base import Properties, ResourceType
 
@@ -31,6 +33,10 @@ class Request:
         The resource's properties, and before an update its previous ones (``None`` otherwise). Not parsed on
         Delete: a delete needs the ARN only, and must not fail on properties that no longer validate. The old
         properties are read leniently (see :func:`parse_old_properties`).
+    tags, old_tags
+        The resource's tags (``contract.TAGS_PROPERTY``, kept apart from the properties: a tag change never replaces
+        a resource), and before an update its previous ones (``None`` otherwise; read leniently). Empty for a type
+        Personalize does not tag, and on Delete.
     """
 
     request_type: str
@@ -38,6 +44,8 @@ class Request:
     physical_id: str | None
     properties: Properties
     old_properties: Properties | None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    old_tags: Mapping[str, str] | None = None
 
     @classmethod
     def parse(cls, event: Mapping[str, Any]) -> Request:
@@ -60,13 +68,21 @@ class Request:
         physical_id = event.get("PhysicalResourceId")
         if request_type == "Delete":
             return cls(request_type, resource_type, physical_id, {}, None)
-        properties = parse_properties(resource_type, event.get("ResourceProperties") or {})
-        old_properties = None
+        raw = dict(event.get("ResourceProperties") or {})
+        tags = parse_tags(resource_type.cfn_type, raw.pop(TAGS_PROPERTY, None))
+        if tags and not resource_type.taggable:
+            raise ProvisioningError(
+                f"{resource_type.cfn_type}: takes no {TAGS_PROPERTY}: Personalize cannot tag a {resource_type.noun}"
+            )
+        properties = parse_properties(resource_type, raw)
+        old_properties, old_tags = None, None
         if request_type == "Update":
-            if not isinstance(event.get("OldResourceProperties"), Mapping) or not physical_id:
+            old_raw = event.get("OldResourceProperties")
+            if not isinstance(old_raw, Mapping) or not physical_id:
                 raise ProvisioningError("An Update request needs OldResourceProperties and a PhysicalResourceId")
-            old_properties = parse_old_properties(resource_type, event["OldResourceProperties"])
-        return cls(request_type, resource_type, physical_id, properties, old_properties)
+            old_properties = parse_old_properties(resource_type, old_raw)
+            old_tags = parse_old_tags(old_raw.get(TAGS_PROPERTY)) if resource_type.taggable else {}
+        return cls(request_type, resource_type, physical_id, properties, old_properties, tags, old_tags)
 
     @property
     def arn(self) -> str:

@@ -4,6 +4,8 @@ Unchanged properties are a no-op; a dataset's schema changes in place where Pers
 change in place is created anew under a new physical id, and CloudFormation deletes the old resource afterwards.
 A resource that already is what the properties describe is a no-op too: that is how CloudFormation's rollback of
 a refused update (the same Update, properties swapped) succeeds. Old properties are only compared, never enforced.
+Tags are not properties here: a resource kept (unchanged, updated in place, or already as requested) has its tags
+changed in place (:func:`retag`); a replacement is created with the new tags.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from resources.create import Started, create
 from resources.errors import ProvisioningError
 from resources.request import Request, comparable, name_of
+from resources.tags import change_tags
 from resources.types.base import Properties, ResourceType, is_deleting
 
 if TYPE_CHECKING:
@@ -31,7 +34,8 @@ def update(client: PersonalizeClient, request: Request) -> Started:
     new = resource_type.canonical(request.properties)
     changed = sorted(key for key in {*old, *new} if old.get(key) != new.get(key))
     if not changed:
-        logger.info("No change to %s %s", resource_type.noun, arn)
+        logger.info("No change to the properties of %s %s", resource_type.noun, arn)
+        retag(client, request)
         return Started(arn)
     replaced = [key for key in changed if key in resource_type.replace_on]
     if replaced:
@@ -40,14 +44,22 @@ def update(client: PersonalizeClient, request: Request) -> Started:
             # Update comes back with the properties swapped and the same physical id, which was never changed.
             # Refusing again would leave the stack UPDATE_ROLLBACK_FAILED.
             logger.info("%s %s already is as requested (a rollback): no change", resource_type.noun.capitalize(), arn)
+            retag(client, request)
             return Started(arn)
         check_replaceable(resource_type, arn, request.old_properties or {}, request.properties, replaced)
         # A new physical id: CloudFormation deletes the old resource once everything that refers to it has moved.
-        return create(client, resource_type, request.properties)
+        return create(client, resource_type, request.properties, request.tags)
     if resource_type.update_in_place is None:  # pragma: no cover - every property is in replace_on or in_place
         raise ProvisioningError(f"{resource_type.noun} {arn}: {', '.join(changed)} cannot change")
     resource_type.update_in_place(client, arn, request.properties)
+    retag(client, request)
     return Started(arn)
+
+
+def retag(client: PersonalizeClient, request: Request) -> None:
+    """Change the tags of the resource an update keeps from the old ones to the new: tags never replace it."""
+    if request.resource_type.taggable:
+        change_tags(client, request.arn, request.old_tags or {}, request.tags)
 
 
 def already_is(client: PersonalizeClient, resource_type: ResourceType, arn: str, properties: Properties) -> bool:

@@ -10,7 +10,8 @@ Every problem is raised as :class:`ConfigError` with the context key first in th
 The package follows the configuration's parts: ``parsing`` (the value parsers and :class:`ConfigError`),
 ``settings`` (the scalar settings and their bounds), ``kinds`` (the contract's dataset kinds with the stack's
 columns), ``schemas`` (schema files and their checks), ``datasets`` (datasets and the dataset group), ``alarms``
-(the alarm thresholds) and ``pipeline`` (:class:`PipelineConfig` itself). It imports nothing from the CDK.
+(the alarm thresholds), ``tags`` (the resources' tags), ``quotas`` (the Put* quotas the handler paces to) and
+``pipeline`` (:class:`PipelineConfig` itself). It imports nothing from the CDK.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from stacks.config.datasets import (
 from stacks.config.kinds import DATASET_KINDS, DatasetKind
 from stacks.config.parsing import ConfigError, IntSetting, parse_bool, parse_int, parse_object, parse_str
 from stacks.config.pipeline import CONTEXT_KEYS, PipelineConfig
-from stacks.config.schemas import PROJECT_ROOT, RESERVED_FIELDS, SCHEMA_MAX_LENGTH
+from stacks.config.quotas import FIXED_QUOTA_APIS, PUT_QUOTAS_KEY, parse_put_quotas, render_put_quotas
+from stacks.config.schemas import PROJECT_ROOT, SCHEMA_MAX_LENGTH
 from stacks.config.settings import (
     ALARM_EMAIL_KEY,
     BATCH_SIZE,
@@ -47,9 +49,11 @@ from stacks.config.settings import (
     REMOVAL_POLICY_DEFAULT,
     REMOVAL_POLICY_KEY,
     RETIRED_KEYS,
+    SPILL_AFTER_SECONDS,
     STACK_NAME_DEFAULT,
     STACK_NAME_KEY,
 )
+from stacks.config.tags import MAX_TAGS_PER_RESOURCE, TAGS_KEY, parse_tags, tag_problems
 
 __all__ = [
     "ALARMS_KEY",
@@ -62,6 +66,7 @@ __all__ = [
     "DATASET_GROUP_KEY",
     "DATASET_KINDS",
     "DOMAINS",
+    "FIXED_QUOTA_APIS",
     "FUNCTION_MEMORY_MB",
     "FUNCTION_TIMEOUT_SECONDS",
     "LOG_RETENTION_DAYS",
@@ -70,19 +75,22 @@ __all__ = [
     "MAX_BATCHING_WINDOW_SECONDS",
     "MAX_CONCURRENCY",
     "MAX_RECEIVE_COUNT",
+    "MAX_TAGS_PER_RESOURCE",
     "MAX_THROTTLED_PERIODS",
     "NOT_IN_DOMAIN_GROUPS",
     "PROJECT_ROOT",
+    "PUT_QUOTAS_KEY",
     "QUEUE_TYPES",
     "QUEUE_TYPE_KEY",
     "REMOVAL_POLICIES",
     "REMOVAL_POLICY_DEFAULT",
     "REMOVAL_POLICY_KEY",
-    "RESERVED_FIELDS",
     "RETIRED_KEYS",
     "SCHEMA_MAX_LENGTH",
+    "SPILL_AFTER_SECONDS",
     "STACK_NAME_DEFAULT",
     "STACK_NAME_KEY",
+    "TAGS_KEY",
     "AlarmThresholds",
     "ConfigError",
     "DatasetConfig",
@@ -93,5 +101,9 @@ __all__ = [
     "parse_bool",
     "parse_int",
     "parse_object",
+    "parse_put_quotas",
     "parse_str",
+    "parse_tags",
+    "render_put_quotas",
+    "tag_problems",
 ]

@@ -1,8 +1,9 @@
 """The dataset kinds the configuration accepts: the contract's five kinds, with what the stack checks of each.
 
 The kinds themselves (their names, dataset types, APIs and environment variables) are ``contract.KIND_SPECS``;
-this module adds the columns only the stack needs, keyed by the contract's kind: the default schema's path, the
-fields Personalize requires in the schema, and how the kind is granted and configured. A kind added to the
+this module adds the columns only the stack needs, keyed by the contract's kind: the default schema's path and how
+the kind is granted and configured. The fields Personalize requires in the kind's schema are ``schema_rules``'
+(``lambdas/schema_rules.py``), the one table the local emulator checks schemas by too. A kind added to the
 contract without a row here fails at import, naming the kind.
 """
 
@@ -14,6 +15,7 @@ from types import MappingProxyType
 from typing import Final
 
 from contract import KIND_SPECS, KindSpec
+from schema_rules import REQUIRED_FIELDS
 
 # Where the default schemas live, relative to the project root (the contract names the file).
 SCHEMAS_DIRECTORY: Final = "schemas"
@@ -27,9 +29,6 @@ class DatasetKind:
     ----------
     spec
         The contract's kind (``contract.KIND_SPECS["item"]``): names, dataset type, API, environment variables.
-    required_fields
-        The fields Personalize requires in this type's schema (docs/personalize.md §4), checked at synth so a wrong
-        schema file fails ``cdk synth`` rather than the deployment.
     put_on_dataset
         Whether :attr:`put_action` can be scoped to the dataset ARN. PutEvents and PutActionInteractions have no
         resource type and need ``Resource: "*"`` (docs/personalize.md §1).
@@ -42,7 +41,6 @@ class DatasetKind:
     """
 
     spec: KindSpec
-    required_fields: tuple[str, ...]
     put_on_dataset: bool = True
     needs_metadata: bool = True
     tracking_id_required: bool = False
@@ -56,6 +54,13 @@ class DatasetKind:
     def dataset_type(self) -> str:
         """The dataset type as it ends a dataset ARN (``.../dataset/<group>/ITEMS``)."""
         return self.spec.dataset_type
+
+    @property
+    def required_fields(self) -> tuple[str, ...]:
+        """The fields Personalize requires in this type's schema (``schema_rules.REQUIRED_FIELDS``,
+        docs/personalize.md §4), checked at synth so a wrong schema file fails ``cdk synth`` rather than the
+        deployment."""
+        return tuple(REQUIRED_FIELDS[self.dataset_type])
 
     @property
     def env_var(self) -> str:
@@ -80,22 +85,11 @@ class DatasetKind:
 
 # The stack's columns of each contract kind.
 _ROWS: Final = (
-    DatasetKind(KIND_SPECS["item"], required_fields=("ITEM_ID",)),
-    DatasetKind(KIND_SPECS["action"], required_fields=("ACTION_ID",)),
-    DatasetKind(KIND_SPECS["user"], required_fields=("USER_ID",)),
-    DatasetKind(
-        KIND_SPECS["event"],
-        required_fields=("USER_ID", "ITEM_ID", "TIMESTAMP"),
-        put_on_dataset=False,
-        needs_metadata=False,
-        tracking_id_required=True,
-    ),
-    DatasetKind(
-        KIND_SPECS["actionInteraction"],
-        required_fields=("USER_ID", "ACTION_ID", "EVENT_TYPE", "TIMESTAMP"),
-        put_on_dataset=False,
-        needs_metadata=False,
-    ),
+    DatasetKind(KIND_SPECS["item"]),
+    DatasetKind(KIND_SPECS["action"]),
+    DatasetKind(KIND_SPECS["user"]),
+    DatasetKind(KIND_SPECS["event"], put_on_dataset=False, needs_metadata=False, tracking_id_required=True),
+    DatasetKind(KIND_SPECS["actionInteraction"], put_on_dataset=False, needs_metadata=False),
 )
 
 

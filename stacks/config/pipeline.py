@@ -20,11 +20,14 @@ from stacks.config.datasets import (
     DatasetGroupConfig,
 )
 from stacks.config.kinds import DATASET_KINDS
-from stacks.config.parsing import ConfigError, parse_object
+from stacks.config.parsing import ConfigError, IntSetting, parse_object
+from stacks.config.quotas import PUT_QUOTAS_KEY, parse_put_quotas
+from stacks.config.schemas import check_domain_schema
 from stacks.config.settings import (
     ALARM_EMAIL_KEY,
     BATCH_SIZE,
     FIFO_BATCH_SIZE_MAX,
+    FIFO_MAX_BATCHING_WINDOW_SECONDS,
     FUNCTION_MEMORY_MB,
     FUNCTION_TIMEOUT_SECONDS,
     LOG_RETENTION_DAYS_DEFAULT,
@@ -37,6 +40,7 @@ from stacks.config.settings import (
     REMOVAL_POLICY_DEFAULT,
     REMOVAL_POLICY_KEY,
     RETIRED_KEYS,
+    SPILL_AFTER_SECONDS,
     STACK_NAME_DEFAULT,
     STACK_NAME_KEY,
     UNWINDOWED_BATCH_SIZE_MAX,
@@ -46,6 +50,7 @@ from stacks.config.settings import (
     parse_removal_policy,
     parse_stack_name,
 )
+from stacks.config.tags import TAGS_KEY, parse_tags
 
 
 @dataclass(frozen=True)
@@ -65,10 +70,12 @@ class PipelineConfig:
     stack_name
         The CloudFormation stack name (context key ``stackName``).
     batch_size
-        Records per Lambda invocation from the SQS event source (``batchSize``).
+        Records per Lambda invocation from the SQS event source (``batchSize``). With ``queueType`` fifo and no
+        ``batchSize`` in the context, :meth:`from_context` takes 10, Lambda's most for FIFO queues; a config built
+        directly for a FIFO queue names it.
     max_batching_window_seconds
         How long the event source gathers records before invoking; 0 invokes at once
-        (``maxBatchingWindowSeconds``).
+        (``maxBatchingWindowSeconds``). With ``queueType`` fifo and no value in the context, 0.
     max_concurrency
         The event source's maximum concurrent invocations (``maxConcurrency``).
     max_receive_count
@@ -85,6 +92,16 @@ class PipelineConfig:
     alarms
         The alarm thresholds (``alarms``, an object of camelCase :class:`~stacks.config.alarms.AlarmThresholds`
         fields; absent fields keep their defaults).
+    spill_after_seconds
+        Spill the queue into import jobs once it would take longer than this through Put; 0 never
+        (``spillAfterSeconds``). FIFO queues never spill.
+    put_quotas
+        Put* API -> calls per second the ingest Lambda paces to where AWS raised the quota (``putQuotas``); the
+        APIs not named keep the contract's quotas.
+    tags
+        Tag key -> value for every resource the stack creates (``tags``), the Personalize dataset group, datasets
+        and event tracker included (schemas take no tags); checked against Personalize's tag limits
+        (:mod:`stacks.config.tags`).
     """
 
     datasets: tuple[DatasetConfig, ...]
@@ -101,6 +118,9 @@ class PipelineConfig:
     queue_type: str = QUEUE_TYPES[0]
     alarm_email: str | None = None
     alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    spill_after_seconds: int = SPILL_AFTER_SECONDS.default
+    put_quotas: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_context(cls, context: Mapping[str, object]) -> PipelineConfig:
@@ -138,6 +158,8 @@ class PipelineConfig:
                 "only for datasets the stack creates; existing datasets (datasets.<kind>.arn) bring their own group",
             )
         removal_policy = context.get(REMOVAL_POLICY_KEY)
+        queue_type = parse_queue_type(context.get(QUEUE_TYPE_KEY) or QUEUE_TYPES[0])
+        fifo = queue_type == "fifo"
         return cls(
             datasets=datasets,
             dataset_group=(
@@ -147,8 +169,12 @@ class PipelineConfig:
             ),
             removal_policy=REMOVAL_POLICY_DEFAULT if removal_policy is None else parse_removal_policy(removal_policy),
             stack_name=parse_stack_name(stack_name),
-            batch_size=BATCH_SIZE.read(context),
-            max_batching_window_seconds=MAX_BATCHING_WINDOW_SECONDS.read(context),
+            batch_size=_read_batching(BATCH_SIZE, context, fifo_default=FIFO_BATCH_SIZE_MAX if fifo else None),
+            max_batching_window_seconds=_read_batching(
+                MAX_BATCHING_WINDOW_SECONDS,
+                context,
+                fifo_default=FIFO_MAX_BATCHING_WINDOW_SECONDS if fifo else None,
+            ),
             max_concurrency=MAX_CONCURRENCY.read(context),
             max_receive_count=MAX_RECEIVE_COUNT.read(context),
             function_timeout_seconds=FUNCTION_TIMEOUT_SECONDS.read(context),
@@ -156,9 +182,12 @@ class PipelineConfig:
             log_retention_days=(
                 LOG_RETENTION_DAYS_DEFAULT if log_retention_days is None else parse_log_retention(log_retention_days)
             ),
-            queue_type=parse_queue_type(context.get(QUEUE_TYPE_KEY) or QUEUE_TYPES[0]),
+            queue_type=queue_type,
             alarm_email=parse_alarm_email(context.get(ALARM_EMAIL_KEY)),
             alarms=parse_alarms(context.get(ALARMS_KEY)),
+            tags=parse_tags(context.get(TAGS_KEY)),
+            spill_after_seconds=SPILL_AFTER_SECONDS.read(context),
+            put_quotas=parse_put_quotas(context.get(PUT_QUOTAS_KEY)),
         )
 
     def __post_init__(self) -> None:
@@ -179,21 +208,26 @@ class PipelineConfig:
             (MAX_RECEIVE_COUNT, self.max_receive_count),
             (FUNCTION_TIMEOUT_SECONDS, self.function_timeout_seconds),
             (FUNCTION_MEMORY_MB, self.function_memory_mb),
+            (SPILL_AFTER_SECONDS, self.spill_after_seconds),
         ):
             setting.check(value)
         parse_queue_type(self.queue_type)
         parse_alarm_email(self.alarm_email)
+        parse_tags(self.tags)
+        parse_put_quotas(self.put_quotas)
         if self.fifo and self.batch_size > FIFO_BATCH_SIZE_MAX:
             raise ConfigError(
                 BATCH_SIZE.key,
                 f"must be at most {FIFO_BATCH_SIZE_MAX} with {QUEUE_TYPE_KEY} fifo (Lambda's limit for FIFO queues), "
-                f"got {self.batch_size}",
+                f"got {self.batch_size}: pass -c {BATCH_SIZE.key}={FIFO_BATCH_SIZE_MAX}, or leave {BATCH_SIZE.key} out "
+                "of the context for that default",
             )
         if self.fifo and self.max_batching_window_seconds:
             raise ConfigError(
                 MAX_BATCHING_WINDOW_SECONDS.key,
                 f"must be 0 with {QUEUE_TYPE_KEY} fifo (Lambda has no batching window for FIFO queues), "
-                f"got {self.max_batching_window_seconds}",
+                f"got {self.max_batching_window_seconds}: pass -c {MAX_BATCHING_WINDOW_SECONDS.key}=0, or leave "
+                f"{MAX_BATCHING_WINDOW_SECONDS.key} out of the context for that default",
             )
         if self.batch_size > UNWINDOWED_BATCH_SIZE_MAX and self.max_batching_window_seconds == 0:
             raise ConfigError(
@@ -233,6 +267,16 @@ class PipelineConfig:
                         f"a domain dataset group ({self.dataset_group.domain}) cannot hold an "
                         f"{dataset.kind.dataset_type} dataset; remove datasetGroup.domain or this dataset",
                     )
+            # A domain asks more of each dataset type's schema than a custom group does (schema_rules'
+            # DOMAIN_REQUIREMENTS); CreateDataset would refuse the schema minutes into the deployment.
+            for dataset in self.datasets:
+                check_domain_schema(
+                    f"{DATASETS_KEY}.{dataset.kind.name}.schema",
+                    str(dataset.schema),
+                    dataset.kind,
+                    domain=self.dataset_group.domain,
+                    schema_file=dataset.schema_file,
+                )
 
     @property
     def fifo(self) -> bool:
@@ -247,6 +291,15 @@ class PipelineConfig:
     def dataset(self, kind_name: str) -> DatasetConfig | None:
         """Return the configured dataset of kind ``kind_name`` (``"items"``), or ``None``."""
         return next((dataset for dataset in self.datasets if dataset.kind.name == kind_name), None)
+
+
+def _read_batching(setting: IntSetting, context: Mapping[str, object], *, fifo_default: int | None) -> int:
+    """A batching setting from the context; absent with a FIFO queue, ``fifo_default`` (Lambda's FIFO limit)
+    rather than the standard queue's default, which a FIFO queue refuses. A value given is kept, and checked
+    against the FIFO limit by ``__post_init__``."""
+    if fifo_default is not None and context.get(setting.key) is None:
+        return fifo_default
+    return setting.read(context)
 
 
 def _no_datasets_message() -> str:
@@ -285,4 +338,7 @@ CONTEXT_KEYS: Final[tuple[str, ...]] = (
     QUEUE_TYPE_KEY,
     ALARM_EMAIL_KEY,
     ALARMS_KEY,
+    TAGS_KEY,
+    SPILL_AFTER_SECONDS.key,
+    PUT_QUOTAS_KEY,
 )

@@ -1,17 +1,18 @@
 """Schema files of the datasets the stack creates: read relative to the project root, and checked at synth.
 
 A schema Personalize would refuse (not an Avro record, a required field missing, a reserved field of the wrong
-type, too long) fails CreateSchema or CreateDataset minutes into a deployment; checked here, it fails ``cdk synth``
-with the key to fix.
+type, too long, or in a domain dataset group a field the domain requires missing) fails CreateSchema or
+CreateDataset minutes into a deployment; checked here, it fails ``cdk synth`` with the key to fix. The rules are
+``schema_rules``' (``lambdas/schema_rules.py``), the tables the local emulator refuses schemas by too.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+from schema_rules import DOMAIN_REQUIREMENTS, RESERVED_FIELDS, domain_field_problems
 from stacks.config.kinds import DatasetKind
 from stacks.config.parsing import ConfigError
 
@@ -20,30 +21,9 @@ PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
 # CreateSchema takes at most 20,000 characters (API_CreateSchema.html).
 SCHEMA_MAX_LENGTH: Final = 20_000
 
-# Reserved keywords and the type Personalize requires of them ("long, null": a long that may be nullable), from the
-# "Custom dataset and schema requirements" table
-# (https://docs.aws.amazon.com/personalize/latest/dg/custom-datasets-and-schemas.html). A schema that gets one wrong
-# fails CreateDataset at deploy time; checked at synth instead. The emulator enforces the same table
-# (local/emulator/avro.py; tests/infra/test_config_datasets.py checks the two agree).
-RESERVED_FIELDS: Final[Mapping[str, Mapping[str, tuple[str, bool]]]] = {
-    "INTERACTIONS": {
-        "EVENT_TYPE": ("string", False),
-        "EVENT_VALUE": ("float", True),
-        "IMPRESSION": ("string", True),
-        "RECOMMENDATION_ID": ("string", True),
-        "EVENT_ATTRIBUTION_SOURCE": ("string", True),
-    },
-    "ITEMS": {"CREATION_TIMESTAMP": ("long", False)},
-    "USERS": {},
-    "ACTIONS": {
-        "CREATION_TIMESTAMP": ("long", False),
-        "VALUE": ("long", True),
-        "TYPE": ("string", True),
-        "EXPIRATION_TIMESTAMP": ("long", True),
-        "REPEAT_FREQUENCY": ("long", True),
-    },
-    "ACTION_INTERACTIONS": {"IMPRESSION": ("string", True), "RECOMMENDATION_ID": ("string", True)},
-}
+# The reserved keywords of each dataset type and the type Personalize requires of them are schema_rules' table
+# (RESERVED_FIELDS), which the local emulator refuses schemas by too; the domains' required fields likewise
+# (DOMAIN_REQUIREMENTS, checked by check_domain_schema).
 
 
 def read_schema(key: str, value: object, kind: DatasetKind) -> str:
@@ -93,3 +73,37 @@ def check_schema(key: str, text: str, kind: DatasetKind) -> str:
                 f"got {json.dumps(field_.get('type'))}",
             )
     return text
+
+
+def check_domain_schema(key: str, text: str, kind: DatasetKind, *, domain: str, schema_file: str | None) -> None:
+    """Check that the schema ``text`` of a ``kind`` dataset has every field ``domain`` requires of that type.
+
+    Parameters
+    ----------
+    key
+        The context key of the schema (``datasets.items.schema``), first in the message.
+    text
+        The schema document, already checked by :func:`check_schema`.
+    kind
+        The dataset's kind.
+    domain
+        The dataset group's domain (``ECOMMERCE``, ``VIDEO_ON_DEMAND``).
+    schema_file
+        The schema file as configured, named in the message so the user knows which file to edit.
+
+    Raises
+    ------
+    ConfigError
+        Naming every missing or mistyped field, and the documentation page listing the domain's requirements.
+    """
+    fields = json.loads(text)["fields"]
+    problems = domain_field_problems(domain, kind.dataset_type, fields)
+    if not problems:
+        return
+    source = DOMAIN_REQUIREMENTS[domain][kind.dataset_type].source
+    where = f"the schema file {schema_file}" if schema_file else "the schema"
+    raise ConfigError(
+        key,
+        f"{'; '.join(problem.message for problem in problems)}. Add or fix these fields in {where} (the project's "
+        f"default schemas are for custom dataset groups), or remove datasetGroup.domain; see {source}",
+    )

@@ -13,10 +13,12 @@ from typing import Final
 from stacks.config.parsing import ConfigError, IntSetting, parse_int, parse_str
 
 # Bounds come from the service each value configures.
-# SQS event source batch size: 1..10,000 for standard queues (API_CreateEventSourceMapping.html, BatchSize).
-BATCH_SIZE: Final = IntSetting("batchSize", default=10, minimum=1, maximum=10_000)
+# SQS event source batch size: 1..10,000 for standard queues (API_CreateEventSourceMapping.html, BatchSize). The
+# default fills Put* calls of 10 records from one invocation and lets the handler defer a partial last call
+# (docs/design.md "Throughput"); it needs a batching window (UNWINDOWED_BATCH_SIZE_MAX below).
+BATCH_SIZE: Final = IntSetting("batchSize", default=250, minimum=1, maximum=10_000)
 # Batching window: 0..300 seconds (API_CreateEventSourceMapping.html, MaximumBatchingWindowInSeconds).
-MAX_BATCHING_WINDOW_SECONDS: Final = IntSetting("maxBatchingWindowSeconds", default=0, minimum=0, maximum=300)
+MAX_BATCHING_WINDOW_SECONDS: Final = IntSetting("maxBatchingWindowSeconds", default=1, minimum=0, maximum=300)
 # ESM maximum concurrency: 2..1000 (https://docs.aws.amazon.com/lambda/latest/api/API_ScalingConfig.html). The
 # default is the minimum on purpose: PutItems/PutActions are capped at 10 calls/s per dataset group, not adjustable
 # (https://docs.aws.amazon.com/personalize/latest/dg/limits.html), so more pollers only buy throttling.
@@ -30,6 +32,9 @@ MAX_RECEIVE_COUNT: Final = IntSetting("maxReceiveCount", default=5, minimum=1, m
 # one Personalize call may take seconds; below 10 s it would spend most invocations waiting for nothing.
 FUNCTION_TIMEOUT_SECONDS: Final = IntSetting("functionTimeoutSeconds", default=60, minimum=10, maximum=900)
 FUNCTION_MEMORY_MB: Final = IntSetting("functionMemoryMb", default=512, minimum=128, maximum=10_240)
+# The spill (docs/bulk.md, "The spill"): drain the queue into import jobs once it would take longer than this
+# through Put; 0 disables it (and FIFO queues never spill: stacks/ingestion_stack.py). At most a day.
+SPILL_AFTER_SECONDS: Final = IntSetting("spillAfterSeconds", default=1_800, minimum=0, maximum=86_400)
 # Settings earlier releases read and this one refuses, each with what to do instead: a value that silently did
 # nothing would let a reader believe it still chose something.
 RETIRED_KEYS: Final[Mapping[str, str]] = {
@@ -46,6 +51,8 @@ QUEUE_TYPES: Final[tuple[str, ...]] = ("standard", "fifo")
 # "For FIFO queues, the maximum [batch size] is 10"; "Batching window is not supported for FIFO queues"
 # (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-parameters.html).
 FIFO_BATCH_SIZE_MAX: Final = 10
+# With a FIFO queue, batchSize and maxBatchingWindowSeconds not given take these instead of the standard defaults.
+FIFO_MAX_BATCHING_WINDOW_SECONDS: Final = 0
 ALARM_EMAIL_KEY: Final = "alarmEmail"
 # An address SNS can send the subscription confirmation to; SNS itself checks nothing more at deploy time.
 _EMAIL_PATTERN: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")

@@ -88,6 +88,16 @@ class Synthesized:
         """The ingest Lambda: its logical id and its Properties."""
         return self.function(INGEST_HANDLER)
 
+    def state_machine_invoking(self, function_id: str) -> tuple[str, dict[str, Any]]:
+        """The one state machine whose definition invokes ``function_id``: its logical id and its Properties."""
+        found = [
+            (machine_id, machine["Properties"])
+            for machine_id, machine in self.resources("AWS::StepFunctions::StateMachine").items()
+            if f'"{function_id}"' in json.dumps(machine["Properties"]["DefinitionString"])
+        ]
+        assert len(found) == 1, f"expected one state machine invoking {function_id}, found {[m for m, _ in found]}"
+        return found[0]
+
     def role_of(self, function_id: str) -> str:
         """The logical id of the role ``function_id`` runs with."""
         role: str = self.resources("AWS::Lambda::Function")[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]

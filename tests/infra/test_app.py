@@ -17,6 +17,7 @@ from aws_cdk import aws_sqs as sqs
 import app as cdk_app
 from stacks.config import ConfigError
 from stacks.ingestion_stack import IngestionStack
+from stacks.spill_workflow import STEP_HANDLER
 from tests.infra.synthesis import (
     PROJECT_ROOT,
     Synthesized,
@@ -51,6 +52,8 @@ def everything(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     context = project_context(
         datasets={"items": {}, "actions": {}, "users": {}, "interactions": {}, "actionInteractions": {}},
         queueType="fifo",
+        batchSize=10,  # a FIFO queue's most (stacks/config/settings.py)
+        maxBatchingWindowSeconds=0,
         alarmEmail="oncall@example.com",
         alarms={"maxMessageAgeSeconds": 600, "throttledPeriods": 5},
         removalPolicy="destroy",
@@ -79,10 +82,38 @@ def test_cdk_nag_any_config_no_unacknowledged_findings(name: str, request: pytes
 
 
 def suppressed(synthesized: Synthesized) -> set[tuple[str, str]]:
+    """The acknowledged findings, but the import bucket's (tests/infra/test_import_bucket.py asserts those)."""
     return {
         (finding["ruleName"], construct["constructPath"].removeprefix("PersonalizeIngest/"))
         for finding in aws_solutions_report(synthesized.outdir)["suppressedViolations"]
         for construct in finding["violatingConstructs"]
+        if not construct["constructPath"].removeprefix("PersonalizeIngest/").startswith("Imports/")
+    }
+
+
+def spill_findings(synthesized: Synthesized, schemas: str) -> set[tuple[str, str]]:
+    """The spill's acknowledged findings (stacks/spill_workflow.py), ``schemas`` being the schema ARN pattern its
+    steps may describe, as the ingest function may."""
+    steps_id, _ = synthesized.function(STEP_HANDLER)
+    (bucket_id,) = [
+        logical_id for logical_id in synthesized.resources("AWS::S3::Bucket") if logical_id.startswith("Imports")
+    ]
+    spill_objects = json.dumps(["${Arn}/spill/*", {"Arn": {"Fn::GetAtt": [bucket_id, "Arn"]}}], separators=(",", ":"))
+    steps_policy = "Spill/StepsRole/DefaultPolicy/Resource"
+    workflow_policy = "Spill/Workflow/Role/DefaultPolicy/Resource"
+    return {
+        # the spill's functions share the pinned runtime
+        ("AwsSolutions-L1", "Spill/Steps/Resource"),
+        ("AwsSolutions-L1", "Spill/Check/Resource"),
+        # the steps: parts under spill/ only, jobs named spill-*, ListDatasetImportJobs (no resource type), and
+        # the schemas the ingest function may describe
+        (f"AwsSolutions-IAM5[Resource::{spill_objects}]", steps_policy),
+        (f"AwsSolutions-IAM5[Resource::{PERSONALIZE_ARN}:dataset-import-job/spill-*]", steps_policy),
+        ("AwsSolutions-IAM5[Resource::*]", steps_policy),
+        (f"AwsSolutions-IAM5[Resource::{schemas}]", steps_policy),
+        # the workflow: log delivery and X-Ray take no resource; invoke on the steps function and its versions
+        ("AwsSolutions-IAM5[Resource::*]", workflow_policy),
+        (f"AwsSolutions-IAM5[Resource::<{steps_id}.Arn>:*]", workflow_policy),
     }
 
 
@@ -133,18 +164,21 @@ def test_cdk_nag_default_config_acknowledges_only_reasoned_findings(default: Syn
         },
         ("AwsSolutions-IAM5[Resource::*]", "Personalize/Provider/waiter-state-machine/Role/DefaultPolicy/Resource"),
         ("AwsSolutions-SF2", "Personalize/Provider/waiter-state-machine/Resource"),
+        *spill_findings(default, f"{PERSONALIZE_ARN}:schema/personalize-ingest-*"),
     }
     assert all(len(finding["reason"]) > 40 for finding in aws_solutions_report(default.outdir)["suppressedViolations"])
 
 
-def test_cdk_nag_bring_your_own_config_acknowledges_only_schema_wildcard_and_runtime(byo: Synthesized) -> None:
+def test_cdk_nag_bring_your_own_config_acknowledges_only_schema_wildcard_runtime_and_spill(byo: Synthesized) -> None:
     assert suppressed(byo) == {
         (
             f"AwsSolutions-IAM5[Resource::{SCHEMAS_IN_DATASET_ACCOUNT}]",
             "IngestPipeline/Role/DefaultPolicy/Resource",
         ),
         ("AwsSolutions-L1", "IngestPipeline/Function/Resource"),
+        *spill_findings(byo, SCHEMAS_IN_DATASET_ACCOUNT),
     }
+    assert all(len(finding["reason"]) > 40 for finding in aws_solutions_report(byo.outdir)["suppressedViolations"])
 
 
 def test_cdk_nag_event_datasets_acknowledge_unscoped_put_apis_on_ingest_role_only(everything: Synthesized) -> None:
@@ -285,7 +319,9 @@ def test_stack_bring_your_own_config_outputs_configured_arns(byo: Synthesized) -
         "ItemsDatasetArn", {"Value": "arn:aws:personalize:us-east-1:111122223333:dataset/personalize-ingest/ITEMS"}
     )
     assert byo.resources("Custom::PersonalizeDataset") == {}
-    assert byo.resources("AWS::StepFunctions::StateMachine") == {}
+    # No Provider framework (its waiter is a state machine) for existing datasets: the spill's is the only one.
+    spill_workflow_id, _ = byo.state_machine_invoking(byo.function(STEP_HANDLER)[0])
+    assert list(byo.resources("AWS::StepFunctions::StateMachine")) == [spill_workflow_id]
 
 
 def test_stack_custom_stack_name_names_cloudformation_stack(tmp_path: Path) -> None:

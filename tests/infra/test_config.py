@@ -9,6 +9,8 @@ import json
 
 import pytest
 
+import contract
+from ingest.pacing import parse_quotas
 from stacks.config import (
     LOG_RETENTION_DAYS,
     PROJECT_ROOT,
@@ -17,6 +19,7 @@ from stacks.config import (
     DatasetGroupConfig,
     PipelineConfig,
     parse_bool,
+    render_put_quotas,
 )
 from stacks.ingestion_stack import REMOVAL_POLICIES, RETENTION_DAYS
 from tests.infra.config_cases import (
@@ -34,13 +37,15 @@ def test_config_cdk_json_context_matches_code_defaults() -> None:
         dataset_group=DatasetGroupConfig(name="personalize-ingest"),
         removal_policy="retain",
         stack_name="PersonalizeIngest",
-        batch_size=10,
-        max_batching_window_seconds=0,
+        batch_size=250,
+        max_batching_window_seconds=1,
         max_concurrency=2,
         max_receive_count=5,
         function_timeout_seconds=60,
         function_memory_mb=512,
         log_retention_days=30,
+        spill_after_seconds=1_800,
+        put_quotas={},
     )
     # The stack creates the items and actions datasets, with the project's schemas
     assert [(d.kind.name, d.arn, d.schema_file) for d in config.datasets] == [
@@ -56,10 +61,11 @@ def test_config_absent_keys_take_defaults() -> None:
 
     assert (config.stack_name, config.batch_size, config.max_batching_window_seconds, config.max_concurrency) == (
         "PersonalizeIngest",
-        10,
-        0,
+        250,
+        1,
         2,
     )
+    assert (config.spill_after_seconds, config.put_quotas) == (1_800, {})
     assert (config.max_receive_count, config.function_timeout_seconds, config.function_memory_mb) == (5, 60, 512)
     assert config.log_retention_days == 30
     assert (config.dataset_group, config.removal_policy, config.provisions_datasets) == (None, "retain", False)
@@ -78,6 +84,8 @@ def test_config_command_line_strings_parse_to_typed_values() -> None:
             "functionTimeoutSeconds": "120",
             "functionMemoryMb": "1024",
             "logRetentionDays": "7",
+            "spillAfterSeconds": "0",
+            "putQuotas": '{"PutEvents": "2000", "PutActionInteractions": 1500.5}',
         }
     )
 
@@ -91,6 +99,8 @@ def test_config_command_line_strings_parse_to_typed_values() -> None:
         function_timeout_seconds=120,
         function_memory_mb=1024,
         log_retention_days=7,
+        spill_after_seconds=0,
+        put_quotas={"PutEvents": 2000.0, "PutActionInteractions": 1500.5},
     )
     assert [(d.kind.name, d.arn) for d in config.datasets] == [("actions", ACTIONS_ARN)]
 
@@ -114,6 +124,9 @@ def test_config_command_line_strings_parse_to_typed_values() -> None:
         ("functionTimeoutSeconds", "901", "functionTimeoutSeconds: must be an integer between 10 and 900"),
         ("functionMemoryMb", 127, "functionMemoryMb: must be an integer between 128 and 10240"),
         ("functionMemoryMb", 10_241, "functionMemoryMb: must be an integer between 128 and 10240"),
+        ("spillAfterSeconds", -1, "spillAfterSeconds: must be an integer between 0 and 86400, got -1"),
+        ("spillAfterSeconds", "86401", "spillAfterSeconds: must be an integer between 0 and 86400"),
+        ("spillAfterSeconds", True, "spillAfterSeconds: must be an integer between 0 and 86400"),
         ("logRetentionDays", 2, "logRetentionDays: must be one of CloudWatch Logs' retention periods (1, 3, 5,"),
         ("logRetentionDays", "a month", "logRetentionDays: must be one of CloudWatch Logs' retention periods"),
         # Retired: a value that silently did nothing would let a reader believe it still chose the layer
@@ -139,7 +152,21 @@ def test_config_bad_value_raises_config_error_naming_key(key: str, value: object
         ({"datasets": {"items": {}}, "removalPolicy": "snapshot"}, "removalPolicy", "must be one of retain, destroy"),
         ({"queueType": "lifo"}, "queueType", "must be one of standard, fifo, got 'lifo'"),
         ({"queueType": "fifo", "batchSize": 11, "maxBatchingWindowSeconds": 0}, "batchSize", "must be at most 10"),
+        # Given explicitly, the standard queue's defaults are refused on a FIFO queue, with the value to pass.
+        ({"queueType": "fifo", "batchSize": 250}, "batchSize", "must be at most 10 with queueType fifo"),
+        # cdk.json's values with -c queueType=fifo: both refused (the first checked is named), saying what to pass
+        (
+            {"queueType": "fifo", "batchSize": 250, "maxBatchingWindowSeconds": 1},
+            "batchSize",
+            "must be at most 10 with queueType fifo (Lambda's limit for FIFO queues), got 250: pass -c batchSize=10",
+        ),
         ({"queueType": "fifo", "maxBatchingWindowSeconds": 5}, "maxBatchingWindowSeconds", "must be 0 with queueTy"),
+        (
+            {"queueType": "fifo", "maxBatchingWindowSeconds": 1},
+            "maxBatchingWindowSeconds",
+            "must be 0 with queueType fifo (Lambda has no batching window for FIFO queues), got 1: pass -c "
+            "maxBatchingWindowSeconds=0",
+        ),
         ({"alarmEmail": "oncall"}, "alarmEmail", "must be an email address, got 'oncall'"),
         ({"alarmEmail": 42}, "alarmEmail", "must be an email address"),
         ({"alarms": "loud"}, "alarms", "must be a JSON object"),
@@ -159,6 +186,58 @@ def test_config_bad_queue_alarm_or_removal_policy_raises_config_error_naming_key
     assert str(raised.value).startswith(f"{key}: {message}")
 
 
+@pytest.mark.parametrize(
+    ("quotas", "key", "message"),
+    [
+        ("fast", "putQuotas", "must be a JSON object"),
+        (
+            {"PutThings": 5},
+            "putQuotas.PutThings",
+            "names no Put* API; known: PutItems, PutActions, PutUsers, PutEvents",
+        ),
+        # PutItems, PutUsers and PutActions: 10 calls/s per dataset group, not adjustable (docs/personalize.md §2).
+        ({"PutItems": 20}, "putQuotas.PutItems", "must be at most 10 (PutItems's quota is not adjustable"),
+        ({"PutUsers": "11"}, "putQuotas.PutUsers", "must be at most 10"),
+        ({"PutActions": 10.5}, "putQuotas.PutActions", "must be at most 10"),
+        ({"PutEvents": 0}, "putQuotas.PutEvents", "must be a positive number of calls per second, got 0"),
+        ({"PutEvents": "-5"}, "putQuotas.PutEvents", "must be a positive number"),
+        ({"PutEvents": True}, "putQuotas.PutEvents", "must be a positive number"),
+        ({"PutEvents": "nan"}, "putQuotas.PutEvents", "must be a positive number"),
+        ({"PutActionInteractions": "inf"}, "putQuotas.PutActionInteractions", "must be a positive number"),
+        ({"PutEvents": [2000]}, "putQuotas.PutEvents", "must be a positive number"),
+    ],
+)
+def test_config_bad_put_quotas_raise_config_error_naming_the_api(quotas: object, key: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        config_with(putQuotas=quotas)
+
+    assert raised.value.key == key
+    assert str(raised.value).startswith(f"{key}: {message}")
+
+
+def test_config_put_quotas_render_as_the_handlers_put_quotas_in_contract_order() -> None:
+    # Raised quotas and the fixed ones at (or below) their ceiling; written in any order.
+    config = config_with(putQuotas={"PutActionInteractions": 1500.5, "PutEvents": 2000, "PutItems": 10})
+
+    assert render_put_quotas(config.put_quotas) == "PutItems=10,PutEvents=2000,PutActionInteractions=1500.5"
+    # What the handler parses back (lambdas/ingest/pacing.py), over the contract's quotas for the APIs not named.
+    assert parse_quotas(render_put_quotas(config.put_quotas)) == {
+        **{spec.api: spec.quota_per_second for spec in contract.KIND_SPECS.values()},
+        "PutItems": 10.0,
+        "PutEvents": 2000.0,
+        "PutActionInteractions": 1500.5,
+    }
+    assert config_with(putQuotas="").put_quotas == {}
+    assert render_put_quotas({}) == ""
+
+
+def test_config_direct_construction_checks_put_quotas() -> None:
+    (dataset,) = config_with().datasets
+
+    with pytest.raises(ConfigError, match=r"^putQuotas\.PutUsers: must be at most 10"):
+        PipelineConfig(datasets=(dataset,), put_quotas={"PutUsers": 50})
+
+
 def test_config_every_removal_policy_maps_to_cdk_removal_policy() -> None:
     assert sorted(REMOVAL_POLICIES) == ["destroy", "retain"]
 
@@ -166,9 +245,9 @@ def test_config_every_removal_policy_maps_to_cdk_removal_policy() -> None:
 def test_config_large_batch_without_window_raises_config_error_naming_window() -> None:
     # Lambda refuses an SQS batch size above 10 without a batching window.
     with pytest.raises(ConfigError, match=r"^maxBatchingWindowSeconds: must be at least 1 when batchSize is above 10"):
-        config_with(batchSize="11")
+        config_with(batchSize="11", maxBatchingWindowSeconds=0)
 
-    assert config_with(batchSize=10).batch_size == 10
+    assert config_with(batchSize=10, maxBatchingWindowSeconds=0).batch_size == 10
     assert config_with(batchSize=11, maxBatchingWindowSeconds=1).batch_size == 11
 
 
@@ -204,6 +283,8 @@ def test_config_fifo_alarm_email_and_thresholds_from_command_line_strings() -> N
     )
 
     assert (config.queue_type, config.fifo, config.alarm_email) == ("fifo", True, "oncall@example.com")
+    # batchSize and maxBatchingWindowSeconds not given: Lambda's FIFO limits, not the standard queue's defaults.
+    assert (config.batch_size, config.max_batching_window_seconds) == (10, 0)
     assert (config.alarms.max_message_age_seconds, config.alarms.setup_errors) == (600, 2)
     # Fields not given keep the construct's defaults.
     assert config.alarms.dead_letter_messages == AlarmThresholds().dead_letter_messages

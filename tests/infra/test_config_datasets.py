@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from stacks.config import (
     DATASET_KINDS,
     PROJECT_ROOT,
-    RESERVED_FIELDS,
     ConfigError,
     DatasetConfig,
     DatasetGroupConfig,
@@ -43,7 +44,8 @@ def test_config_dataset_group_all_fields_from_command_line_json() -> None:
 
     config = PipelineConfig.from_context(
         {
-            "datasets": '{"items": {"schema": "schemas/items.json"}}',
+            # The project's Users schema fits ECOMMERCE's requirements (its Items schema does not)
+            "datasets": '{"users": {"schema": "schemas/users.json"}}',
             "datasetGroup": json.dumps(group),
             "removalPolicy": "DESTROY",
         }
@@ -288,14 +290,6 @@ def test_config_existing_event_datasets_keep_tracking_ids_from_command_line() ->
     ]
 
 
-def test_config_reserved_field_types_agree_with_the_emulator() -> None:
-    from local.emulator.avro import DATASET_TYPES
-
-    assert {name: dict(fields) for name, fields in RESERVED_FIELDS.items()} == {
-        name: dict(dataset_type.reserved) for name, dataset_type in DATASET_TYPES.items()
-    }
-
-
 @pytest.mark.parametrize(
     ("kind", "reserved", "message"),
     [
@@ -324,3 +318,104 @@ def test_config_schema_with_reserved_field_of_wrong_type_raises_config_error(
 
     assert raised.value.key == f"datasets.{kind}.schema"
     assert message in str(raised.value)
+
+
+# --- domain dataset groups: the fields each domain requires (lambdas/schema_rules.py) -----------------------------
+
+
+def schema_file(
+    tmp_path: Path, kind: str, *, add: Sequence[Mapping[str, object]] = (), drop: Sequence[str] = ()
+) -> str:
+    """The default schema of ``kind`` with the fields ``add`` appended and ``drop`` removed, written to a file."""
+    document = json.loads((PROJECT_ROOT / DATASET_KINDS[kind].default_schema).read_text())
+    document["fields"] = [field for field in document["fields"] if field["name"] not in drop] + list(add)
+    path = tmp_path / f"{kind}.json"
+    path.write_text(json.dumps(document))
+    return str(path)
+
+
+def test_config_domain_group_default_items_schema_names_fields_to_add_and_the_file() -> None:
+    # The project's default schemas are for custom groups: ECOMMERCE Items need a categorical CATEGORY_L1 too
+    with pytest.raises(ConfigError) as raised:
+        PipelineConfig.from_context({"datasets": {"items": {}}, "datasetGroup": {"domain": "ECOMMERCE"}})
+
+    assert raised.value.key == "datasets.items.schema"
+    assert 'ECOMMERCE ITEMS schemas need the field CATEGORY_L1 (categorical "string")' in str(raised.value)
+    assert "in the schema file schemas/items.json" in str(raised.value)
+    assert "https://docs.aws.amazon.com/personalize/latest/dg/ECOMMERCE-items-dataset.html" in str(raised.value)
+
+
+def test_config_domain_group_items_schema_without_price_and_category_names_both(tmp_path: Path) -> None:
+    items = schema_file(tmp_path, "items", drop=("PRICE",))
+
+    with pytest.raises(ConfigError) as raised:
+        PipelineConfig.from_context({"datasets": {"items": {"schema": items}}, "datasetGroup": {"domain": "ECOMMERCE"}})
+
+    message = str(raised.value)
+    assert 'need the field PRICE ("float")' in message
+    assert 'need the field CATEGORY_L1 (categorical "string")' in message
+    assert message.index("PRICE") < message.index("CATEGORY_L1")  # the documentation's order
+
+
+@pytest.mark.parametrize(
+    ("domain", "kind", "edit", "named"),
+    [
+        ("VIDEO_ON_DEMAND", "items", {}, 'GENRES (categorical "string") (not null), got type ["null", "string"]'),
+        ("VIDEO_ON_DEMAND", "items", {}, 'CREATION_TIMESTAMP ("long")'),
+        (
+            "ECOMMERCE",
+            "users",
+            # a field besides the id (as custom groups ask), but neither categorical nor a number
+            {"add": [{"name": "NICKNAME", "type": ["null", "string"]}], "drop": ("MEMBERSHIP_TYPE", "AGE_GROUP")},
+            "need one metadata field besides the id: a categorical string or a number",
+        ),
+        ("ECOMMERCE", "interactions", {"drop": ("EVENT_TYPE",)}, 'need the field EVENT_TYPE ("string")'),
+    ],
+)
+def test_config_domain_group_schema_missing_or_mistyped_field_named(
+    tmp_path: Path, domain: str, kind: str, edit: dict[str, Any], named: str
+) -> None:
+    path = schema_file(tmp_path, kind, **edit)
+
+    with pytest.raises(ConfigError) as raised:
+        PipelineConfig.from_context({"datasets": {kind: {"schema": path}}, "datasetGroup": {"domain": domain}})
+
+    assert raised.value.key == f"datasets.{kind}.schema"
+    assert f"{domain} {DATASET_KINDS[kind].dataset_type} schemas" in str(raised.value)
+    assert named in str(raised.value)
+
+
+def test_config_domain_group_schemas_with_required_fields_accepted(tmp_path: Path) -> None:
+    category = {"name": "CATEGORY_L1", "type": "string", "categorical": True}
+    items = schema_file(tmp_path, "items", add=[category])
+
+    config = PipelineConfig.from_context(
+        {"datasets": {"items": {"schema": items}, "users": {}}, "datasetGroup": {"domain": "ECOMMERCE"}}
+    )
+
+    assert config.dataset_group is not None
+    assert config.dataset_group.domain == "ECOMMERCE"
+
+
+def test_config_custom_group_needs_no_domain_fields() -> None:
+    # The same default Items schema is fine without a domain: the domain's fields are the domain's only
+    config = PipelineConfig.from_context({"datasets": {"items": {}}, "datasetGroup": {"name": "shop"}})
+
+    assert [dataset.schema_file for dataset in config.datasets] == ["schemas/items.json"]
+
+
+def test_config_domain_schema_fails_synth_naming_the_field() -> None:
+    from app import build_app
+
+    with pytest.raises(
+        ConfigError, match=r"^datasets.items.schema: ECOMMERCE ITEMS schemas need the field CATEGORY_L1"
+    ):
+        build_app(project_context(datasets={"items": {}}, datasetGroup={"name": "shop", "domain": "ECOMMERCE"}))
+
+
+def test_config_kind_required_fields_are_schema_rules_table() -> None:
+    from schema_rules import REQUIRED_FIELDS
+
+    assert {kind.dataset_type: kind.required_fields for kind in DATASET_KINDS.values()} == {
+        dataset_type: tuple(fields) for dataset_type, fields in REQUIRED_FIELDS.items()
+    }

@@ -61,7 +61,9 @@ EVENT_TRACKING_ID = "0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 @pytest.fixture(scope="module")
 def everything(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """Every dataset kind created by the stack, on FIFO queues."""
-    return synthesize(project_context(datasets=ALL_KINDS, queueType="fifo"), tmp_path_factory.mktemp("everything"))
+    # FIFO queues: Lambda takes at most 10 records from one, without a batching window (stacks/config/settings.py).
+    context = project_context(datasets=ALL_KINDS, queueType="fifo", batchSize=10, maxBatchingWindowSeconds=0)
+    return synthesize(context, tmp_path_factory.mktemp("everything"))
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,9 @@ def byo_events(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         datasets={
             "interactions": {"arn": f"{GROUP_ARN_PREFIX}/INTERACTIONS", "trackingId": EVENT_TRACKING_ID},
             "actionInteractions": {"arn": f"{GROUP_ARN_PREFIX}/ACTION_INTERACTIONS"},
-        }
+        },
+        # quotas AWS raised for this account, written in any order
+        putQuotas={"PutActionInteractions": 1500, "PutEvents": 2000},
     )
     return synthesize(context, tmp_path_factory.mktemp("byo_events"))
 
@@ -204,6 +208,8 @@ def test_function_default_config_environment_is_contract_two_with_provisioned_ar
         "DEAD_LETTER_QUEUE_URL": {"Ref": dlq_id},
         "MAX_RECEIVE_COUNT": "5",
         "MAX_CONCURRENCY": "2",
+        # cdk.json's batchSize; no PUT_QUOTAS: the handler paces to the contract's quotas
+        "BATCH_SIZE": "250",
         "POWERTOOLS_SERVICE_NAME": "personalize-ingest",
         "POWERTOOLS_METRICS_NAMESPACE": "PersonalizeIngest",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -218,7 +224,16 @@ def test_function_tuned_config_environment_names_configured_kinds_only(tuned: Sy
     assert "ACTIONS_DATASET_ARN" not in variables
     assert variables["MAX_RECEIVE_COUNT"] == "3"
     assert variables["MAX_CONCURRENCY"] == "5"
+    assert variables["BATCH_SIZE"] == "100"
+    assert "PUT_QUOTAS" not in variables
     assert (function["Timeout"], function["MemorySize"]) == (120, 1024)
+
+
+def test_function_raised_quotas_config_environment_names_them_as_the_handler_parses(byo_events: Synthesized) -> None:
+    _, function = byo_events.ingest_function()
+
+    # The format lambdas/ingest/pacing.py parses, in the contract's order of APIs.
+    assert function["Environment"]["Variables"]["PUT_QUOTAS"] == "PutEvents=2000,PutActionInteractions=1500"
 
 
 @pytest.mark.parametrize(("name", "days"), [("default", 30), ("tuned", 7)])
@@ -265,13 +280,14 @@ def test_event_source_default_config_reports_item_failures_at_minimum_concurrenc
     ingest_id, _, _, _ = default.queues()
     function_id, _ = default.ingest_function()
 
+    window = default.config.max_batching_window_seconds
     default.template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {
             "EventSourceArn": get_att_arn(ingest_id),
             "FunctionName": {"Ref": function_id},
-            "BatchSize": 10,
-            "MaximumBatchingWindowInSeconds": Match.absent(),
+            "BatchSize": default.config.batch_size,  # cdk.json's
+            "MaximumBatchingWindowInSeconds": window or Match.absent(),
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "ScalingConfig": {"MaximumConcurrency": 2},
         },
@@ -307,9 +323,12 @@ def test_iam_default_config_put_actions_only_on_actions_dataset(default: Synthes
 
 
 def test_iam_tuned_config_no_put_for_unconfigured_kind(tuned: Synthesized) -> None:
+    role = ingest_role(tuned)
+
     assert tuned.resources_of("personalize:PutItems") == [ITEMS_ARN]
     assert tuned.resources_of("personalize:PutActions") == []
-    assert tuned.resources_of("personalize:DescribeDataset") == [ITEMS_ARN]
+    # (The spill's steps describe the same dataset: tests/infra/test_spill_workflow.py.)
+    assert tuned.resources_of("personalize:DescribeDataset", role) == [ITEMS_ARN]
 
 
 def test_iam_default_config_describe_exactly_the_provisioned_datasets_and_schemas(default: Synthesized) -> None:
@@ -325,7 +344,7 @@ def test_iam_default_config_describe_exactly_the_provisioned_datasets_and_schema
 
 def test_iam_bring_your_own_config_describe_schemas_of_dataset_account_only(tuned: Synthesized) -> None:
     # An existing dataset's schema is unknown at synth: DescribeSchema is scoped to its account and Region.
-    assert tuned.resources_of("personalize:DescribeSchema") == [SCHEMAS_IN_DATASET_ACCOUNT]
+    assert tuned.resources_of("personalize:DescribeSchema", ingest_role(tuned)) == [SCHEMAS_IN_DATASET_ACCOUNT]
 
 
 @pytest.mark.parametrize("name", ["default", "tuned"])
@@ -343,10 +362,11 @@ def test_iam_default_config_ingest_role_wildcard_only_for_the_group_schemas(defa
     assert wildcards == [("personalize:DescribeSchema", GROUP_SCHEMAS)]
 
 
-def test_iam_tuned_config_wildcard_resource_only_for_schemas(tuned: Synthesized) -> None:
-    wildcards = {(action, resource) for action, resource in tuned.allowed() if "*" in json.dumps(resource)}
+def test_iam_tuned_config_ingest_role_wildcard_resource_only_for_schemas(tuned: Synthesized) -> None:
+    # (The import bucket's role reads the bucket's objects: tests/infra/test_import_bucket.py.)
+    wildcards = [(a, r) for a, r in tuned.allowed(ingest_role(tuned)) if "*" in json.dumps(r)]
 
-    assert wildcards == {("personalize:DescribeSchema", SCHEMAS_IN_DATASET_ACCOUNT)}
+    assert wildcards == [("personalize:DescribeSchema", SCHEMAS_IN_DATASET_ACCOUNT)]
 
 
 def test_iam_default_config_ingest_role_grants_exactly_the_handler_and_event_source_actions(
@@ -373,10 +393,24 @@ def test_iam_default_config_ingest_role_grants_exactly_the_handler_and_event_sou
 
 def test_iam_default_config_send_message_only_on_dead_letter_queue(default: Synthesized) -> None:
     ingest_id, _, dlq_id, _ = default.queues()
+    role = ingest_role(default)
 
-    assert default.resources_of("sqs:SendMessage") == [get_att_arn(dlq_id)]
+    # (The spill's steps dead-letter and drain too: tests/infra/test_spill_workflow.py.)
+    assert default.resources_of("sqs:SendMessage", role) == [get_att_arn(dlq_id)]
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"):
-        assert default.resources_of(action) == [get_att_arn(ingest_id)], action
+        assert default.resources_of(action, role) == [get_att_arn(ingest_id)], action
+
+
+@pytest.mark.parametrize("name", ["default", "tuned", "everything"])
+def test_iam_any_config_ingest_role_may_release_a_deferred_record_on_the_ingest_queue(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    # The handler defers a partial last Put* call by setting its records' visibility to 0: without this grant the
+    # record would wait out the whole visibility timeout instead.
+    synthesized: Synthesized = request.getfixturevalue(name)
+    ingest_id, _, _, _ = synthesized.queues()
+
+    assert synthesized.resources_of("sqs:ChangeMessageVisibility", ingest_role(synthesized)) == [get_att_arn(ingest_id)]
 
 
 def test_iam_default_config_logs_only_to_own_log_group_without_managed_policy(default: Synthesized) -> None:

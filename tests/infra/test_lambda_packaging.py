@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from stacks.lambda_packaging import LAMBDAS_ROOT, RUNTIME_LAYER_DISTRIBUTIONS, RUNTIME_LAYER_ROOT
-from tests.infra.synthesis import Synthesized, project_context, synthesize
+from stacks.spill_workflow import CHECK_HANDLER, STEP_HANDLER
+from tests.infra.synthesis import INGEST_HANDLER, Synthesized, project_context, synthesize
 
 LAYER_PACKAGES = RUNTIME_LAYER_ROOT / "python"
 
@@ -89,6 +90,12 @@ def test_stack_every_python_function_deploys_with_the_one_runtime_layer(default:
         if str(function["Properties"].get("Runtime", "")).startswith("python")
     }
 
-    # The ingest function and the two custom resource handlers
-    assert len(python_functions) == 3
+    # The ingest function, the two custom resource handlers and the spill's two functions; every one of them
+    assert {function["Handler"] for function in python_functions.values()} == {
+        INGEST_HANDLER,
+        "resources.handler.on_event",
+        "resources.handler.is_complete",
+        STEP_HANDLER,
+        CHECK_HANDLER,
+    }
     assert all(function.get("Layers") == [{"Ref": layer_id}] for function in python_functions.values())

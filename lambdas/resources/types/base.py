@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import ClientError
 
 from resources.errors import RESOURCE_NOT_FOUND, error_code, error_message
+from resources.tags import Tags, tag_list
 
 if TYPE_CHECKING:
     from mypy_boto3_personalize import PersonalizeClient
@@ -123,6 +124,8 @@ class ResourceType:
         The properties in a form where equal means "the same resource" (a reformatted schema is the same).
     has_status
         Whether DescribeX reports a status (schemas exist once created and have none).
+    taggable
+        Whether Personalize tags the resource (CreateX takes ``tags``; TagResource accepts its ARN). Schemas are not.
     update_in_place
         Changes the :attr:`in_place` properties of an existing resource, or refuses with a message.
     ready
@@ -149,6 +152,7 @@ class ResourceType:
     in_place: tuple[str, ...] = ()
     slot: tuple[str, ...] = ()
     has_status: bool = True
+    taggable: bool = True
     update_in_place: Callable[[PersonalizeClient, str, Properties], None] | None = None
     ready: Callable[[PersonalizeClient, Properties, Description], Progress] = _always_ready
     busy: Callable[[Description], str | None] = _never_busy
@@ -177,9 +181,12 @@ class ResourceType:
         description: Description = response[self.member]
         return description
 
-    def create(self, client: PersonalizeClient, properties: Properties) -> str:
-        """Call CreateX and return the new resource's ARN."""
-        response = getattr(client, f"create_{_snake(self.api_noun)}")(**self.create_request(properties))
+    def create(self, client: PersonalizeClient, properties: Properties, tags: Tags | None = None) -> str:
+        """Call CreateX (with ``tags``, for a taggable type) and return the new resource's ARN."""
+        request: dict[str, Any] = self.create_request(properties)
+        if tags and self.taggable:
+            request["tags"] = tag_list(tags)
+        response = getattr(client, f"create_{_snake(self.api_noun)}")(**request)
         return str(response[self.arn_member])
 
     def delete(self, client: PersonalizeClient, arn: str) -> None:

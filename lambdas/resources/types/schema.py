@@ -107,5 +107,7 @@ SCHEMA: Final = ResourceType(
     attributes=_schema_attributes,
     canonical=_schema_canonical,
     has_status=False,
+    # CreateSchema takes no tags, and schemas are not among Personalize's taggable resources (docs/personalize.md §3).
+    taggable=False,
     delete_refused=_schema_delete_refused,
 )
