@@ -25,7 +25,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 CDK := node_modules/.bin/cdk
 
-.PHONY: install test lint typecheck unit infra integration synth deploy destroy demo bench diagram e2e clean constraints
+.PHONY: install test lint typecheck unit infra integration synth deploy destroy demo bench spill-bench diagram backfill e2e clean constraints
 
 install: $(VENV)/.stamp-installed node_modules/.stamp-installed $(RUNTIME_LAYER)/.stamp-built
 
@@ -91,11 +91,19 @@ destroy: install
 demo: install
 	$(PY) -m local.demo $(ARGS)
 
+## backfill: load files of changes (or Personalize CSV) through import jobs, e.g. make backfill ARGS="--help"
+backfill: install
+	$(BIN)/backfill $(ARGS)
+
+## spill-bench: a deep backlog drained by the spill workflow (import jobs) against the Put path's ceiling; minutes
+spill-bench: install
+	$(PY) -m local.spill_bench $(ARGS)
+
 ## diagram: redraw docs/architecture.svg from the synthesized stack (needs Graphviz's dot; a test checks it is current)
 diagram: install
 	$(PY) -m tools.architecture
 
-## bench: our batching handler vs. a one-record-per-call baseline, side by side against the emulator
+## bench: every scenario (quota, latency, faults, CPU, bulk) against a one-record-per-call baseline and the limit
 bench: install
 	$(PY) -m local.benchmark $(ARGS)
 
