@@ -14,13 +14,15 @@ from typing import Final
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from tools.architecture.graph import (
+from tools.architecture.model import (
     EXTERNAL,
     FUNCTION,
     MONITORING,
     NOTIFICATION,
     PERSONALIZE,
     QUEUE,
+    STORAGE,
+    WORKFLOW,
     Architecture,
     Cluster,
     Node,
@@ -36,6 +38,8 @@ _COLOURS: Final[Mapping[str, tuple[str, str]]] = {
     PERSONALIZE: ("#d5f2ec", "#017a66"),  # Personalize (machine learning)
     MONITORING: ("#fbe0ee", "#b0135f"),  # CloudWatch
     NOTIFICATION: ("#fbe0ee", "#b0135f"),  # SNS
+    STORAGE: ("#e2f1d8", "#3b7d23"),  # S3
+    WORKFLOW: ("#ece3f8", "#6b3fa0"),  # Step Functions, apart from the queues' pink
     EXTERNAL: ("#eeeeee", "#555555"),
 }
 _CLUSTER_FILL: Final = "#f7f7f7"

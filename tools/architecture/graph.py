@@ -4,17 +4,16 @@ Every node and edge comes from a resource or a reference in the template, never 
 queue with a redrive policy and its target, the event source mapping between the queue and the function it
 invokes, what the function's IAM policy lets it write (Put* on datasets and trackers, SendMessage on the
 dead-letter queue), the custom resources and the provider whose ServiceToken serves them, the alarms and the
-dashboard with what they watch, and the topic the alarms notify. Only the upstream publishers, who live outside
-the stack, are a fixed node. Node ids are semantic (``ingest_queue``, ``dataset_items``), not logical ids, so a
-construct's rename does not change the picture while a change of what is deployed does.
+dashboard with what they watch, and the topic the alarms notify; the bulk path (import bucket, spill workflow and
+its scheduled check) is read by :mod:`tools.architecture.bulk`. Only the upstream publishers, who live outside the
+stack, are a fixed node. The parts themselves are in :mod:`tools.architecture.model`.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, Final
 
 from contract import (
@@ -26,96 +25,46 @@ from contract import (
     POWERTOOLS_METRICS_NAMESPACE,
     SCHEMA_RESOURCE_TYPE,
 )
-
-Resource = Mapping[str, Any]
-
-# Node kinds: the diagram colours each like its AWS service.
-QUEUE: Final = "queue"
-FUNCTION: Final = "function"
-PERSONALIZE: Final = "personalize"
-MONITORING: Final = "monitoring"
-NOTIFICATION: Final = "notification"
-EXTERNAL: Final = "external"
-
-# Clusters (Graphviz subgraphs), and the one the dataset group's members sit in.
-INGESTION: Final = "ingestion"
-PERSONALIZE_CLUSTER: Final = "personalize"
-PROVISIONING: Final = "provisioning"
-MONITORING_CLUSTER: Final = "monitoring"
-
-PUBLISHERS: Final = "publishers"
-INGEST_QUEUE: Final = "ingest_queue"
-DEAD_LETTER_QUEUE: Final = "dead_letter_queue"
-INGEST_FUNCTION: Final = "ingest_function"
-PROVIDER: Final = "provider"
-CLOUDWATCH: Final = "cloudwatch"
+from tools.architecture.bulk import read_bulk_path, waiter_ids
+from tools.architecture.model import (
+    CLOUDWATCH,
+    DEAD_LETTER_QUEUE,
+    EXTERNAL,
+    FUNCTION,
+    INGEST_FUNCTION,
+    INGEST_QUEUE,
+    INGESTION,
+    MONITORING,
+    MONITORING_CLUSTER,
+    NOTIFICATION,
+    PERSONALIZE,
+    PERSONALIZE_CLUSTER,
+    PROVIDER,
+    PROVISIONING,
+    PUBLISHERS,
+    QUEUE,
+    SPILL_CHECK,
+    SPILL_WORKFLOW,
+    Architecture,
+    ArchitectureError,
+    Cluster,
+    Edge,
+    Node,
+    Resource,
+    TemplateReader,
+    as_list,
+    function_label,
+    references,
+    slug,
+)
 
 _CUSTOM_RESOURCE_TYPES: Final = frozenset(
     {SCHEMA_RESOURCE_TYPE, DATASET_GROUP_RESOURCE_TYPE, DATASET_RESOURCE_TYPE, EVENT_TRACKER_RESOURCE_TYPE}
 )
 _PUT_ACTION: Final = re.compile(r"^personalize:(Put\w+)$")
 _SECONDS_PER_DAY: Final = 86_400
-
-
-class ArchitectureError(ValueError):
-    """The template lacks what every deployment of the stack has (one ingest queue, its function...)."""
-
-
-@dataclass(frozen=True, order=True, slots=True)
-class Cluster:
-    """A box around nodes: ``parent`` nests it in another cluster."""
-
-    id: str
-    label: str
-    parent: str | None = None
-
-
-@dataclass(frozen=True, order=True, slots=True)
-class Node:
-    """One box of the diagram; ``label`` lines are separated by ``\\n``."""
-
-    id: str
-    label: str
-    kind: str
-    cluster: str | None = None
-
-
-@dataclass(frozen=True, order=True, slots=True)
-class Edge:
-    """One arrow; ``dashed`` for what is not the records' path (redrive, metrics); ``to_cluster`` clips it there."""
-
-    source: str
-    target: str
-    label: str
-    dashed: bool = False
-    to_cluster: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Architecture:
-    """The diagram's content, sorted, so that the same template always gives the same description."""
-
-    clusters: tuple[Cluster, ...]
-    nodes: tuple[Node, ...]
-    edges: tuple[Edge, ...]
-
-
-def references(value: Any) -> set[str]:
-    """Every logical id ``value`` names through ``Ref`` or ``Fn::GetAtt`` (pseudo parameters left out)."""
-    found: set[str] = set()
-    if isinstance(value, Mapping):
-        for key, inner in value.items():
-            if key == "Ref" and isinstance(inner, str) and not inner.startswith("AWS::"):
-                found.add(inner)
-            elif key == "Fn::GetAtt":
-                target = inner[0] if isinstance(inner, list) else str(inner).split(".", 1)[0]
-                found.add(str(target))
-            else:
-                found |= references(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            found |= references(inner)
-    return found
+# The drawn nodes whose metrics the alarms and the dashboard read.
+_MEASURED: Final = frozenset({INGEST_QUEUE, DEAD_LETTER_QUEUE, INGEST_FUNCTION, SPILL_WORKFLOW, SPILL_CHECK})
 
 
 def architecture_from_template(template: Mapping[str, Any]) -> Architecture:
@@ -126,45 +75,18 @@ def architecture_from_template(template: Mapping[str, Any]) -> Architecture:
     ArchitectureError
         No single ingest queue (the queue with a redrive policy), or no function its event source mapping invokes.
     """
-    return _Reader(template["Resources"]).read()
+    return _Reader(template["Resources"], template.get("Outputs", {})).read()
 
 
-class _Reader:
-    def __init__(self, resources: Mapping[str, Resource]) -> None:
-        self.resources = resources
-        self.clusters: dict[str, Cluster] = {}
-        self.nodes: dict[str, Node] = {}
-        self.edges: set[Edge] = set()
-        # Logical id -> node id, for the resources the diagram draws.
-        self.node_of: dict[str, str] = {}
-
+class _Reader(TemplateReader):
     def read(self) -> Architecture:
         queue_id, function_id = self._ingestion()
         self._personalize()
         self._writes(function_id)
         self._provisioning()
-        self._monitoring(queue_id, function_id)
-        return Architecture(
-            clusters=tuple(sorted(self.clusters.values())),
-            nodes=tuple(sorted(self.nodes.values())),
-            edges=tuple(sorted(self.edges)),
-        )
-
-    # --- helpers ------------------------------------------------------------------------------------------
-
-    def of_type(self, resource_type: str) -> Iterator[tuple[str, Resource]]:
-        for logical_id in sorted(self.resources):
-            resource = self.resources[logical_id]
-            if resource.get("Type") == resource_type:
-                yield logical_id, resource
-
-    def add_node(self, logical_id: str | None, node: Node) -> None:
-        self.nodes[node.id] = node
-        if logical_id is not None:
-            self.node_of[logical_id] = node.id
-
-    def add_cluster(self, cluster: Cluster) -> None:
-        self.clusters[cluster.id] = cluster
+        read_bulk_path(self, queue_id, self.outputs)
+        self._monitoring(function_id)
+        return self.architecture()
 
     # --- the records' path --------------------------------------------------------------------------------
 
@@ -188,15 +110,19 @@ class _Reader:
             Edge(INGEST_QUEUE, DEAD_LETTER_QUEUE, f"redrive policy\nafter {redrive['maxReceiveCount']} receives", True)
         )
         mappings = [
-            m for _, m in self.of_type("AWS::Lambda::EventSourceMapping") if queue_id in references(m["Properties"])
+            (mid, m)
+            for mid, m in self.of_type("AWS::Lambda::EventSourceMapping")
+            if queue_id in references(m["Properties"])
         ]
         if len(mappings) != 1:
             raise ArchitectureError(f"expected one event source mapping on the ingest queue, found {len(mappings)}")
-        mapping = mappings[0]["Properties"]
+        mapping_id, mapping_resource = mappings[0]
+        mapping = mapping_resource["Properties"]
+        self.shown.add(mapping_id)
         (function_id,) = references(mapping["FunctionName"])
         function = self.resources[function_id]["Properties"]
         self.add_node(
-            function_id, Node(INGEST_FUNCTION, _function_label("Ingest Lambda", function), FUNCTION, INGESTION)
+            function_id, Node(INGEST_FUNCTION, function_label("Ingest Lambda", function), FUNCTION, INGESTION)
         )
         self.edges.add(Edge(INGEST_QUEUE, INGEST_FUNCTION, _mapping_label(mapping)))
         return queue_id, function_id
@@ -204,12 +130,12 @@ class _Reader:
     def _personalize(self) -> None:
         self.add_cluster(Cluster(PERSONALIZE_CLUSTER, "Amazon Personalize"))
         for group_id, group in self.of_type(DATASET_GROUP_RESOURCE_TYPE):
-            cluster = f"dataset_group_{_slug(group['Properties']['Name'])}"
+            cluster = f"dataset_group_{slug(group['Properties']['Name'])}"
             self.add_cluster(Cluster(cluster, f"Dataset group {group['Properties']['Name']}", PERSONALIZE_CLUSTER))
             self.node_of[group_id] = cluster
         for schema_id, schema in self.of_type(SCHEMA_RESOURCE_TYPE):
             name = schema["Properties"]["Name"]
-            self.add_node(schema_id, Node(f"schema_{_slug(name)}", f"Schema\n{name}", PERSONALIZE, PERSONALIZE_CLUSTER))
+            self.add_node(schema_id, Node(f"schema_{slug(name)}", f"Schema\n{name}", PERSONALIZE, PERSONALIZE_CLUSTER))
         for dataset_id, dataset in self.of_type(DATASET_RESOURCE_TYPE):
             props = dataset["Properties"]
             dataset_type = str(props["DatasetType"])
@@ -223,7 +149,7 @@ class _Reader:
         for tracker_id, tracker in self.of_type(EVENT_TRACKER_RESOURCE_TYPE):
             name = tracker["Properties"]["Name"]
             node = Node(
-                f"tracker_{_slug(name)}",
+                f"tracker_{slug(name)}",
                 f"Event tracker\n{name}",
                 PERSONALIZE,
                 self._group_cluster(tracker["Properties"]),
@@ -247,13 +173,13 @@ class _Reader:
         function = self.resources[function_id]["Properties"]
         granted: set[str] = set()
         labels: dict[str, set[str]] = defaultdict(set)
-        for statement in self._statements(references(function["Role"])):
-            for action in _as_list(statement.get("Action")):
+        for statement in self.statements(references(function["Role"])):
+            for action in as_list(statement.get("Action")):
                 put = _PUT_ACTION.match(str(action))
                 if put:
                     granted.add(put.group(1))
                 elif action == "sqs:SendMessage":
-                    for resource in _as_list(statement.get("Resource")):
+                    for resource in as_list(statement.get("Resource")):
                         if self._target(resource, "") == DEAD_LETTER_QUEUE:
                             labels[DEAD_LETTER_QUEUE].add("dead letters\n(SendMessage)")
         environment = function.get("Environment", {}).get("Variables", {})
@@ -265,15 +191,6 @@ class _Reader:
         for target, names in labels.items():
             self.edges.add(Edge(INGEST_FUNCTION, target, "\n".join(sorted(names))))
 
-    def _statements(self, role_ids: set[str]) -> Iterator[Resource]:
-        for _, policy in self.of_type("AWS::IAM::Policy"):
-            props = policy["Properties"]
-            if role_ids & references(props.get("Roles", [])):
-                yield from props["PolicyDocument"]["Statement"]
-        for role_id in sorted(role_ids):
-            for inline in self.resources[role_id]["Properties"].get("Policies", []):
-                yield from inline["PolicyDocument"]["Statement"]
-
     def _target(self, value: Any, target_field: str) -> str | None:
         """The node ``value`` names: a drawn resource, or an existing dataset (ARN) or tracking id given as is."""
         for logical_id in sorted(references(value)):
@@ -283,34 +200,34 @@ class _Reader:
             return None
         name = value.rsplit(":", 1)[-1] if value.startswith("arn:") else value
         what = "dataset" if value.startswith("arn:") else "tracking id"
-        node = Node(f"existing_{_slug(name)}", f"Existing {what}\n{name}", PERSONALIZE, PERSONALIZE_CLUSTER)
+        node = Node(f"existing_{slug(name)}", f"Existing {what}\n{name}", PERSONALIZE, PERSONALIZE_CLUSTER)
         self.add_node(None, node)
         return node.id
 
     # --- provisioning and monitoring ------------------------------------------------------------------------
 
     def _provisioning(self) -> None:
-        custom = [
-            (lid, r)
-            for lid, r in sorted(self.resources.items())
-            if r.get("Type")
-            in {SCHEMA_RESOURCE_TYPE, DATASET_GROUP_RESOURCE_TYPE, DATASET_RESOURCE_TYPE, EVENT_TRACKER_RESOURCE_TYPE}
-        ]
+        custom = [(lid, r) for lid, r in sorted(self.resources.items()) if r.get("Type") in _CUSTOM_RESOURCE_TYPES]
         tokens = sorted({fid for _, r in custom for fid in references(r["Properties"].get("ServiceToken"))})
         if not tokens:
             return  # existing datasets only: nothing is provisioned
         framework = self.resources[tokens[0]]["Properties"]
         variables = framework.get("Environment", {}).get("Variables", {})
-        handlers = sorted(
-            str(self.resources[fid]["Properties"].get("Handler"))
+        handler_ids = sorted(
+            fid
             for name, value in variables.items()
             if name.startswith("USER_")
             for fid in references(value)
             if self.resources[fid].get("Type") == "AWS::Lambda::Function"
         )
-        waiter = any(
-            self.resources[rid].get("Type") == "AWS::StepFunctions::StateMachine" for rid in references(variables)
-        )
+        handlers = sorted(str(self.resources[fid]["Properties"].get("Handler")) for fid in handler_ids)
+        waiters = [rid for rid in waiter_ids(self.resources) if rid in references(variables)]
+        waiter = bool(waiters)
+        # The handlers are named in the provider's label; the waiter and the framework functions its steps run
+        # (isComplete, onTimeout) are the "+ Step Functions waiter".
+        self.shown.update(handler_ids, waiters)
+        for waiter_id in waiters:
+            self.shown.update(references(self.resources[waiter_id]["Properties"].get("DefinitionString")))
         lines = ["Provisioning Lambdas", *handlers, "CDK Provider" + (" + Step Functions waiter" if waiter else "")]
         self.add_cluster(Cluster(PROVISIONING, "CloudFormation custom resources"))
         self.add_node(tokens[0], Node(PROVIDER, "\n".join(lines), FUNCTION, PROVISIONING))
@@ -323,13 +240,14 @@ class _Reader:
             Edge(PROVIDER, first.id, "create / update / delete\n" + ", ".join(kinds), to_cluster=PERSONALIZE_CLUSTER)
         )
 
-    def _monitoring(self, queue_id: str, function_id: str) -> None:
+    def _monitoring(self, function_id: str) -> None:
         alarms = list(self.of_type("AWS::CloudWatch::Alarm"))
         dashboards = list(self.of_type("AWS::CloudWatch::Dashboard"))
         if not alarms and not dashboards:
             return
         self.add_cluster(Cluster(MONITORING_CLUSTER, "Monitoring"))
-        names = sorted(_alarm_name(alarm["Properties"]) for _, alarm in alarms)
+        self.shown.update(lid for lid, _ in (*alarms, *dashboards))
+        names = sorted(_alarm_name(alarm_id, alarm["Properties"]) for alarm_id, alarm in alarms)
         lines = ["CloudWatch", f"dashboard, {len(alarms)} alarms:" if dashboards else f"{len(alarms)} alarms:", *names]
         self.add_node(None, Node(CLOUDWATCH, "\n".join(lines), MONITORING, MONITORING_CLUSTER))
         watched = set().union(*(references(r["Properties"]) for _, r in (*alarms, *dashboards)))
@@ -337,7 +255,7 @@ class _Reader:
         namespace = function_env.get(POWERTOOLS_METRICS_NAMESPACE)
         for logical_id in sorted(watched):
             node_id = self.node_of.get(logical_id)
-            if node_id in {INGEST_QUEUE, DEAD_LETTER_QUEUE, INGEST_FUNCTION}:
+            if node_id in _MEASURED:
                 label = "metrics"
                 if node_id == INGEST_FUNCTION and namespace == METRICS_NAMESPACE:
                     label = f"metrics, EMF ({namespace})"
@@ -348,15 +266,16 @@ class _Reader:
             if topic.get("Type") != "AWS::SNS::Topic":
                 continue
             display = topic["Properties"].get("DisplayName", "alarms")
-            node = Node(f"topic_{_slug(display)}", f"SNS topic\n{display}", NOTIFICATION, MONITORING_CLUSTER)
+            node = Node(f"topic_{slug(display)}", f"SNS topic\n{display}", NOTIFICATION, MONITORING_CLUSTER)
             self.add_node(topic_id, node)
             self.edges.add(Edge(CLOUDWATCH, node.id, "alarm actions"))
-            for _, subscription in self.of_type("AWS::SNS::Subscription"):
+            for subscription_id, subscription in self.of_type("AWS::SNS::Subscription"):
                 props = subscription["Properties"]
                 if topic_id in references(props.get("TopicArn")):
+                    self.shown.add(subscription_id)
                     protocol = str(props.get("Protocol", "subscriber"))
-                    self.add_node(None, Node(f"subscriber_{_slug(protocol)}", f"On-call ({protocol})", EXTERNAL))
-                    self.edges.add(Edge(node.id, f"subscriber_{_slug(protocol)}", "notifies"))
+                    self.add_node(None, Node(f"subscriber_{slug(protocol)}", f"On-call ({protocol})", EXTERNAL))
+                    self.edges.add(Edge(node.id, f"subscriber_{slug(protocol)}", "notifies"))
 
 
 def _queue_label(title: str, props: Resource) -> str:
@@ -364,13 +283,6 @@ def _queue_label(title: str, props: Resource) -> str:
     encrypted = props.get("SqsManagedSseEnabled") or "KmsMasterKeyId" in props
     retention_days = int(props.get("MessageRetentionPeriod", 345_600)) // _SECONDS_PER_DAY
     return f"{title}\nSQS {kind}{', encrypted' if encrypted else ''}\nkeeps messages {retention_days} days"
-
-
-def _function_label(title: str, props: Resource) -> str:
-    return (
-        f"{title}\n{props.get('Handler')}\n"
-        f"{props.get('Runtime')}, {props.get('MemorySize', 128)} MB, timeout {props.get('Timeout', 3)} s"
-    )
 
 
 def _mapping_label(props: Resource) -> str:
@@ -385,18 +297,12 @@ def _mapping_label(props: Resource) -> str:
     return "\n".join(lines)
 
 
-def _alarm_name(props: Resource) -> str:
+def _alarm_name(logical_id: str, props: Resource) -> str:
+    """The alarm's name without the stack's prefix; an alarm CloudFormation names is shown by its logical id,
+    without the hash CDK appends."""
     name = props.get("AlarmName")
     if isinstance(name, Mapping) and isinstance(name.get("Fn::Sub"), str):
         name = name["Fn::Sub"]
-    return str(name).removeprefix("${AWS::StackName}-") if isinstance(name, str) else "(unnamed)"
-
-
-def _slug(text: Any) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
+    if isinstance(name, str):
+        return name.removeprefix("${AWS::StackName}-")
+    return re.sub(r"[0-9A-F]{8}$", "", logical_id)
