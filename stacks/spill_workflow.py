@@ -360,6 +360,8 @@ class SpillWorkflow(Construct):
         alarm = expression.create_alarm(
             self,
             "SpillFailed",
+            # Named like the stack's other alarms (<stack>-<alarm>), so the paged person recognises it
+            alarm_name=Fn.sub("${AWS::StackName}-SpillFailed"),
             alarm_description=(
                 "A spill failed or got stuck, or the event source mapping was found paused: see the README, "
                 "'Operating it', 'A spill failed'"
