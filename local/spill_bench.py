@@ -28,7 +28,7 @@ import import_rules
 from contract import PUT_QUOTA_EVENTS, PUT_QUOTA_FIXED, RECORDS_PER_CALL
 from ingest.dead_letter import DeadLetterQueue
 from local.emulator import EmulatorConfig
-from local.environment import HANDLER, LocalPipeline, default_window
+from local.environment import DUMMY_CREDENTIALS, HANDLER, LocalPipeline, default_window
 from local.event_source_mapping import LocalEventSourceMapping
 from local.lambda_runtime import load_handler
 from local.runner import EventSourceRunner
@@ -79,7 +79,15 @@ class SpillWorld:
             import_delay=self.import_delay,
             min_import_interactions=max(1, self.min_records("INTERACTIONS", import_rules.INCREMENTAL)),
         )
-        self.s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        # The stand-ins' dummy credentials: a laptop without any must run the bench, and real ones must never reach
+        # a stand-in.
+        self.s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
         self.s3.create_bucket(Bucket=BUCKET)
         self.mapping = LocalEventSourceMapping(self._runner)
         self.config = SpillConfig(

@@ -11,14 +11,16 @@ What is worth knowing about moto's server:
   their queues, and ``mock_aws`` starting in that process resets them. Run it standalone
   (``python -m local.sqs_server --port N``) when another process must not see or reset the state.
 - It is slow on a deep queue: every SendMessage and every message received computes all queue attributes,
-  each a scan of the queue that asks the time twice per message. Two patches applied on import make that cheap
-  (:func:`_fast_unix_time`, :func:`_cheap_retention_check`) without changing an answer.
+  each a scan of the queue that asks the time twice per message; every ReceiveMessage checks every message queued,
+  and every DeleteMessage checks and copies them all. Patches applied on import make each of these cost the same
+  at any depth (:func:`_fast_unix_time`, :func:`_cheap_retention_check`, :class:`_LazyQueueAttributes`,
+  :class:`_VisibleMessages`, :func:`_indexed_delete`) without changing an answer.
 - It can reorder a FIFO message group under redelivery and concurrent receives; two more patches applied on
   import make it deliver groups in order, as SQS does (:func:`_pending_message_groups`,
   :func:`_serialized_receive`).
 - It can undo a delete, or a redrive, made while another delete runs, and serve the message again after its
   visibility timeout; a patch serves every request that changes a queue's messages one at a time, as SQS does
-  (:func:`_serialized_delete`, :func:`_serialized_add`).
+  (:func:`_indexed_delete`, :func:`_serialized_add`).
 
 Standalone::
 
@@ -35,7 +37,10 @@ import signal
 import sys
 import threading
 import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -44,6 +49,7 @@ from botocore.config import Config
 from moto.core import utils as moto_core_utils
 from moto.server import ThreadedMotoServer
 from moto.sqs import models as moto_sqs_models
+from moto.sqs.exceptions import ReceiptHandleIsInvalid
 from moto.sqs.models import Message, Queue, SQSBackend
 
 if TYPE_CHECKING:
@@ -150,19 +156,6 @@ def _serialized_receive(
         time.sleep(_LONG_POLL_STEP_S)
 
 
-def _serialized_delete(queue: Queue, receipt_handle: str) -> None:
-    """moto's DeleteMessage (one entry of DeleteMessageBatch too), one at a time with every other queue change.
-
-    moto deletes by copying every other message into a new list and putting it in place of the queue's. A change
-    made to the queue between the copy and the swap is undone: a message another poller deleted meanwhile comes
-    back (its delete reported successful, it is served again after its visibility timeout), and so does a message
-    a receive moved to the dead-letter queue meanwhile. Two pollers draining 2,000 messages had 24 of them served
-    twice that way (tests/integration/test_sqs_server.py). moto's latest code deletes the same way.
-    """
-    with _QUEUE_LOCK:
-        MOTO_DELETE_MESSAGE(queue, receipt_handle)
-
-
 def _serialized_add(queue: Queue, message: Message) -> None:
     """moto's enqueue (SendMessage, and a redrive to the dead-letter queue), one at a time with the deletes.
 
@@ -172,10 +165,150 @@ def _serialized_add(queue: Queue, message: Message) -> None:
         MOTO_ADD_MESSAGE(queue, message)
 
 
+class _LazyQueueAttributes(Mapping[str, Any]):
+    """moto's ``Queue.attributes``, the same names in the same order, each value computed when first read.
+
+    moto builds the whole dict on every read, and three of its values (``ApproximateNumberOfMessages*``) are each a
+    scan of the queue. Every SendMessage reads one name of it (``ContentBasedDeduplication``), a FIFO one reads it
+    three times, and GetQueueAttributes reads it once per name asked: with 50,000 messages queued a SendMessageBatch
+    of ten took a third of a second. Reading a name computes that value alone, as moto would (:func:`_attribute_value`);
+    a value read once is kept, so the mapping is a snapshot per name, as moto's dict is one for all of them.
+    """
+
+    __slots__ = ("_names", "_queue", "_values")
+
+    def __init__(self, queue: Queue) -> None:
+        names = list(Queue.BASE_ATTRIBUTES)
+        if queue.fifo_queue:
+            names += Queue.FIFO_ATTRIBUTES
+        if getattr(queue, "kms_master_key_id"):  # noqa: B009 - set by name from the attributes, unknown to the stubs
+            names += Queue.KMS_ATTRIBUTES
+        self._queue = queue
+        self._names: dict[str, None] = dict.fromkeys(names)
+        self._values: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names:
+            raise KeyError(name)
+        if name not in self._values:
+            self._values[name] = _attribute_value(self._queue, name)
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+def _attribute_value(queue: Queue, name: str) -> Any:
+    """One value of moto's ``Queue.attributes``, computed as moto computes it in the whole dict."""
+    value: Any
+    if name == "Policy" and queue.policy:
+        value = queue.policy
+    elif name == "RedrivePolicy" and getattr(queue, "redrive_policy"):  # noqa: B009 - set by name, as above
+        value = json.dumps(getattr(queue, "redrive_policy"))  # noqa: B009
+    else:
+        value = getattr(queue, moto_core_utils.camelcase_to_underscores(name))
+    return str(value).lower() if isinstance(value, bool) else value
+
+
+def _lazy_queue_attributes(queue: Queue) -> Mapping[str, Any]:
+    """``Queue.attributes`` as :class:`_LazyQueueAttributes`."""
+    return _LazyQueueAttributes(queue)
+
+
+class _VisibleMessages:
+    """moto's ``Queue.messages`` (the messages neither in flight nor delayed), filtered as it is read.
+
+    moto builds the whole list, a check of every message queued, for each ReceiveMessage, which then takes the first
+    ten of it. This view filters the queue's list as the receive walks it and stops where the receive stops; its
+    length and truth (GetQueueAttributes, the long poll's wake-up) still read the whole list. Like moto's list it is
+    a snapshot of which messages are queued: it walks the list the queue had when the view was made, up to the
+    length it had then. Each message's own state is read when the walk reaches it, which moto does too (its check
+    asks the clock once per message, not once per list).
+    """
+
+    __slots__ = ("_length", "_messages")
+
+    def __init__(self, queue: Queue) -> None:
+        self._messages = queue._messages  # moto's own list, read as moto reads it
+        self._length = len(self._messages)
+
+    def __iter__(self) -> Iterator[Message]:
+        return (message for message in islice(self._messages, self._length) if message.visible and not message.delayed)
+
+    def __len__(self) -> int:
+        return sum(1 for _message in self)
+
+    def __bool__(self) -> bool:
+        return any(True for _message in self)
+
+
+def _lazy_visible_messages(queue: Queue) -> _VisibleMessages:
+    """``Queue.messages`` as :class:`_VisibleMessages`."""
+    return _VisibleMessages(queue)
+
+
+# Every message by each receipt handle it was ever given, so a delete finds its message without a scan. Weak: a
+# message deleted, purged or gone with its queue leaves the index with its last reference.
+_MESSAGES_BY_RECEIPT_HANDLE: Final[weakref.WeakValueDictionary[str, Message]] = weakref.WeakValueDictionary()
+MOTO_MARK_RECEIVED: Final = Message.mark_received
+
+
+def _indexed_mark_received(message: Message, visibility_timeout: int | None = None) -> None:
+    """moto's ``Message.mark_received`` (a new receipt handle), then the handle put in the index of messages."""
+    MOTO_MARK_RECEIVED(message, visibility_timeout)
+    _MESSAGES_BY_RECEIPT_HANDLE[str(message.receipt_handle)] = message
+
+
+def _indexed_delete(queue: Queue, receipt_handle: str) -> None:
+    """moto's DeleteMessage, finding the message by its receipt handle instead of checking every message queued.
+
+    moto asks every queued message whether it ever had the handle (building a list of its handles to ask), then
+    copies every other message into a new list: with 50,000 messages queued a DeleteMessageBatch of ten took a
+    tenth of a second. A receipt handle is one message's (moto draws each at random), so the index names the one
+    message moto's scan would find; the answers are moto's: a handle already deleted is accepted again, one no
+    message of this queue ever had is ``ReceiptHandleIsInvalid``, and the message leaves the list (a new one, as
+    moto makes), the in-flight set and takes its handles to the deleted ones.
+
+    It runs one at a time with every other change to a queue (DeleteMessageBatch's entries too). moto deletes by
+    copying every other message into a new list and putting it in place of the queue's: a change made to the queue
+    between the copy and the swap is undone. A message another poller deleted meanwhile comes back (its delete
+    reported successful, it is served again after its visibility timeout), and so does a message a receive moved to
+    the dead-letter queue meanwhile. Two pollers draining 2,000 messages had 24 of them served twice that way
+    (tests/integration/test_sqs_server.py). moto's latest code deletes the same way.
+    """
+    with _QUEUE_LOCK:
+        if receipt_handle in queue.deleted_messages:
+            return
+        message = _MESSAGES_BY_RECEIPT_HANDLE.get(receipt_handle)
+        queued = queue._messages  # moto's own list, replaced as moto replaces it
+        # ``in`` and ``index`` compare identity first, and a message has no other equality: a scan in C, which stops
+        # at the message (near the front: received messages are the oldest). A message is queued once: moto appends
+        # each new message once, and removes a redriven one before it adds it to the dead-letter queue.
+        if message is None or not message.had_receipt_handle(receipt_handle) or message not in queued:
+            raise ReceiptHandleIsInvalid
+        queue.pending_messages.discard(message)
+        queue.deleted_messages.update(message.all_receipt_handles)  # type: ignore[arg-type]
+        position = queued.index(message)
+        remaining = queued[:position] + queued[position + 1 :]
+        queue._messages = remaining
+
+
 setattr(Queue, "pending_message_groups", property(_pending_message_groups))  # noqa: B010
 SQSBackend.receive_message = _serialized_receive  # type: ignore[method-assign,assignment]
-Queue.delete_message = _serialized_delete  # type: ignore[method-assign,assignment]
 Queue.add_message = _serialized_add  # type: ignore[method-assign,assignment]
+# moto's own getters, kept for the tests that the patches agree with them.
+MOTO_QUEUE_ATTRIBUTES: Final[Callable[[Queue], dict[str, Any]]] = vars(Queue)["attributes"].fget
+MOTO_VISIBLE_MESSAGES: Final[Callable[[Queue], list[Message]]] = vars(Queue)["messages"].fget
+setattr(Queue, "attributes", property(_lazy_queue_attributes))  # noqa: B010
+setattr(Queue, "messages", property(_lazy_visible_messages))  # noqa: B010
+Message.mark_received = _indexed_mark_received  # type: ignore[method-assign,assignment]
+Queue.delete_message = _indexed_delete  # type: ignore[method-assign,assignment]
 
 
 class SqsServer:

@@ -5,6 +5,7 @@ port, and runs standalone."""
 from __future__ import annotations
 
 import datetime
+import json
 import signal
 import subprocess
 import sys
@@ -15,15 +16,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from botocore.exceptions import ClientError
 from moto.sqs import models as moto_sqs_models
-from moto.sqs.models import SQSBackend, sqs_backends
+from moto.sqs.models import Queue, SQSBackend, sqs_backends
 
 from local import sqs_server
-from local.sqs_server import MOTO_RETENTION_CHECK, MOTO_UNIX_TIME, QueuePair, SqsServer, make_sqs_client
+from local.sqs_server import (
+    MOTO_QUEUE_ATTRIBUTES,
+    MOTO_RETENTION_CHECK,
+    MOTO_UNIX_TIME,
+    MOTO_VISIBLE_MESSAGES,
+    QueuePair,
+    SqsServer,
+    make_sqs_client,
+)
 from tests.integration.conftest import REGION, QueuePairFactory
 from tests.integration.runner_helpers import send
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from mypy_boto3_sqs import SQSClient
 
 pytestmark = pytest.mark.integration
@@ -129,40 +141,155 @@ def test_sqs_server_concurrent_receives_enter_moto_one_at_a_time(
         assert len(holders) == 1, batches
 
 
-class PauseInDeleteScan:
-    """Holds one DeleteMessage inside moto's scan of the queue until another request has run (or a timeout).
+def send_one(sqs_client: SQSClient, pair: QueuePair, body: str, *, delay_s: int = 0) -> None:
+    if pair.fifo:
+        sqs_client.send_message(QueueUrl=pair.url, MessageBody=body, MessageGroupId="g", MessageDeduplicationId=body)
+    else:
+        sqs_client.send_message(QueueUrl=pair.url, MessageBody=body, DelaySeconds=delay_s)
 
-    moto's ``Queue.delete_message`` checks every message's receipt handles, copying the others into a new list, and
-    then puts that list in place of the queue's. The hook pauses the delete of ``receipt_handle`` where it checks the
-    message ``pause_at``, past the one it deletes: the moment a request that changes the queue meanwhile would be
-    undone by the stale list. Served one at a time, the other request waits for the delete instead, and the hook
-    gives up waiting after ``timeout_s``.
+
+def queue_in_every_state(sqs_client: SQSClient, pair: QueuePair) -> Queue:
+    """The pair's queue holding a, in flight; b, received and visible again; c and d, never received; and (not FIFO,
+    where delays are per queue) a delayed message."""
+    for body in ("a", "b", "c", "d"):
+        send_one(sqs_client, pair, body)
+    received = sqs_client.receive_message(QueueUrl=pair.url, MaxNumberOfMessages=2, VisibilityTimeout=30)["Messages"]
+    assert [message["Body"] for message in received] == ["a", "b"]
+    sqs_client.change_message_visibility(
+        QueueUrl=pair.url, ReceiptHandle=received[1]["ReceiptHandle"], VisibilityTimeout=0
+    )
+    if not pair.fifo:
+        send_one(sqs_client, pair, "delayed", delay_s=60)
+    backend, name = backend_queue(pair)
+    return backend.get_queue(name)
+
+
+@pytest.mark.parametrize("kind", ["standard", "fifo", "fifo-content-deduplication", "kms-and-policy"])
+def test_sqs_server_queue_attributes_are_moto_attributes(
+    sqs_client: SQSClient, make_queue_pair: QueuePairFactory, kind: str
+) -> None:
+    # GIVEN a queue of each shape, with messages in every state
+    pair = make_queue_pair(fifo=kind.startswith("fifo"), visibility_timeout_s=30)
+    if kind == "fifo-content-deduplication":
+        sqs_client.set_queue_attributes(QueueUrl=pair.url, Attributes={"ContentBasedDeduplication": "true"})
+    if kind == "kms-and-policy":
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sqs:*"}]}
+        sqs_client.set_queue_attributes(
+            QueueUrl=pair.url, Attributes={"KmsMasterKeyId": "alias/aws/sqs", "Policy": json.dumps(policy)}
+        )
+    queue = queue_in_every_state(sqs_client, pair)
+
+    # WHEN its attributes are read, through the patch and through moto's own property
+    patched = queue.attributes
+    moto = MOTO_QUEUE_ATTRIBUTES(queue)
+
+    # THEN they are the same names, in the same order, with the same values; so is GetQueueAttributes' answer
+    assert list(patched.items()) == list(moto.items())
+    assert (patched.get("Nope"), "Nope" in patched) == (moto.get("Nope"), "Nope" in moto) == (None, False)
+    with pytest.raises(KeyError):
+        patched["Nope"]
+    counts = [moto[f"ApproximateNumberOfMessages{state}"] for state in ("", "NotVisible", "Delayed")]
+    assert counts == ([3, 1, 0] if pair.fifo else [3, 1, 1])
+    answered = sqs_client.get_queue_attributes(QueueUrl=pair.url, AttributeNames=["All"])["Attributes"]
+    assert answered == {name: str(value) for name, value in moto.items() if value is not None}
+
+
+@pytest.mark.parametrize("fifo", [False, True], ids=["standard", "fifo"])
+def test_sqs_server_visible_messages_are_moto_visible_messages(
+    sqs_client: SQSClient, make_queue_pair: QueuePairFactory, fifo: bool
+) -> None:
+    # GIVEN an empty queue, then the same queue with messages in every state
+    pair = make_queue_pair(fifo=fifo, visibility_timeout_s=30)
+    backend, name = backend_queue(pair)
+    empty = backend.get_queue(name)
+    assert (list(empty.messages), len(empty.messages), bool(empty.messages)) == ([], 0, False)
+    queue = queue_in_every_state(sqs_client, pair)
+
+    # WHEN the messages to deliver are read, through the patch and through moto's own property
+    patched = queue.messages
+    moto = MOTO_VISIBLE_MESSAGES(queue)
+
+    # THEN they are the same messages in the same order: b, visible again, then those never received
+    assert list(patched) == moto
+    assert (len(patched), bool(patched)) == (len(moto), bool(moto)) == (3, True)
+    assert [message.body for message in moto] == ["b", "c", "d"]
+
+
+def delete_outcomes(sqs_client: SQSClient, pair: QueuePair) -> list[Any]:
+    """Delete with every kind of receipt handle; each delete's outcome, then both queues' depths."""
+    for body in ("a", "b", "c"):
+        send_one(sqs_client, pair, body)
+    first = sqs_client.receive_message(QueueUrl=pair.url, MaxNumberOfMessages=10)["Messages"]
+    handles = {message["Body"]: message["ReceiptHandle"] for message in first}
+    # b received a second time (a new handle), then redriven to the dead-letter queue by the next receive
+    sqs_client.change_message_visibility(QueueUrl=pair.url, ReceiptHandle=handles["b"], VisibilityTimeout=0)
+    (again,) = sqs_client.receive_message(QueueUrl=pair.url, MaxNumberOfMessages=10)["Messages"]
+    sqs_client.change_message_visibility(QueueUrl=pair.url, ReceiptHandle=again["ReceiptHandle"], VisibilityTimeout=0)
+    assert sqs_client.receive_message(QueueUrl=pair.url, MaxNumberOfMessages=10).get("Messages", []) == []
+    deletes = [
+        (pair.url, handles["a"]),  # a, in flight
+        (pair.url, handles["a"]),  # a again: already deleted
+        (pair.url, handles["b"]),  # b's first handle, b now in the dead-letter queue
+        (pair.url, again["ReceiptHandle"]),  # b's latest handle, b now in the dead-letter queue
+        (pair.dlq_url, handles["b"]),  # b, in the dead-letter queue, by its first handle
+        (pair.dlq_url, again["ReceiptHandle"]),  # ... and by its latest, deleted by then
+        (pair.dlq_url, handles["c"]),  # c's handle, on the wrong queue
+        (pair.url, "no-such-handle"),
+    ]
+    outcomes: list[Any] = []
+    for url, handle in deletes:
+        try:
+            sqs_client.delete_message(QueueUrl=url, ReceiptHandle=handle)
+            outcomes.append("deleted")
+        except ClientError as error:
+            outcomes.append(error.response["Error"]["Code"])
+    return [*outcomes, depth(sqs_client, pair.url), depth(sqs_client, pair.dlq_url)]
+
+
+def test_sqs_server_delete_answers_as_moto_delete(
+    sqs_client: SQSClient, make_queue_pair: QueuePairFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the same deletes made through the patch and through moto's own delete, on fresh queues
+    patched = delete_outcomes(sqs_client, make_queue_pair(visibility_timeout_s=30, max_receive_count=2))
+    monkeypatch.setattr(Queue, "delete_message", sqs_server.MOTO_DELETE_MESSAGE)
+    moto = delete_outcomes(sqs_client, make_queue_pair(visibility_timeout_s=30, max_receive_count=2))
+
+    # THEN every delete has moto's outcome, and the queues are left as moto leaves them
+    invalid = "ReceiptHandleIsInvalid"
+    assert patched == moto
+    assert moto == [
+        *("deleted", "deleted", invalid, invalid, "deleted", "deleted", invalid, invalid),
+        {"ApproximateNumberOfMessages": 0, "ApproximateNumberOfMessagesNotVisible": 1},
+        {"ApproximateNumberOfMessages": 0, "ApproximateNumberOfMessagesNotVisible": 0},
+    ]
+
+
+class PausingDeletedSet(set[str]):
+    """A queue's set of deleted receipt handles that holds one DeleteMessage inside it until another request has run.
+
+    Every delete, moto's and ours, reads the queue's list of messages, marks the deleted message's receipt handles
+    deleted (``Queue.deleted_messages.update``) and then puts a new list in place of the queue's. The set pauses the
+    delete of ``receipt_handle`` at that mark: the moment a request that changes the queue meanwhile would be undone
+    by the stale list. Served one at a time, the other request waits for the delete instead, and the set gives up
+    waiting after ``timeout_s``.
     """
 
-    def __init__(self, receipt_handle: str, pause_at: str, *, timeout_s: float = 1.0) -> None:
+    def __init__(self, deleted: set[str], receipt_handle: str, *, timeout_s: float = 1.0) -> None:
+        super().__init__(deleted)
         self._receipt_handle = receipt_handle
-        self._pause_at = pause_at
         self._timeout_s = timeout_s
         self._paused = False
         self.inside = threading.Event()
         self.other_done = threading.Event()
-        self._moto_check = moto_sqs_models.Message.had_receipt_handle
 
-    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Put the hook in place of moto's ``Message.had_receipt_handle`` for the test."""
-
-        def had_receipt_handle(message: moto_sqs_models.Message, receipt_handle: str) -> bool:
-            return self.check(message, receipt_handle)
-
-        monkeypatch.setattr(moto_sqs_models.Message, "had_receipt_handle", had_receipt_handle)
-
-    def check(self, message: moto_sqs_models.Message, receipt_handle: str) -> bool:
-        """moto's answer, after the pause when this is the delete and the message to pause at."""
-        if receipt_handle == self._receipt_handle and message.body == self._pause_at and not self._paused:
+    def update(self, *handles: Iterable[str]) -> None:
+        """Mark the handles deleted, after the pause when they are the held delete's."""
+        marked = set().union(*handles)
+        if self._receipt_handle in marked and not self._paused:
             self._paused = True
             self.inside.set()
             self.other_done.wait(self._timeout_s)
-        return bool(self._moto_check(message, receipt_handle))
+        super().update(marked)
 
 
 def delete_one(sqs_client: SQSClient, pair: QueuePair, receipt_handle: str) -> None:
@@ -193,7 +320,7 @@ def test_sqs_server_request_during_a_delete_is_not_undone_by_it(
     sqs_client: SQSClient, make_queue_pair: QueuePairFactory, monkeypatch: pytest.MonkeyPatch, other_request: str
 ) -> None:
     # GIVEN x, y and z received once each on a queue that redrives after one receive, y visible again, and the
-    # delete of x held inside moto's scan of the queue, at z
+    # delete of z held after it has read the queue's list of messages (moto's, after it has copied x and y)
     pair = make_queue_pair(visibility_timeout_s=30, max_receive_count=1)
     for body in ("x", "y", "z"):
         sqs_client.send_message(QueueUrl=pair.url, MessageBody=body)
@@ -201,10 +328,12 @@ def test_sqs_server_request_during_a_delete_is_not_undone_by_it(
     handles = {message["Body"]: message["ReceiptHandle"] for message in received}
     assert sorted(handles) == ["x", "y", "z"]
     sqs_client.change_message_visibility(QueueUrl=pair.url, ReceiptHandle=handles["y"], VisibilityTimeout=0)
-    pause = PauseInDeleteScan(handles["x"], pause_at="z")
-    pause.install(monkeypatch)
+    backend, name = backend_queue(pair)
+    queue = backend.get_queue(name)
+    pause = PausingDeletedSet(queue.deleted_messages, handles["z"])
+    monkeypatch.setattr(queue, "deleted_messages", pause)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        first_delete = pool.submit(delete_one, sqs_client, pair, handles["x"])
+        first_delete = pool.submit(delete_one, sqs_client, pair, handles["z"])
         assert pause.inside.wait(5)
 
         # WHEN another request changes the queue meanwhile: a second poller deletes y, or a receive redrives it
@@ -215,7 +344,7 @@ def test_sqs_server_request_during_a_delete_is_not_undone_by_it(
         pause.other_done.set()
         first_delete.result(timeout=10)
 
-    # THEN both requests stick, as on SQS: x and y are gone from the queue (y to the DLQ when redriven), z alone
+    # THEN both requests stick, as on SQS: z and y are gone from the queue (y to the DLQ when redriven), x alone
     # is left, in flight
     assert depth(sqs_client, pair.url) == {"ApproximateNumberOfMessages": 0, "ApproximateNumberOfMessagesNotVisible": 1}
     assert sum(depth(sqs_client, pair.dlq_url).values()) == (1 if other_request == "redrive y" else 0)
