@@ -86,12 +86,15 @@ def test_delete_schema_in_use_raises_resource_in_use_then_succeeds_once_dataset_
 
 # --- statuses ---------------------------------------------------------------------------------------------------
 
-# Long enough for a poller to see both intermediate statuses; long enough not to end within a test.
+# Long enough for a poller to see both intermediate statuses. The tests that use it run on the manual clock, which
+# moves only as the poller waits, so a busy machine cannot make a status pass unseen.
 SLOW = 0.2
 FROZEN = 30.0
 
 
-def test_create_dataset_group_polled_goes_pending_in_progress_active(emu: EmulatorServer, setup: Setup) -> None:
+def test_create_dataset_group_polled_goes_pending_in_progress_active(
+    emu: EmulatorServer, setup: Setup, clock: ManualClock
+) -> None:
     emu.configure(create_delay=SLOW)
     arn = setup.group(wait=False)
 
@@ -143,7 +146,7 @@ def test_delete_dataset_default_delay_goes_pending_in_progress_then_gone(
 
 
 def test_delete_dataset_polled_goes_delete_pending_in_progress_then_not_found(
-    emu: EmulatorServer, setup: Setup, personalize: Any
+    emu: EmulatorServer, setup: Setup, personalize: Any, clock: ManualClock
 ) -> None:
     dataset = setup.dataset("Items")
     emu.configure(delete_delay=SLOW)
@@ -154,7 +157,9 @@ def test_delete_dataset_polled_goes_delete_pending_in_progress_then_not_found(
     assert seen == ["DELETE PENDING", "DELETE IN_PROGRESS"]
 
 
-def test_create_matching_fail_pattern_ends_create_failed_with_reason(emu: EmulatorServer, setup: Setup) -> None:
+def test_create_matching_fail_pattern_ends_create_failed_with_reason(
+    emu: EmulatorServer, setup: Setup, clock: ManualClock
+) -> None:
     emu.configure(fail_create=re.compile(r"^group-"), failure_reason="KMS key not usable", create_delay=SLOW)
 
     arn = setup.group(wait=False)
@@ -193,7 +198,9 @@ def test_delete_dataset_group_with_event_tracker_raises_resource_in_use(personal
         personalize.delete_dataset_group(datasetGroupArn=group)
 
 
-def test_delete_dataset_group_children_gone_first_succeeds(emu: EmulatorServer, personalize: Any, setup: Setup) -> None:
+def test_delete_dataset_group_children_gone_first_succeeds(
+    emu: EmulatorServer, personalize: Any, setup: Setup, clock: ManualClock
+) -> None:
     group = setup.group()
     dataset = setup.dataset("Items", group=group)
     tracker, _ = setup.tracker(group)
@@ -466,7 +473,7 @@ def test_describe_other_dataset_types_have_no_tracking_id(setup: Setup) -> None:
 
 
 def test_update_dataset_compatible_schema_shows_latest_update_then_new_schema(
-    emu: EmulatorServer, personalize: Any, setup: Setup
+    emu: EmulatorServer, personalize: Any, setup: Setup, clock: ManualClock
 ) -> None:
     dataset = setup.dataset("Items")
     emu.configure(create_delay=SLOW)
