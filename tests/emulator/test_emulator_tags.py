@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from local.emulator import EmulatorServer
-from tests.emulator.emulator_helpers import Setup, aws_cli
+from tests.emulator.emulator_helpers import ManualClock, Setup, aws_cli
 
 Tags = list[dict[str, str]]
 
@@ -129,8 +129,9 @@ def test_tag_operations_on_unknown_or_untaggable_resources(personalize: Any, set
 
 
 def test_tags_go_with_their_resource_and_cannot_change_while_it_is_deleted(
-    emu: EmulatorServer, personalize: Any, setup: Setup
+    emu: EmulatorServer, personalize: Any, setup: Setup, clock: ManualClock
 ) -> None:
+    # On the manual clock, the deletion stays under way until the poller below lets time pass
     # GIVEN a tagged group whose deletion is under way
     group = CREATORS["dataset group"](personalize, setup, tags(3))
     setup.wait(setup.describe_group, group, "ACTIVE")
