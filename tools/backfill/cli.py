@@ -11,11 +11,12 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from bulk.targets import Destination
 from contract import KIND_SPECS, KINDS_BY_CONFIG_KEY
-from tools.backfill.errors import EXIT_BAD_INPUT, BackfillError, describe_error
+from tools.aws_errors import command_failure
+from tools.backfill.errors import EXIT_BAD_INPUT, BackfillError
 from tools.backfill.inputs import CHANGES, InputSpec
 from tools.backfill.jobs import AUTO, MODES
 from tools.backfill.run import (
@@ -46,12 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except BackfillError as error:
         return _fail(str(error))
-    except NoRegionError:
-        return _fail("no AWS region: pass --region, or set AWS_REGION (or a profile's region)")
-    except NoCredentialsError:
-        return _fail("no AWS credentials (environment, AWS_PROFILE, SSO or an instance role)")
     except (ClientError, BotoCoreError) as error:
-        return _fail(f"AWS refused a call: {describe_error(error)}")
+        return _fail(command_failure(error))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.render())
     return report.exit_status
 

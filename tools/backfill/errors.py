@@ -20,13 +20,3 @@ EXIT_UNFINISHED: Final = 3
 # does not fit the schema, missing credentials); printed as one line, exit status 2. One class with the code the
 # command shares with the spill workflow (lambdas/bulk/), which raises it under its own name.
 BackfillError = BulkError
-
-
-def describe_error(error: Exception) -> str:
-    """One line for an AWS error: the operation, the code and the service's message (ClientError), or the text."""
-    response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        details = response.get("Error", {})
-        operation = getattr(error, "operation_name", "a call")
-        return f"{operation} failed: {details.get('Code', 'an error')}: {details.get('Message', '')}".rstrip(": ")
-    return str(error)

@@ -22,8 +22,9 @@ import import_rules
 from bulk.jobs import CREATE_FAILED, list_jobs
 from bulk.targets import Destination, Target, describe_target
 from ingest.catalog import DatasetCatalog
+from tools.aws_errors import describe_error
 from tools.backfill.collect import Collector, DatasetRows, Reject
-from tools.backfill.errors import EXIT_OK, EXIT_REJECTED, EXIT_UNFINISHED, BackfillError, describe_error
+from tools.backfill.errors import EXIT_OK, EXIT_REJECTED, EXIT_UNFINISHED, BackfillError
 from tools.backfill.inputs import InputSpec, open_input
 from tools.backfill.jobs import AUTO, JobRunner, plan_modes
 from tools.backfill.parts import Part, Spool, remove, workdir

@@ -11,10 +11,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from contract import KIND_SPECS
 from ingest.catalog import DatasetCatalog
+from tools.aws_errors import command_failure
 from tools.dlq.copier import DEFAULT_MAX_PER_SECOND
 from tools.dlq.errors import EXIT_FAILED, SAME_QUEUE, DlqToolError
 from tools.dlq.inspect import inspect
@@ -24,7 +25,7 @@ from tools.dlq.render import print_progress, render_inspect, render_move
 from tools.dlq.replay import Revalidator, not_replayable, replay, replay_settings
 from tools.dlq.report import DEFAULT_SAMPLES, MoveReport
 from tools.dlq.scan import DEFAULT_HOLD_SECONDS, DEFAULT_WAIT_SECONDS
-from tools.dlq.sqs import CLIENT_CONFIG, MAX_VISIBILITY_TIMEOUT, describe_error
+from tools.dlq.sqs import CLIENT_CONFIG, MAX_VISIBILITY_TIMEOUT
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -54,12 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = _redrive(sqs, args) if args.command == "redrive" else _replay(sqs, session, args)
     except DlqToolError as error:
         return _fail(str(error))
-    except NoRegionError:
-        return _fail("no AWS region: pass --region, or set AWS_REGION (or a profile's region)")
-    except NoCredentialsError:
-        return _fail("no AWS credentials (environment, AWS_PROFILE, SSO or an instance role)")
     except (ClientError, BotoCoreError) as error:
-        return _fail(f"AWS refused a call: {describe_error(error)}")
+        return _fail(command_failure(error))
     print(json.dumps(report.to_dict(), indent=2) if args.json else render_move(report, command=args.command))
     return report.exit_status
 

@@ -12,8 +12,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 # The Lambda packs its dead letters into SendMessageBatch calls by the same limits (10 entries, 256 KiB): one
 # packing for both. It only asks each entry for its size(), which DeadLetterMessage has too.
 from ingest.dead_letter import pack_batches
+from tools.aws_errors import describe_error
 from tools.dlq.messages import DeadLetterMessage
-from tools.dlq.sqs import describe_error
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contract import ORIGIN_MESSAGE_ID_ATTRIBUTE
+from tools.aws_errors import describe_error
 from tools.dlq.errors import DlqToolError
 from tools.dlq.messages import REDRIVE_POLICY
 from tools.dlq.report import MOVE_TASK_DONE, MoveReport
 from tools.dlq.scan import DeadLetterScan
-from tools.dlq.sqs import MOVE_TASK_MAX_RATE, describe_error, queue_arn
+from tools.dlq.sqs import MOVE_TASK_MAX_RATE, queue_arn
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

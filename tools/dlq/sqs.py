@@ -43,11 +43,3 @@ def queue_arn(sqs: SQSClient, queue_url: str) -> str:
 def error_code(exc: ClientError) -> str:
     """The service's error code of ``exc`` (``OverLimit``...), or an empty string."""
     return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def describe_error(exc: Exception) -> str:
-    """One line naming what refused or failed: ``Code: message`` for a service error, else the exception's type."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'Unknown')}: {error.get('Message', '')}".strip()
-    return f"{type(exc).__name__}: {exc}"
