@@ -13,12 +13,14 @@ on its own, from the throttles it meets (docs/design.md "Throughput", where the 
   5.4 calls per second put up to 5 + 6 = 11 calls in some windows.) Below one call per window, an environment
   allows one call in every ``k`` windows.
 - **Additive increase, from the throttles.** A cold environment starts at its share, quota / maximum concurrency,
-  and probes one step more every ``START_PROBE_S`` until it meets its first throttle. A throttle takes a step
-  back (once per window: one overshoot is answered by several throttles), never below the share. When the
+  and probes one step more every ``START_PROBE_S`` until it meets its first throttle. Only a call that has to wait
+  for its slot probes: more room is worth a throttle only to an environment its allowance holds back. A throttle
+  takes a step back (once per window: one overshoot is answered by several throttles), never below the share. When the
   environment's own probe provoked it, the next probe waits ``PROBE_WAIT_S`` per unit of maximum concurrency,
   halving after every probe that went unanswered; above its share, an unprovoked one (others came back) brings the
   next probe ``RETRY_PROBE_S`` away. At or below its share, an unprovoked throttle (another's probe, the service's
-  own) only shifts the phase of its next call. Each probe costs a throttled call or a few, and capacity an idle
+  own) only shifts the phase of its next call, and puts its next probe a long wait away: the fleet is at the
+  quota, and a probe would only overshoot it again. Each probe costs a throttled call or a few, and capacity an idle
   environment left is found again within a minute or two.
 - An environment idle for ``IDLE_RESET_S`` starts again from its share: the others may have taken its part.
 
@@ -135,7 +137,8 @@ class Pacer:
             lane = self._lane(api, now)
             if lane is None:
                 return True
-            if self._adaptive and now >= lane.next_probe:
+            saturated = lane.next_start > now
+            if self._adaptive and now >= lane.next_probe and saturated:
                 lane.level = min(lane.level + lane.step, math.ceil(lane.quota))
                 lane.last_probe = now
                 lane.next_probe = now + lane.probe_wait
@@ -171,15 +174,17 @@ class Pacer:
             lane.hold_until = now + LOCAL_WINDOW_S
             # A throttle soon after this environment's own probe answers that probe: the fleet is at the quota.
             provoked = now - lane.last_probe <= PROVOKED_WITHIN_S
+            # Environments throttled in the same window must not probe again together: the wait is spread by 25 %.
+            spread = 0.75 + 0.5 * self._rng.random()
             if not provoked and lane.level <= lane.share_level:
                 # At or below its share, unprovoked: the shares add up to no more than the quota, so another one's
                 # probe overshot, or a call arrived late, or the service throttles for reasons of its own. It keeps
                 # its allowance and shifts its phase, so that the next overfull window is likelier to meet the prober.
                 lane.next_start = max(lane.next_start, now + (0.5 + self._rng.random()) / lane.rate)
+                # And the fleet is at the quota: probing up would only overshoot it again.
+                lane.next_probe = max(lane.next_probe, now + PROBE_WAIT_S * self._share * spread)
                 return
             lane.level = max(lane.level - lane.step, lane.share_level)
-            # Environments throttled in the same window must not probe again together: the wait is spread by 25 %.
-            spread = 0.75 + 0.5 * self._rng.random()
             lane.probe_wait = (PROBE_WAIT_S if provoked else RETRY_PROBE_S) * self._share * spread
             lane.next_probe = now + lane.probe_wait
             # The calls already spaced at the old allowance would overshoot again: the next one waits a new interval.

@@ -216,10 +216,13 @@ def test_pacer_first_probe_comes_between_one_and_two_probe_periods() -> None:
     paced = pacer(clock, share=2)
     paced.wait(ITEMS)
 
+    # (two calls each time: only a call that must wait for its slot probes, see the test below)
     clock.now += START_PROBE_S * 0.99
     paced.wait(ITEMS)
+    paced.wait(ITEMS)
     before = paced.rate(ITEMS)
-    clock.now += START_PROBE_S * 1.02
+    clock.now = 1000.0 + START_PROBE_S * 2.01
+    paced.wait(ITEMS)
     paced.wait(ITEMS)
 
     assert before == pytest.approx(5 / LOCAL_WINDOW_S)
@@ -241,3 +244,35 @@ def test_parse_quotas_overrides_the_contracts_defaults_for_the_apis_named() -> N
 def test_parse_quotas_refuses_what_is_not_api_equals_a_positive_number(raw: str) -> None:
     with pytest.raises(ConfigurationError, match="PUT_QUOTAS"):
         parse_quotas(raw)
+
+
+def test_pacer_an_environment_whose_calls_never_wait_does_not_probe() -> None:
+    # GIVEN one environment of two that calls less often than its share allows (light traffic)
+    clock = FakeClock()
+    paced = pacer(clock, share=2)
+
+    # WHEN it calls every half second for a minute
+    for _ in range(120):
+        paced.wait(ITEMS)
+        paced.accepted(ITEMS)
+        clock.now += 0.5
+
+    # THEN it never probed: more room is worth a throttle only to an environment its allowance holds back
+    assert paced.rate(ITEMS) == pytest.approx(5 / LOCAL_WINDOW_S)
+
+
+def test_pacer_an_unprovoked_throttle_at_its_share_postpones_its_probes() -> None:
+    # GIVEN an environment at its share, busy, its first probe not yet due
+    clock = FakeClock()
+    paced = pacer(clock, share=2, rng=random.Random(3))
+    paced.wait(ITEMS)
+
+    # WHEN a throttle comes that it did not provoke: the fleet is at the quota
+    paced.throttled(ITEMS)
+    # and it keeps calling back to back for ten probe periods
+    while clock.now < 1000.0 + 10 * START_PROBE_S:
+        paced.wait(ITEMS)
+        paced.accepted(ITEMS)
+
+    # THEN it did not probe: another step would only overshoot the quota again
+    assert paced.rate(ITEMS) == pytest.approx(5 / LOCAL_WINDOW_S)
