@@ -54,6 +54,9 @@ class Scenario:
         local event source runner drains a queue with the cdk.json defaults.
     swallow_errors:
         The baseline's flavour (``BaselineHandler``): the public attempts come in both.
+    busy:
+        Execution environments that drain the queue (None: the maximum concurrency). Each still paces to its share
+        of the maximum concurrency: fewer busy than that is the fleet with idle environments.
     """
 
     name: str
@@ -64,6 +67,7 @@ class Scenario:
     latency_s: float = 0.0
     direct: bool = False
     swallow_errors: bool = False
+    busy: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +98,10 @@ class RunResult:
         Handler invocations; seconds from the start of the drain to the end of the last invocation.
     max_in_flight:
         The most Put* calls the emulator was answering at once.
-    sustained_calls_per_second:
+    sustained_calls_per_second, sustained_throttled_fraction:
         Accepted calls per second of the busiest API over the middle 80 % of its active span (the drain's start
-        and end, when environments cold-start or run out of work, left out): its use of ``busiest_quota``.
+        and end, when environments cold-start or run out of work, left out): its use of ``busiest_quota``; and the
+        share of that API's calls in the span that the quota refused.
     limit_per_second:
         The physical limit for this stream: records per second at the quotas, full calls.
     retry_policy:
@@ -123,6 +128,7 @@ class RunResult:
     retry_policy: str
     max_in_flight: int = 0
     sustained_calls_per_second: float = 0.0
+    sustained_throttled_fraction: float = 0.0
     busiest_quota: float = 0.0
     limit_per_second: float = 0.0
     cpu_ms_per_record: float | None = None
@@ -205,21 +211,42 @@ def calls_in_flight(calls: Sequence[dict[str, Any]]) -> int:
     return peak
 
 
-def sustained_rate(calls: Sequence[dict[str, Any]]) -> tuple[float, float]:
-    """Accepted calls per second of the API with the most of them, over the middle 80 % of its active span, and
-    that API's quota."""
+@dataclass(frozen=True, slots=True)
+class Sustained:
+    """The busiest API over the middle 80 % of its active span."""
+
+    calls_per_second: float = 0.0
+    throttled_fraction: float = 0.0
+    quota: float = 0.0
+
+
+def sustained_rate(calls: Sequence[dict[str, Any]]) -> Sustained:
+    """Accepted calls per second of the API with the most of them, over the middle 80 % of its active span, the
+    share of its calls in that span the quota refused, and that API's quota."""
     by_api: dict[str, list[float]] = {}
     for call in calls:
         if call["error"] is None:
             by_api.setdefault(str(call["api"]), []).append(float(call["time"]))
     if not by_api:
-        return 0.0, 0.0
+        return Sustained()
     api, times = max(by_api.items(), key=lambda entry: len(entry[1]))
     times.sort()
     start, end = times[0], times[-1]
     low, high = start + 0.1 * (end - start), end - 0.1 * (end - start)
     inside = sum(1 for moment in times if low <= moment <= high)
-    return (inside / (high - low) if high > low else 0.0), KINDS_BY_API[api].quota_per_second
+    refused = sum(
+        1 for call in calls if call["api"] == api and _quota_throttle(call) and low <= float(call["time"]) <= high
+    )
+    return Sustained(
+        calls_per_second=inside / (high - low) if high > low else 0.0,
+        throttled_fraction=refused / (inside + refused) if inside + refused else 0.0,
+        quota=KINDS_BY_API[api].quota_per_second,
+    )
+
+
+def _quota_throttle(call: dict[str, Any]) -> bool:
+    """A call the quota refused (an injected throttle is not one)."""
+    return call["error"] == "ThrottlingException" and call["fault"] is None
 
 
 def account_run(
@@ -249,7 +276,7 @@ def account_run(
     apis = {KIND_SPECS[kind].api for kind in pipeline.provisioned.datasets}
     calls = [call for call in pipeline.emulator.state.calls() if call["api"] in apis]
     ok = [call for call in calls if call["error"] is None]
-    sustained, busiest_quota = sustained_rate(calls)
+    sustained = sustained_rate(calls)
     return RunResult(
         contender=contender,
         messages=len(sent),
@@ -260,14 +287,15 @@ def account_run(
         put_calls=len(calls),
         ok_calls=len(ok),
         records_accepted=sum(call["records"] for call in ok),
-        throttled_calls=sum(1 for call in calls if call["error"] == "ThrottlingException" and call["fault"] is None),
+        throttled_calls=sum(1 for call in calls if _quota_throttle(call)),
         injected_faults=sum(1 for call in calls if call["fault"] is not None),
         invocations=invocations,
         wall_time_s=round(wall_time_s, 3),
         retry_policy=retry_policy,
         max_in_flight=calls_in_flight(calls),
-        sustained_calls_per_second=round(sustained, 3),
-        busiest_quota=busiest_quota,
+        sustained_calls_per_second=round(sustained.calls_per_second, 3),
+        sustained_throttled_fraction=round(sustained.throttled_fraction, 4),
+        busiest_quota=sustained.quota,
         limit_per_second=round(limit_per_second, 3),
         summary=summary,
     )
@@ -305,6 +333,12 @@ _ROWS = (
     ),
     _Row("throttled calls (quota)", lambda r: r.throttled_calls, limit=lambda _r: 0),
     _Row("throttled % of calls", lambda r: 100 * r.throttled_fraction, "{:.1f}", limit=lambda _r: 0),
+    _Row(
+        "throttled % (sustained)",
+        lambda r: 100 * r.sustained_throttled_fraction,
+        "{:.1f}",
+        limit=lambda _r: 0,
+    ),
     _Row("injected faults", lambda r: r.injected_faults),
     _Row("calls in flight (max)", lambda r: r.max_in_flight),
     _Row("invocations", lambda r: r.invocations),

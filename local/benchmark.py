@@ -15,7 +15,10 @@ its drain stops after ``--baseline-seconds`` and its rate is what it wrote by th
 Scenarios (``--scenarios``):
 
 - ``quota-items``, ``quota-mix``: a clean backlog of item changes, then of items, actions and users; only the
-  quotas limit the drain. Records per call, records per second, the fraction of the limit, over-quota throttles.
+  quotas limit the drain. Records per call, records per second, the fraction of the limit, over-quota throttles,
+  over the whole drain and sustained (its middle 80 %, without the cold start and the last batches).
+- ``quota-items-alone``: the item backlog drained by one execution environment while the others stay idle; it
+  starts at its share of the quota (quota / maximum concurrency) and must find the rest on its own.
 - ``latency-0``, ``latency-30``: events of interleaved browsing sessions (several events per session) with the
   emulator answering at once or after 30 ms, the handler invoked directly (one environment, no SQS) and through
   the runner: events per second, calls in flight, and the ratio latency-30 / latency-0 (the pipeline hides the
@@ -101,9 +104,9 @@ class Settings:
         Stream and fault seed; let the handlers' own output through.
     """
 
-    items: int = 2000
-    actions: int = 500
-    users: int = 500
+    items: int = 6000
+    actions: int = 1500
+    users: int = 1500
     events: int = 2000
     sessions: int = 400
     concurrency: int = 2
@@ -141,6 +144,12 @@ SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
     for scenario in (
         Scenario("quota-items", "a clean backlog of item changes", stream="items"),
+        Scenario(
+            "quota-items-alone",
+            "item changes, one environment busy of the maximum concurrency",
+            stream="items",
+            busy=1,
+        ),
         Scenario("quota-mix", "a clean backlog of items, actions and users, shuffled", stream="mix"),
         Scenario("latency-0-direct", "session events, one environment invoked directly", stream="events", direct=True),
         Scenario(
@@ -217,8 +226,12 @@ def _handlers(contender: str, pipeline: LocalPipeline, scenario: Scenario, setti
     if contender == BASELINE:
         return [_baseline(pipeline.emulator.endpoint_url, pipeline, scenario)]
     environment = pipeline.handler_environment(max_concurrency=settings.concurrency, batch_size=settings.batch_size)
-    count = 1 if scenario.direct else settings.concurrency
-    return [load_handler(HANDLER, environment) for _ in range(count)]
+    return [load_handler(HANDLER, environment) for _ in range(busy_environments(scenario, settings))]
+
+
+def busy_environments(scenario: Scenario, settings: Settings) -> int:
+    """The execution environments that drain the stream (their share is still of ``settings.concurrency``)."""
+    return 1 if scenario.direct else min(scenario.busy or settings.concurrency, settings.concurrency)
 
 
 def _baseline(endpoint: str, pipeline: LocalPipeline | None, scenario: Scenario, **provisioned: Any) -> Handler:
@@ -280,7 +293,7 @@ def run_contender(contender: str, scenario: Scenario, settings: Settings, stream
             sqs_client=pipeline.sqs,
             batch_size=batch_size,
             batching_window_s=0.0 if contender == BASELINE else settings.batching_window_s,
-            max_concurrency=settings.concurrency,
+            max_concurrency=busy_environments(scenario, settings) if contender == OURS else settings.concurrency,
             function_timeout_s=settings.function_timeout_s,
             wait_time_s=1,
             max_seconds=settings.baseline_seconds if contender == BASELINE else settings.max_seconds,

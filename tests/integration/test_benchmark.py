@@ -24,6 +24,7 @@ from local.bench_results import (
     ScenarioResult,
     calls_in_flight,
     limit_records_per_second,
+    sustained_rate,
 )
 from local.bench_streams import mixed_stream, session_events
 
@@ -97,6 +98,42 @@ def make_run(contender: str, **counts: Any) -> RunResult:
     }
     fields.update(counts)
     return RunResult(contender=contender, retry_policy="-", **fields)
+
+
+def test_benchmark_alone_drains_with_one_environment_paced_to_its_share_of_the_fleet() -> None:
+    # GIVEN the scenario of one busy environment among the maximum concurrency (two at the defaults)
+    scenario = benchmark.SCENARIOS["quota-items-alone"]
+
+    # THEN one environment drains, while the handlers' share still counts the whole fleet
+    assert benchmark.busy_environments(scenario, TINY) == 1
+    assert benchmark.busy_environments(benchmark.SCENARIOS["quota-items"], TINY) == TINY.concurrency == 2
+
+    # WHEN both contenders drain a tiny backlog that way, every message is accounted for
+    result = benchmark.run_scenario(scenario, TINY)
+    assert (result.ours.written, result.ours.lost, result.ours.still_queued) == (TINY.items, 0, 0)
+    assert accounted(result.baseline) == TINY.items
+
+
+def test_benchmark_sustained_figures_leave_out_the_first_and_last_tenth_of_the_busiest_api() -> None:
+    # GIVEN a call log of PutItems over 10 s: a throttle at the cold start and one in the middle, PutUsers aside
+    calls: list[dict[str, Any]] = [
+        {"api": "PutItems", "time": float(second), "error": None, "fault": None} for second in range(11)
+    ]
+    calls += [
+        {"api": "PutItems", "time": 0.5, "error": "ThrottlingException", "fault": None},
+        {"api": "PutItems", "time": 5.5, "error": "ThrottlingException", "fault": None},
+        {"api": "PutItems", "time": 6.5, "error": "ThrottlingException", "fault": "throttle"},
+        {"api": "PutUsers", "time": 5.0, "error": "ThrottlingException", "fault": None},
+    ]
+
+    # WHEN the sustained figures are taken
+    sustained = sustained_rate(calls)
+
+    # THEN they cover 1 s .. 9 s of PutItems: 9 accepted calls in 8 s, one quota throttle among 10 calls (the
+    # injected throttle and PutUsers' are not the quota's refusals of PutItems)
+    assert sustained.calls_per_second == pytest.approx(9 / 8)
+    assert sustained.throttled_fraction == pytest.approx(1 / 10)
+    assert sustained.quota == 10
 
 
 def table_row(table: str, label: str) -> list[str]:
