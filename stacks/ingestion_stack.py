@@ -169,6 +169,7 @@ class IngestionStack(Stack):
             topic=self.monitoring.topic,
             log_retention=RETENTION_DAYS[config.log_retention_days],
             spill_after_seconds=0 if config.fifo else spill_after,
+            put_quotas=config.put_quotas,
         )
         self.monitoring.dashboard.add_widgets(*spill.widgets())
         return spill

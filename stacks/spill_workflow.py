@@ -40,7 +40,7 @@ from constructs import Construct, IConstruct
 
 import contract
 from spill import workflow
-from stacks.config import SPILL_AFTER_SECONDS
+from stacks.config import SPILL_AFTER_SECONDS, render_put_quotas
 from stacks.ingest_pipeline import DatasetTarget
 from stacks.lambda_packaging import ARCHITECTURE, RUNTIME, lambdas_asset, runtime_layer
 from stacks.policy_dependency import depend_on_policy_only
@@ -74,6 +74,10 @@ class SpillWorkflow(Construct):
     spill_after_seconds
         cdk.json's ``spillAfterSeconds``: spill when the queue would take longer than this through Put (0: never;
         then nothing of the spill is deployed but this construct's empty scope).
+    put_quotas
+        cdk.json's ``putQuotas``, which the ingest function paces to: the check is given the same ``PUT_QUOTAS``
+        and estimates the drain at the slowest quota (``spill.estimate``); empty or ``None`` sets none (the
+        contract's quotas).
     topic
         Where the alarm notifies.
 
@@ -98,6 +102,7 @@ class SpillWorkflow(Construct):
         topic: sns.ITopic,
         log_retention: logs.RetentionDays,
         spill_after_seconds: int = DEFAULT_SPILL_AFTER_SECONDS,
+        put_quotas: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.state_machine: sfn.StateMachine | None = None
@@ -129,7 +134,12 @@ class SpillWorkflow(Construct):
         self.check = self._function(
             "Check",
             CHECK_HANDLER,
-            {**environment, contract.SPILL_STATE_MACHINE_ARN: self.state_machine.state_machine_arn},
+            {
+                **environment,
+                contract.SPILL_STATE_MACHINE_ARN: self.state_machine.state_machine_arn,
+                # Only the check estimates; the rendering is the ingest function's (stacks/ingest_pipeline.py).
+                **({contract.PUT_QUOTAS: render_put_quotas(put_quotas)} if put_quotas else {}),
+            },
             Duration.minutes(1),
             log_retention,
         )

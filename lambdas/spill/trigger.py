@@ -46,8 +46,9 @@ def check(
         return {"action": "restored"}
     attributes = sqs.get_queue_attributes(QueueUrl=config.queue_url, AttributeNames=["ApproximateNumberOfMessages"])
     depth = int(attributes["Attributes"].get("ApproximateNumberOfMessages", "0"))
-    found = {"depth": depth, "drainSeconds": round(estimate.drain_seconds(depth), 1)}
-    if not estimate.should_spill(depth, config.spill_after_seconds):
+    ceiling = estimate.put_ceiling(config.put_quotas)
+    found = {"depth": depth, "drainSeconds": round(estimate.drain_seconds(depth, ceiling=ceiling), 1)}
+    if not estimate.should_spill(depth, config.spill_after_seconds, ceiling=ceiling):
         return {"action": "none", **found}
     name = estimate.execution_name(clock(), config.spill_after_seconds)
     try:

@@ -3,7 +3,8 @@
 Personalize's quotas are per dataset group (docs/personalize.md §2): PutItems, PutUsers and PutActions 10 calls/s
 each, not adjustable; PutEvents and PutActionInteractions 1,000 calls/s each, adjustable on request. The handler
 paces to the contract's defaults; an account whose PutEvents quota was raised names the new value here, and the
-stack hands it to the function as ``PUT_QUOTAS`` (``PutEvents=2000,...``, the format ``ingest.pacing`` parses).
+stack hands it to the function as ``PUT_QUOTAS`` (``PutEvents=2000,...``, the format ``ingest.pacing`` parses), and
+the same value to the spill's check, which estimates the backlog's drain at the slowest quota (``spill.estimate``).
 """
 
 from __future__ import annotations

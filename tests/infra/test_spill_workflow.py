@@ -17,11 +17,15 @@ from stacks.spill_workflow import CHECK_HANDLER, DEFAULT_SPILL_AFTER_SECONDS, ST
 from tests.infra.synthesis import Synthesized, bring_your_own_context, cfn_lint, iter_violations, project_context
 from tests.infra.synthesis import synthesize as synthesize_app
 
+# The bring-your-own configuration's putQuotas.
+PUT_QUOTAS = {"PutItems": 8}
+
 
 @pytest.fixture(scope="module", params=["provisioned", "bring-your-own"])
 def synthesized(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    # cdk.json's spillAfterSeconds deploys the spill, with datasets the stack creates and with existing ones.
-    context = project_context() if request.param == "provisioned" else bring_your_own_context()
+    # cdk.json's spillAfterSeconds deploys the spill, with datasets the stack creates and with existing ones; the
+    # latter with PutItems lowered (room left for another writer), which the check's estimate must know.
+    context = project_context() if request.param == "provisioned" else bring_your_own_context(putQuotas=PUT_QUOTAS)
     return synthesize_app(context, tmp_path_factory.mktemp(request.param))
 
 
@@ -32,6 +36,18 @@ def test_cdk_json_spills_after_the_default_backlog(synthesized: Synthesized) -> 
         _, properties = synthesized.function(handler)
         variables = properties["Environment"]["Variables"]
         assert variables[contract.SPILL_AFTER_SECONDS] == str(DEFAULT_SPILL_AFTER_SECONDS), handler
+
+
+def test_the_check_estimates_at_the_quotas_the_ingest_function_paces_to(synthesized: Synthesized) -> None:
+    # The same PUT_QUOTAS as the ingest function (none without putQuotas), which spill.config parses with
+    # ingest.pacing's rule.
+    ingest = synthesized.ingest_function()[1]["Environment"]["Variables"]
+    check = synthesized.function(CHECK_HANDLER)[1]["Environment"]["Variables"]
+    if synthesized.config.put_quotas:
+        assert check[contract.PUT_QUOTAS] == ingest[contract.PUT_QUOTAS] == "PutItems=8"
+    else:
+        assert contract.PUT_QUOTAS not in check
+        assert contract.PUT_QUOTAS not in ingest
 
 
 @pytest.mark.parametrize(

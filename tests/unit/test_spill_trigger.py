@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+import contract
+from ingest.errors import ConfigurationError
+from ingest.pacing import parse_quotas
 from spill import estimate
 from spill.config import SpillConfig
 from spill.trigger import check
@@ -21,6 +24,16 @@ CONFIG = SpillConfig(
     state_machine_arn="arn:sm",
     spill_after_seconds=1_800,
 )
+# What the stack sets on the check (stacks/spill_workflow.py), as SpillConfig.from_environment reads it.
+ENVIRONMENT = {
+    contract.SPILL_QUEUE_URL: CONFIG.queue_url,
+    contract.DEAD_LETTER_QUEUE_URL: CONFIG.dead_letter_queue_url,
+    contract.SPILL_BUCKET: CONFIG.bucket,
+    contract.SPILL_ROLE_ARN: CONFIG.role_arn,
+    contract.SPILL_MAPPING_UUID: CONFIG.mapping_uuid,
+    contract.SPILL_STATE_MACHINE_ARN: CONFIG.state_machine_arn,
+    contract.SPILL_AFTER_SECONDS: str(CONFIG.spill_after_seconds),
+}
 
 
 class Fakes:
@@ -53,9 +66,9 @@ class Fakes:
         return {"State": "Enabling"}
 
 
-def run(fakes: Fakes, now: float = 1_800_000.0) -> tuple[dict[str, Any], list[str]]:
+def run(fakes: Fakes, now: float = 1_800_000.0, config: SpillConfig = CONFIG) -> tuple[dict[str, Any], list[str]]:
     lines: list[str] = []
-    found = check(CONFIG, sqs=fakes, stepfunctions=fakes, lambda_client=fakes, clock=lambda: now, emit=lines.append)
+    found = check(config, sqs=fakes, stepfunctions=fakes, lambda_client=fakes, clock=lambda: now, emit=lines.append)
     return found, lines
 
 
@@ -65,6 +78,52 @@ def run(fakes: Fakes, now: float = 1_800_000.0) -> tuple[dict[str, Any], list[st
 )
 def test_only_a_backlog_slower_than_the_setting_spills(depth: int, spill_after: int, expected: bool) -> None:
     assert estimate.should_spill(depth, spill_after) is expected
+
+
+@pytest.mark.parametrize(
+    ("put_quotas", "ceiling"),
+    [
+        # the contract's quotas: PutItems, PutUsers and PutActions at 10 calls/s of 10 records
+        ("", 100.0),
+        # PutItems lowered to leave room for another writer
+        ("PutItems=8", 80.0),
+        ("PutUsers=2.5,PutActions=9", 25.0),
+        # raised quotas of the events APIs do not make the slowest kinds faster
+        ("PutEvents=2000,PutActionInteractions=1500", 100.0),
+        # lowered below the fixed ones, events are the slowest kind a backlog may hold
+        ("PutEvents=5", 50.0),
+    ],
+)
+def test_the_ceiling_is_the_slowest_configured_quota_times_the_records_per_call(
+    put_quotas: str, ceiling: float
+) -> None:
+    assert estimate.put_ceiling(parse_quotas(put_quotas)) == ceiling
+
+
+def test_a_lowered_put_items_quota_spills_a_backlog_the_contracts_quota_would_drain_in_time() -> None:
+    # 150,000 messages: 1,500 s at 100 records/s, 1,875 s at PutItems=8's 80.
+    ceiling = estimate.put_ceiling(parse_quotas("PutItems=8"))
+    assert estimate.drain_seconds(150_000, ceiling=ceiling) == 1_875.0
+    assert estimate.should_spill(150_000, 1_800, ceiling=ceiling)
+    assert not estimate.should_spill(150_000, 1_800)
+
+
+def test_the_check_estimates_at_the_configured_quotas() -> None:
+    config = SpillConfig.from_environment({**ENVIRONMENT, contract.PUT_QUOTAS: "PutItems=8"})
+    fakes = Fakes(depth=150_000)
+    found, _ = run(fakes, config=config)
+    assert (found["action"], found["drainSeconds"]) == ("started", 1_875.0)
+    assert [started["name"] for started in fakes.started] == ["spill-1000"]
+    # the same backlog at the contract's quotas drains within spillAfterSeconds
+    assert run(Fakes(depth=150_000))[0] == {"action": "none", "depth": 150_000, "drainSeconds": 1_500.0}
+
+
+def test_the_config_reads_put_quotas_as_the_ingest_function_does() -> None:
+    assert SpillConfig.from_environment(ENVIRONMENT).put_quotas == parse_quotas("")
+    config = SpillConfig.from_environment({**ENVIRONMENT, contract.PUT_QUOTAS: "PutItems=8,PutEvents=2000"})
+    assert config.put_quotas == parse_quotas("PutItems=8,PutEvents=2000")
+    with pytest.raises(ConfigurationError, match="PUT_QUOTAS"):
+        SpillConfig.from_environment({**ENVIRONMENT, contract.PUT_QUOTAS: "PutItems=0"})
 
 
 def test_execution_names_are_one_per_window() -> None:
