@@ -6,6 +6,12 @@ provisions a dataset group with a dataset per kind from ``schemas/`` through the
 handlers (driven as CloudFormation would, ``local.cloudformation``), and hands out the ingest Lambda's
 environment (docs/contracts.md §2) with the standard ``AWS_ENDPOINT_URL_*`` variables pointing at the
 stand-ins, so the real handler runs unchanged.
+
+``LocalPipeline.drain`` runs the event source a deployment gets unless told otherwise: the batch size, batching
+window, maximum concurrency and function timeout the stack reads from ``stacks.config``
+(:func:`deployment_event_source`). One exception, the queue's: the local queue's visibility timeout stays short
+by default so a failed batch comes back within seconds, and the function timeout never exceeds it (Lambda refuses
+that pair).
 """
 
 from __future__ import annotations
@@ -27,6 +33,14 @@ from local.report.recorder import TimelineRecorder
 from local.run_summary import RunSummary
 from local.runner import run_event_source
 from local.sqs_server import QueuePair, SqsServer, create_queue_pair, make_sqs_client
+from stacks.config import (
+    BATCH_SIZE,
+    FUNCTION_TIMEOUT_SECONDS,
+    MAX_BATCHING_WINDOW_SECONDS,
+    MAX_CONCURRENCY,
+    MAX_RECEIVE_COUNT,
+)
+from stacks.config.settings import FIFO_BATCH_SIZE_MAX, FIFO_MAX_BATCHING_WINDOW_SECONDS
 from stacks.personalize_properties import (
     dataset_group_properties,
     dataset_properties,
@@ -120,6 +134,29 @@ def default_window(batch_size: int) -> float:
     return 1.0 if batch_size > RECEIVE_MAX else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class EventSourceSettings:
+    """The ingest function's event source and timeout, as ``run_event_source`` takes them."""
+
+    batch_size: int
+    batching_window_s: float
+    max_concurrency: int
+    function_timeout_s: float
+
+
+def deployment_event_source(*, fifo: bool) -> EventSourceSettings:
+    """The event source a deployment gets: the defaults ``stacks.config`` gives ``batchSize``,
+    ``maxBatchingWindowSeconds``, ``maxConcurrency`` and ``functionTimeoutSeconds`` (cdk.json ships the same
+    values). A FIFO queue takes Lambda's FIFO batch limit and no window instead, as ``PipelineConfig.from_context``
+    gives it."""
+    return EventSourceSettings(
+        batch_size=FIFO_BATCH_SIZE_MAX if fifo else BATCH_SIZE.default,
+        batching_window_s=float(FIFO_MAX_BATCHING_WINDOW_SECONDS if fifo else MAX_BATCHING_WINDOW_SECONDS.default),
+        max_concurrency=MAX_CONCURRENCY.default,
+        function_timeout_s=float(FUNCTION_TIMEOUT_SECONDS.default),
+    )
+
+
 class LocalPipeline:
     """Both stand-ins, the queues and the datasets, as a context manager.
 
@@ -130,7 +167,8 @@ class LocalPipeline:
     emulator_config:
         Emulator settings (faults, quotas, lifecycle delays).
     visibility_timeout_s, max_receive_count, fifo:
-        The ingest queue's settings.
+        The ingest queue's settings: the redrive limit is the deployment's by default; the visibility timeout is
+        short, so a failed batch comes back within seconds (a deployment's is six function timeouts).
     """
 
     def __init__(
@@ -139,7 +177,7 @@ class LocalPipeline:
         kinds: tuple[str, ...] = ("item", "action"),
         emulator_config: EmulatorConfig | None = None,
         visibility_timeout_s: int = 6,
-        max_receive_count: int = 5,
+        max_receive_count: int = MAX_RECEIVE_COUNT.default,
         fifo: bool = False,
     ) -> None:
         self.kinds = kinds
@@ -216,10 +254,10 @@ class LocalPipeline:
     def drain(
         self,
         *,
-        max_concurrency: int = 2,
-        batch_size: int = 10,
+        max_concurrency: int | None = None,
+        batch_size: int | None = None,
         batching_window_s: float | None = None,
-        function_timeout_s: float = 5.0,
+        function_timeout_s: float | None = None,
         max_seconds: float = 120.0,
         extra_environment: dict[str, str] | None = None,
         recorder: TimelineRecorder | None = None,
@@ -227,24 +265,35 @@ class LocalPipeline:
         """Run the real ingest handler over the queue until it is drained (or ``max_seconds`` pass).
 
         Each of the ``max_concurrency`` pollers invokes a handler of its own, cold-started apart: an execution
-        environment each, as on Lambda. ``batching_window_s`` defaults to Lambda's smallest, 1 s above a batch of
-        10 and none up to 10. ``recorder`` sees every invocation (its start, end and batch), for the local report.
+        environment each, as on Lambda. A setting not given is the deployment's (:func:`deployment_event_source`),
+        each on its own: ``batch_size=10`` alone keeps the deployment's window. The function timeout not given is
+        the deployment's, but at most the queue's visibility timeout: Lambda refuses a mapping whose function
+        outlives the visibility timeout, and this queue's is short by default (``visibility_timeout_s``) so that
+        failed batches come back within seconds rather than a deployment's minutes. ``recorder`` sees every
+        invocation (its start, end and batch), for the local report.
         """
+        deployed = deployment_event_source(fifo=self._fifo)
+        concurrency = deployed.max_concurrency if max_concurrency is None else max_concurrency
+        size = deployed.batch_size if batch_size is None else batch_size
         environment = {
-            **self.handler_environment(max_concurrency=max_concurrency, batch_size=batch_size),
+            **self.handler_environment(max_concurrency=concurrency, batch_size=size),
             **(extra_environment or {}),
         }
-        handlers = [load_handler(HANDLER, environment) for _ in range(max_concurrency)]
+        handlers = [load_handler(HANDLER, environment) for _ in range(concurrency)]
         if recorder is not None:
             handlers = [recorder.observe(handler) for handler in handlers]
         return run_event_source(
             queue_url=self.queues.url,
             handler=handlers,
             sqs_client=self.sqs,
-            batch_size=batch_size,
-            batching_window_s=default_window(batch_size) if batching_window_s is None else batching_window_s,
-            max_concurrency=max_concurrency,
-            function_timeout_s=function_timeout_s,
+            batch_size=size,
+            batching_window_s=deployed.batching_window_s if batching_window_s is None else batching_window_s,
+            max_concurrency=concurrency,
+            function_timeout_s=(
+                min(deployed.function_timeout_s, self._visibility_timeout_s)
+                if function_timeout_s is None
+                else function_timeout_s
+            ),
             wait_time_s=1,
             max_seconds=max_seconds,
         )

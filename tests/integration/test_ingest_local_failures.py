@@ -48,8 +48,8 @@ def test_ingest_service_rejects_one_record_per_batch_only_those_dead_lettered() 
     with LocalPipeline(kinds=("item",), emulator_config=config, visibility_timeout_s=VISIBILITY_TIMEOUT_S) as pipeline:
         published = publish(pipeline, stream)
 
-        # WHEN the real handler drains the queue
-        pipeline.drain(function_timeout_s=FUNCTION_TIMEOUT_S, max_seconds=30)
+        # WHEN the real handler drains the queue in batches of ten (one poison item each, as published)
+        pipeline.drain(batch_size=10, function_timeout_s=FUNCTION_TIMEOUT_S, max_seconds=30)
 
         # THEN the poison items alone are in the DLQ, as InvalidInput from PutItems, each named in ErrorMessage
         depth = pipeline.queue_depth()
