@@ -11,7 +11,10 @@ on its own, from the throttles it meets (docs/design.md "Throughput", where the 
   its windows, whatever the phase of the other environments: as long as the allowances add up to the quota, no
   call is throttled. (Rates of fractional calls per second do not add up that way: two environments at 4.5 and
   5.4 calls per second put up to 5 + 6 = 11 calls in some windows.) Below one call per window, an environment
-  allows one call in every ``k`` windows.
+  allows one call in every ``k`` windows. The window is kept on the times calls actually went: a thread that wakes
+  up late (the GIL, a busy machine) holds back the call a window after it, not every later call.
+- **Calls wait in line.** A batch's pool asks for all its calls at once; each call's time is set only when it is
+  first in line, at the allowance of that moment, so a throttle or a probe respaces every call still waiting.
 - **Additive increase, from the throttles.** A cold environment starts at its share, quota / maximum concurrency,
   and probes one step more every ``START_PROBE_S`` until it meets its first throttle. Only a call that has to wait
   for its slot probes: more room is worth a throttle only to an environment its allowance holds back. A throttle
@@ -34,16 +37,15 @@ import math
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import contract
 from ingest.errors import ConfigurationError
 
 # The quota's window, plus the margin that covers the variation of the time from sending a call to its arrival.
 LOCAL_WINDOW_S = 1.03
-# A thread that wakes up later than this after its slot spaces the next call from when it woke.
-LATE_WAKE_S = 0.005
 # Until its first throttle, an environment adds a step every this many seconds.
 START_PROBE_S = 1.2
 # After a throttle, the next probe waits this long per unit of maximum concurrency; each unanswered probe halves
@@ -63,7 +65,8 @@ STEP_FRACTION = 0.02
 @dataclass(slots=True)
 class _Lane:
     """One API's pacing state: ``level`` calls per window (at or below 0: one call every ``2 - level`` windows),
-    the next probe (one ``step`` more) and the wait after it."""
+    the next probe (one ``step`` more) and the wait after it, the calls that went at this level and the line of
+    calls waiting for their turn."""
 
     quota: float
     step: int
@@ -75,11 +78,37 @@ class _Lane:
     share_level: int = 1
     hold_until: float = 0.0
     last_probe: float = -math.inf
+    # When the latest calls at this level went, oldest first (no more than a window looks back to).
+    went: deque[float] = field(default_factory=deque)
+    # The calls waiting for their turn, first in line first, by ticket.
+    line: deque[int] = field(default_factory=deque)
+    tickets: int = 0
 
     @property
     def rate(self) -> float:
         calls = float(self.level) if self.level >= 1 else 1.0 / (2 - self.level)
         return min(calls, self.quota) / LOCAL_WINDOW_S
+
+    def earliest(self) -> float:
+        """The earliest the next call may go: a window after the call ``level`` calls before it went (below one
+        call per window, ``2 - level`` windows after the last one), -inf when fewer went at this level."""
+        back, window = (self.level, LOCAL_WINDOW_S) if self.level >= 1 else (1, LOCAL_WINDOW_S * (2 - self.level))
+        return self.went[-back] + window if len(self.went) >= back else -math.inf
+
+    def go(self, moment: float, due: float) -> None:
+        """The first in line goes at ``moment`` (it was due at ``due``); the next one is spaced from ``due``."""
+        self.line.popleft()
+        self.went.append(moment)
+        while len(self.went) > max(self.level, 1):
+            self.went.popleft()
+        self.next_start = due + 1.0 / self.rate
+        self.last_call = moment
+
+    def set_level(self, level: int) -> None:
+        """Allow ``level`` calls per window from now on: the window looks back only to calls at this level."""
+        if level != self.level:
+            self.level = level
+            self.went.clear()
 
 
 class Pacer:
@@ -116,6 +145,8 @@ class Pacer:
         self._sleep = sleep
         self._lanes: dict[str, _Lane] = {}
         self._lock = threading.Lock()
+        # Calls wait for their turn on this condition (of the same lock): one that goes or leaves wakes the rest.
+        self._turns = threading.Condition(self._lock)
         # Environments that start together must not probe together: their first probes are spread over a period.
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
 
@@ -128,35 +159,72 @@ class Pacer:
     def wait(self, api: str, *, deadline: float | None = None) -> bool:
         """Block until a call of ``api`` may start; no-op for an API without a quota.
 
-        Returns False, at once and without taking a slot, when the call could not start by ``deadline`` (the
-        latest start): sleeping past it would leave the invocation no time to write dead letters and answer, and
-        a Lambda timeout makes SQS redeliver the whole batch, the records already accepted included.
+        Calls wait in line, and each one's time is set when it is first in line, at the allowance of that moment:
+        a throttle or a probe meanwhile changes the spacing of every call still waiting, not only of calls asked
+        for later (a batch's pool asks for all its calls at once).
+
+        Returns False, without taking a slot, when the call could not start by ``deadline`` (the latest start): at
+        once when the calls ahead of it at the current allowance already reach past it, or when its turn would
+        come later. Sleeping past it would leave the invocation no time to write dead letters and answer, and a
+        Lambda timeout makes SQS redeliver the whole batch, the records already accepted included.
         """
-        with self._lock:
+        with self._turns:
             now = self._clock()
             lane = self._lane(api, now)
             if lane is None:
                 return True
-            saturated = lane.next_start > now
+            first_free = max(now, lane.next_start, lane.earliest())
+            if deadline is not None and first_free + len(lane.line) / lane.rate > deadline:
+                return False
+            ticket = lane.tickets
+            lane.tickets += 1
+            lane.line.append(ticket)
+            try:
+                return self._take_turn(lane, ticket, deadline)
+            finally:
+                if ticket in lane.line:  # it left without going (deadline) or an exception (KeyboardInterrupt)
+                    lane.line.remove(ticket)
+                self._turns.notify_all()
+
+    def _take_turn(self, lane: _Lane, ticket: int, deadline: float | None) -> bool:
+        """Wait (holding ``self._turns``) until ``ticket`` is first in line and its time has come; False when that
+        time would be past ``deadline``."""
+        slept_until = first_at = -math.inf
+        while True:
+            # A sleep ends at its time or later, whatever the clock (a simulation's may stand still meanwhile).
+            now = max(self._clock(), slept_until)
+            if lane.line[0] != ticket:
+                if deadline is not None and now >= deadline:
+                    return False
+                # Woken when a call goes or leaves; the timeout only bounds the wait by the deadline.
+                self._turns.wait(timeout=None if deadline is None else deadline - now)
+                continue
+            if first_at == -math.inf:
+                first_at = now
+            # More room is worth a throttle only to an environment its allowance holds back: calls are waiting.
+            saturated = len(lane.line) > 1 or lane.next_start > now
             if self._adaptive and now >= lane.next_probe and saturated:
-                lane.level = min(lane.level + lane.step, math.ceil(lane.quota))
+                lane.set_level(min(lane.level + lane.step, math.ceil(lane.quota)))
                 lane.last_probe = now
                 lane.next_probe = now + lane.probe_wait
                 lane.probe_wait = max(START_PROBE_S, lane.probe_wait / 2)
-            start = max(now, lane.next_start)
-            if deadline is not None and start > deadline:
+            due = max(first_at, lane.next_start, lane.earliest())
+            if due <= now:
+                # A thread that woke up late (the GIL, a busy machine) goes late. The window above is kept on the
+                # times calls actually went, and the spacing from when this one was due: one late call costs the
+                # lane its lateness once, not at every later call.
+                lane.go(now, due)
+                return True
+            if deadline is not None and due > deadline:
                 return False
-            lane.next_start = start + 1.0 / lane.rate
-            lane.last_call = start
-        if start > now:
-            self._sleep(start - now)
-            with self._lock:
-                # A thread that woke up late (the GIL, a busy machine) sends late: the next call keeps its distance
-                # from this one as sent, or two calls would arrive closer than the allowance spaces them.
-                woke = self._clock()
-                if woke - start > LATE_WAKE_S:
-                    lane.next_start = max(lane.next_start, woke + 1.0 / lane.rate)
-        return True
+            # First in line sleeps with the lock released (``sleep`` is the clock's: tests move a fake clock), then
+            # looks again: a throttle meanwhile may have moved its time.
+            self._turns.release()
+            try:
+                self._sleep(due - now)
+            finally:
+                self._turns.acquire()
+            slept_until = due
 
     def accepted(self, api: str) -> None:
         """A call of ``api`` went through (the allowance grows on its own schedule, in ``wait``)."""
@@ -184,7 +252,7 @@ class Pacer:
                 # And the fleet is at the quota: probing up would only overshoot it again.
                 lane.next_probe = max(lane.next_probe, now + PROBE_WAIT_S * self._share * spread)
                 return
-            lane.level = max(lane.level - lane.step, lane.share_level)
+            lane.set_level(max(lane.level - lane.step, lane.share_level))
             lane.probe_wait = (PROBE_WAIT_S if provoked else RETRY_PROBE_S) * self._share * spread
             lane.next_probe = now + lane.probe_wait
             # The calls already spaced at the old allowance would overshoot again: the next one waits a new interval.
@@ -195,7 +263,8 @@ class Pacer:
         if not quota:
             return None
         lane = self._lanes.get(api)
-        if lane is None or (self._adaptive and now - lane.last_call > IDLE_RESET_S):
+        # (Never while calls wait in line: they would go at the old lane's pace beside the new one's.)
+        if lane is None or (self._adaptive and not lane.line and now - lane.last_call > IDLE_RESET_S):
             per_window = quota / self._share
             level = math.floor(per_window) if per_window >= 1 else 2 - math.ceil(1 / per_window)
             step = max(1, round(quota * STEP_FRACTION))

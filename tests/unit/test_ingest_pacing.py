@@ -6,7 +6,11 @@ Every test runs on a fake clock: what is asserted is the schedule of calls, neve
 from __future__ import annotations
 
 import itertools
+import math
 import random
+import threading
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -276,3 +280,132 @@ def test_pacer_an_unprovoked_throttle_at_its_share_postpones_its_probes() -> Non
 
     # THEN it did not probe: another step would only overshoot the quota again
     assert paced.rate(ITEMS) == pytest.approx(5 / LOCAL_WINDOW_S)
+
+
+class LateClock(FakeClock):
+    """A ``FakeClock`` whose sleeps wake up ``late_s`` after they should (a busy machine, the GIL), on the sleeps
+    numbered in ``late_on`` (every one when None)."""
+
+    def __init__(self, late_s: float, late_on: set[int] | None = None) -> None:
+        super().__init__()
+        self.late_s = late_s
+        self.late_on = late_on
+
+    def sleep(self, seconds: float) -> None:
+        late = self.late_on is None or len(self.sleeps) in self.late_on
+        super().sleep(seconds + (self.late_s if late else 0.0))
+
+
+def most_in_a_window(moments: list[float]) -> int:
+    """The most of ``moments`` within any window of the service's second (a sliding one-second window)."""
+    return max(sum(1 for other in moments if moment <= other < moment + 1.0) for moment in moments)
+
+
+def test_pacer_a_call_that_goes_late_costs_its_lateness_once_not_at_every_later_call() -> None:
+    # GIVEN an environment alone at the whole quota, whose third sleep wakes up 50 ms late
+    clock = LateClock(0.05, late_on={2})
+    paced = pacer(clock, share=1, adaptive=False)
+
+    # WHEN it makes 40 calls back to back
+    moments = starts(paced, clock, 40)
+
+    # THEN no window of the service's holds more than the quota, and the 40 calls took four windows plus the
+    # lateness once (spacing every later call from the late one would add it to each window)
+    assert most_in_a_window(moments) <= 10
+    assert moments[-1] - moments[0] == pytest.approx(39 * LOCAL_WINDOW_S / 10 + 0.05)
+
+
+def test_pacer_on_a_busy_machine_loses_the_lateness_per_window_not_per_call() -> None:
+    # GIVEN an environment alone at the whole quota on a machine where every sleep wakes up 10 ms late
+    clock = LateClock(0.01)
+    paced = pacer(clock, share=1, adaptive=False)
+
+    # WHEN it makes 101 calls back to back
+    moments = starts(paced, clock, 101)
+
+    # THEN no window holds more than the quota, and every ten calls took a window and one lateness: 9.6 calls per
+    # second, where spacing each call from the late one before it would give 1 / (0.103 + 0.01) = 8.8
+    assert most_in_a_window(moments) <= 10
+    assert (moments[-1] - moments[0]) / 10 == pytest.approx(LOCAL_WINDOW_S + 0.01, abs=0.002)
+
+
+class AlarmClock(FakeClock):
+    """A ``FakeClock`` for several threads: a sleep lasts until its end (threads sleeping at once do not add up
+    their sleeps), and the first one that carries the clock past ``at`` runs ``then`` once, in its thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at = math.inf
+        self.then: Callable[[], None] = lambda: None
+        self._read = threading.local()
+        # Sleeps block until the gate opens: threads that ask at once all ask before any of them goes.
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __call__(self) -> float:
+        self._read.now = self.now
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        # Until the thread's last reading plus ``seconds``: the end the sleeper asked for.
+        self.gate.wait(timeout=10)
+        self.sleeps.append(seconds)
+        self.now = max(self.now, getattr(self._read, "now", self.now) + seconds)
+        if self.now >= self.at:
+            self.at = math.inf
+            self.then()
+
+
+def test_pacer_a_throttle_respaces_the_calls_already_waiting_in_line() -> None:
+    # GIVEN an environment above its share (7 calls per window), and a batch's pool asking for 21 slots at once
+    clock = AlarmClock()
+    paced = above_share(clock)
+    went: list[float] = []
+    lock = threading.Lock()
+
+    def call() -> None:
+        assert paced.wait(ITEMS)
+        with lock:
+            went.append(clock.now)
+
+    # WHEN a throttle answers while most of them still wait: a window after the first went
+    start = clock.now
+    clock.at, clock.then = start + LOCAL_WINDOW_S, lambda: paced.throttled(ITEMS)
+    threads = [threading.Thread(target=call) for _ in range(21)]
+    clock.gate.clear()
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)  # not a measurement: time for every thread to ask for its slot before the first one goes
+    clock.gate.set()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    # THEN every call went, and those that went after the throttle went at the new allowance (6 per window), not at
+    # the pace they would have had when they asked
+    assert len(went) == 21
+    after = [moment for moment in sorted(went) if moment > start + LOCAL_WINDOW_S + 1e-9]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(after)]
+    assert len(gaps) > 5
+    assert min(gaps) == pytest.approx(LOCAL_WINDOW_S / 6)
+
+
+def test_pacer_a_call_behind_a_line_that_reaches_past_its_deadline_is_refused_at_once() -> None:
+    # GIVEN an environment at its share (5 calls per window) with ten calls waiting in line
+    clock = AlarmClock()
+    paced = pacer(clock, share=2)
+    threads = [threading.Thread(target=paced.wait, args=(ITEMS,)) for _ in range(10)]
+    clock.gate.clear()
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)  # not a measurement: time for every thread to take its place in line
+
+    # WHEN one more call may start no later than a second from now, and another no later than three
+    # THEN the first is refused at once (ten calls ahead take two windows), without taking a place in line
+    now = clock.now
+    assert not paced.wait(ITEMS, deadline=now + 1.0)
+    assert clock.now == now
+    clock.gate.set()
+    assert paced.wait(ITEMS, deadline=now + 3.0)
+    for thread in threads:
+        thread.join(timeout=10)
+    assert clock.now <= now + 3.0
