@@ -55,6 +55,28 @@ CALL_MARGIN_S = 0.25
 SHORTEST_CALL_S = TIERS[0].total_s + CALL_MARGIN_S
 
 
+def pin_user_agent(make: Callable[[Config], Any], base: Config) -> Config:
+    """``base`` with the User-Agent header its clients send fixed once, instead of rebuilt on every call.
+
+    Without ``user_agent`` in its config, botocore builds the header on each call, twice, sanitising every
+    component character by character. Measured on a warm client, one-event PutEvents, botocore 1.44.5: its own
+    work (the socket and HTTP parsing aside) takes 0.39 ms a call, 0.28 ms with the header fixed. With
+    ``user_agent`` set it only joins that string with the session's and the config's ``user_agent_extra``
+    (``personalize-ingest``). So a client is built from ``base`` (``make``) and the header it announces
+    (``client.meta.config.user_agent``, botocore's public copy of it) becomes the fixed one, less what that join
+    adds back, learnt from a client whose own ``user_agent`` is empty. The cost: those two clients, at the cold
+    start (15-20 ms of CPU measured for the handler's three services). The one difference on the wire: the
+    header's list of SDK features (``m/...``) is the one botocore knew when the client was built, not the one of
+    each call's context. When the header does not end as the join would end it (a botocore that builds it
+    otherwise), ``base`` is returned as it is.
+    """
+    announced = make(base).meta.config.user_agent
+    appended = make(base.merge(Config(user_agent=""))).meta.config.user_agent
+    if not isinstance(announced, str) or not isinstance(appended, str) or not announced.endswith(appended):
+        return base
+    return base.merge(Config(user_agent=announced.removesuffix(appended)))
+
+
 class TimeBoundClients(Protocol):
     """Hands out a client whose calls end within a given number of seconds."""
 

@@ -21,7 +21,7 @@ from botocore.config import Config
 import contract
 from contract import Metric
 from ingest.catalog import DatasetCatalog
-from ingest.clients import ClientLadder
+from ingest.clients import ClientLadder, pin_user_agent
 from ingest.concurrency import MAX_CALLS_IN_FLIGHT
 from ingest.dead_letter import DeadLetterQueue
 from ingest.defer import Requeue
@@ -80,11 +80,11 @@ def runtime_from_env() -> Runtime:
     """Build settings and clients from the environment. Clients are built plainly, so the standard
     ``AWS_ENDPOINT_URL_*`` variables point them at local stand-ins."""
     settings = Settings.from_env(os.environ)
-    sqs = _ladder("sqs")
+    sqs = client_ladder("sqs")
     return Runtime(
         settings=settings,
-        catalog=DatasetCatalog(client=_ladder("personalize")),
-        sink=PersonalizeEventsSink(_ladder("personalize-events")),
+        catalog=DatasetCatalog(client=client_ladder("personalize")),
+        sink=PersonalizeEventsSink(client_ladder("personalize-events")),
         dead_letters=DeadLetterQueue(client=sqs, queue_url=settings.dead_letter_queue_url),
         pacer=Pacer(quotas=settings.quotas, share=settings.max_concurrency or 1),
         requeue=Requeue(sqs),
@@ -96,12 +96,15 @@ def runtime_from_env() -> Runtime:
 _CLIENT_BUILD_LOCK = threading.Lock()
 
 
-def _ladder(service: str) -> ClientLadder:
+def client_ladder(service: str) -> ClientLadder:
+    """The clients of ``service`` the runtime calls it through: ``_CLIENT_CONFIG``, the User-Agent header fixed at
+    the cold start (``ingest.clients.pin_user_agent``)."""
+
     def make(config: Config) -> Any:
         with _CLIENT_BUILD_LOCK:
             return boto3.client(service, config=config)  # type: ignore[call-overload]
 
-    return ClientLadder(make, base=_CLIENT_CONFIG)
+    return ClientLadder(make, base=pin_user_agent(make, _CLIENT_CONFIG))
 
 
 class _PowertoolsSink:

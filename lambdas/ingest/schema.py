@@ -48,11 +48,11 @@ class SchemaField:
     nullable: bool
     categorical: bool
     textual: bool
+    # The key Personalize expects in ``properties``: computed once, not for every property of every record.
+    property_key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def property_key(self) -> str:
-        """The key Personalize expects in ``properties``."""
-        return camel_case(self.name)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "property_key", camel_case(self.name))  # frozen: set once, here
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract import ErrorCode
-from ingest.decode import Change, lone_surrogate
+from ingest.decode import Change, lone_surrogate, may_hold_surrogate
 from ingest.errors import RejectedRecord
 from ingest.model import PROPERTIES, ApiModel, FieldError, coerce_members, coerce_structure
 from ingest.schema import DatasetSchema
@@ -116,7 +116,7 @@ def _normalized_properties(raw: Any, api: ApiModel, schema: DatasetSchema) -> st
             raise RejectedRecord(ErrorCode.MALFORMED_MESSAGE, "properties: must be a JSON object")
         # decode checked the message, where this string's escapes were still ASCII text; parsed, "\ud800" is half
         # a surrogate pair, which no encoder accepts: not text, so never sent (and never named in a reason).
-        surrogate = lone_surrogate(values)
+        surrogate = lone_surrogate(values) if may_hold_surrogate(raw) else None
         if surrogate is not None:
             where = {"a key": "a key of properties"}.get(surrogate) or (
                 f"a key of properties.{surrogate[len('a key of ') :]}"

@@ -10,6 +10,8 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.compat import HTTPHeaders
 from moto import mock_aws
 
 import contract
@@ -173,3 +175,56 @@ def make_harness(
 @pytest.fixture
 def harness(aws_env: None) -> Harness:
     return make_harness()
+
+
+class _Body:
+    """The raw body botocore reads an ``AWSResponse`` from."""
+
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    def stream(self, **_kwargs: Any) -> Iterator[bytes]:
+        yield self.content
+
+
+class PersonalizeOnTheWire:
+    """Personalize behind the real ``personalize-events`` clients: it answers the requests botocore would send.
+
+    Registered on the default boto3 session's ``before-send`` event, so every client built from it (the handler's
+    ``client_ladder``) is answered here, after botocore serialised and signed the request, instead of over a socket.
+    Like the service it refuses a record whose ``properties`` is not a string (InvalidInputException, 400) and
+    accepts the rest, keeping them in ``accepted``.
+    """
+
+    def __init__(self) -> None:
+        self.accepted: list[dict[str, Any]] = []
+        self.requests: list[AWSPreparedRequest] = []
+
+    def __call__(self, request: AWSPreparedRequest, **_kwargs: Any) -> AWSResponse:
+        self.requests.append(request)
+        body = json.loads(request.body if isinstance(request.body, bytes | str) else b"{}")
+        records = [record for value in body.values() if isinstance(value, list) for record in value]
+        if any(not isinstance(record.get("properties", ""), str) for record in records):
+            error = {"__type": "InvalidInputException", "message": "1 validation error detected: properties"}
+            return AWSResponse(request.url, 400, HTTPHeaders(), _Body(json.dumps(error).encode()))
+        self.accepted.extend(records)
+        return AWSResponse(request.url, 200, HTTPHeaders(), _Body(b"{}"))
+
+    def user_agents(self) -> list[str]:
+        """The User-Agent header of every request, in order."""
+        return [_text(request.headers["User-Agent"]) for request in self.requests]
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@pytest.fixture
+def personalize_on_the_wire(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> PersonalizeOnTheWire:
+    """Clients built from the default boto3 session answered by a ``PersonalizeOnTheWire``."""
+    wire = PersonalizeOnTheWire()
+    session = boto3.Session(region_name="us-east-1")
+    # The stubs type an event handler as returning None; a before-send handler may answer the request instead.
+    session.events.register("before-send.personalize-events", wire)  # type: ignore[arg-type]
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", session)
+    return wire

@@ -14,13 +14,15 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
+import boto3
 import pytest
 
 import contract
 from ingest import handler
 from ingest.errors import ConfigurationError
-from tests.handlers.conftest import Harness, failures, make_harness
+from tests.handlers.conftest import Harness, PersonalizeOnTheWire, failures, make_harness
 from tests.support.fakes import ACTION_INTERACTIONS_TRACKING_ID, DATASETS, LambdaContextStub, client_error
 from tests.support.sqs_events import action, event, item, sqs_event, user
 
@@ -199,6 +201,35 @@ def test_handler_cold_start_builds_its_runtime_from_the_environment(
 
     assert runtime.settings.datasets == {"item": DATASETS["ITEMS"]}
     assert runtime.settings.max_receive_count == 7
+
+
+def test_handler_clients_send_one_user_agent_fixed_at_the_cold_start(
+    personalize_on_the_wire: PersonalizeOnTheWire,
+) -> None:
+    # GIVEN the handler's personalize-events clients (two tiers) and one built plainly from the same settings
+    ladder = handler.client_ladder("personalize-events")
+    plain = boto3.client("personalize-events", config=handler._CLIENT_CONFIG)
+    clients = [ladder.within(60.0), ladder.within(60.0), ladder.within(1.0), plain]
+    sent_at = datetime(2025, 1, 1, tzinfo=UTC)
+
+    for client in clients:
+        assert client is not None
+        client.put_events(trackingId="t-1", sessionId="s-1", eventList=[{"eventType": "click", "sentAt": sent_at}])
+
+    # THEN every call of the handler's clients sends the header fixed when they were built (and what Powertools
+    # appends to every request): botocore does not rebuild it from each call's context (ingest.clients.pin_user_agent)
+    *pinned, plainly = personalize_on_the_wire.user_agents()
+    assert len(set(pinned)) == 1
+    shortest = ladder.within(1.0)
+    assert shortest is not None
+    assert pinned[0].startswith(shortest.meta.config.user_agent + " ")
+    # AND it is the header botocore builds itself, the list of SDK features (m/...) aside, with our extra once
+    assert _without_features(pinned[0]) == _without_features(plainly)
+    assert pinned[0].split().count("personalize-ingest") == 1
+
+
+def _without_features(user_agent: str) -> list[str]:
+    return [part for part in user_agent.split() if not part.startswith("m/")]
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")  # the invocation fails before counting

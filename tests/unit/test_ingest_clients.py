@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from botocore.config import Config
 
 from ingest.catalog import DatasetCatalog
-from ingest.clients import CALL_MARGIN_S, SHORTEST_CALL_S, TIERS, AnyTime, ClientLadder, client_within
+from ingest.clients import (
+    CALL_MARGIN_S,
+    SHORTEST_CALL_S,
+    TIERS,
+    AnyTime,
+    ClientLadder,
+    client_within,
+    pin_user_agent,
+)
 from ingest.dead_letter import DeadLetter, DeadLetterQueue
 from ingest.decode import Message
 from ingest.errors import ErrorCode, OutOfTime
@@ -52,6 +61,44 @@ def test_client_ladder_builds_each_tier_once_and_the_top_one_at_once() -> None:
         ladder.within(1.0)
 
     assert len(built.configs) == 2
+
+
+def setting(config: Config, name: str) -> Any:
+    """One setting of a botocore Config (its type stubs leave them out)."""
+    return getattr(config, name)
+
+
+class Announcing:
+    """Builds stand-ins for clients that announce a User-Agent as botocore does: built by its full rule without
+    ``user_agent`` in the config, else ``user_agent`` joined with what the session and the config add."""
+
+    def __init__(self, full: str, appended: str) -> None:
+        self.full, self.appended = full, appended
+
+    def __call__(self, config: Config) -> SimpleNamespace:
+        fixed = setting(config, "user_agent")
+        announced = self.full if fixed is None else fixed + self.appended
+        return SimpleNamespace(meta=SimpleNamespace(config=SimpleNamespace(user_agent=announced)))
+
+
+def test_pin_user_agent_fixes_what_the_client_announces_less_what_botocore_appends_to_it() -> None:
+    make = Announcing("Boto3/1 ua/2.1 m/g Botocore/1 personalize-ingest", " Botocore/1 personalize-ingest")
+    base = Config(user_agent_extra="personalize-ingest", read_timeout=7)
+
+    pinned = pin_user_agent(make, base)
+
+    assert setting(pinned, "user_agent") == "Boto3/1 ua/2.1 m/g"
+    assert (setting(pinned, "user_agent_extra"), setting(pinned, "read_timeout")) == ("personalize-ingest", 7)
+    assert make(pinned).meta.config.user_agent == make.full  # the header botocore builds, fixed
+
+
+def test_pin_user_agent_leaves_the_config_alone_when_the_header_is_not_built_as_expected() -> None:
+    base = Config(user_agent_extra="personalize-ingest")
+
+    assert (
+        pin_user_agent(Announcing("Boto3/1 personalize-ingest Botocore/1", " Botocore/1 personalize-ingest"), base)
+        is base
+    )
 
 
 def test_client_within_too_little_time_starts_nothing() -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ingest.decode import Message, decode, from_fifo_queue
+from ingest.decode import Message, decode, from_fifo_queue, lone_surrogate, may_hold_surrogate
 from ingest.errors import ErrorCode, RejectedRecord
 from tests.support.sqs_events import item, sqs_record
 
@@ -124,6 +126,52 @@ def test_decode_lone_surrogate_escape_rejected_as_malformed_message_naming_no_va
     assert caught.value.code is ErrorCode.MALFORMED_MESSAGE
     assert "surrogate" in caught.value.message
     assert "sku-" not in caught.value.message
+
+
+def sns(inner: str) -> str:
+    return json.dumps({"Type": "Notification", "TopicArn": "arn:aws:sns:us-east-1:1:t", "Message": inner})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"type": "item", "itemId": "sku-\ud800"}',
+        sns('{"type": "item", "itemId": "sku-\\ud800"}'),
+        sns('{"type": "item", "itemId": "sku-\\ud800"}').replace("\\\\", "\\u005c"),
+        json.dumps({"detail-type": "change", "source": "s", "detail": '{"type": "item", "itemId": "sku-\\udbff"}'}),
+    ],
+    ids=["raw-code-point", "escape-in-sns-message", "escape-with-its-backslash-escaped", "escape-in-detail-string"],
+)
+def test_decode_lone_surrogate_spelled_any_way_is_found(body: str) -> None:
+    # The walk over the parsed document is skipped for ASCII bodies without "\u": each of these must still be found.
+    with pytest.raises(RejectedRecord) as caught:
+        decode(Message(message_id="m-1", body=body, position=0, receive_count=1, sent_timestamp=0))
+
+    assert caught.value.code is ErrorCode.MALFORMED_MESSAGE
+    assert "surrogate" in caught.value.message
+
+
+# Few characters, so that surrogates, backslashes, "u" and quotes meet often.
+_JSON_TEXT = st.text(alphabet=st.sampled_from(["a", "u", "\\", '"', "é", "\ud800", "\udc00", "\U0001f600"]), max_size=6)
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | _JSON_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_JSON_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(document=_JSON_VALUES, ascii_only=st.booleans(), wrapped=st.integers(min_value=0, max_value=2))
+def test_may_hold_surrogate_is_never_false_for_text_holding_one(
+    document: object, ascii_only: bool, wrapped: int
+) -> None:
+    # Text is dumped as a publisher might (escaped or not), and wrapped as envelopes are: a string holding JSON.
+    text = json.dumps(document, ensure_ascii=ascii_only)
+    parsed: object = document
+    for _ in range(wrapped):
+        text, parsed = json.dumps({"Message": text}, ensure_ascii=ascii_only), {"Message": text}
+    if lone_surrogate(document) is not None or lone_surrogate(parsed) is not None:
+        assert may_hold_surrogate(text)
 
 
 def test_decode_surrogate_pair_escape_is_one_character_and_accepted() -> None:
