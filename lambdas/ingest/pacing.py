@@ -80,9 +80,9 @@ class _Lane:
     last_probe: float = -math.inf
     # When the latest calls at this level went, oldest first (no more than a window looks back to).
     went: deque[float] = field(default_factory=deque)
-    # The calls waiting for their turn, first in line first, by ticket.
-    line: deque[int] = field(default_factory=deque)
-    tickets: int = 0
+    # The calls waiting for their turn, first in line first: each waits on a condition of its own (of the pacer's
+    # lock), so that a call going wakes only the next one, not every call in line.
+    line: deque[threading.Condition] = field(default_factory=deque)
 
     @property
     def rate(self) -> float:
@@ -145,8 +145,6 @@ class Pacer:
         self._sleep = sleep
         self._lanes: dict[str, _Lane] = {}
         self._lock = threading.Lock()
-        # Calls wait for their turn on this condition (of the same lock): one that goes or leaves wakes the rest.
-        self._turns = threading.Condition(self._lock)
         # Environments that start together must not probe together: their first probes are spread over a period.
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
 
@@ -168,7 +166,7 @@ class Pacer:
         come later. Sleeping past it would leave the invocation no time to write dead letters and answer, and a
         Lambda timeout makes SQS redeliver the whole batch, the records already accepted included.
         """
-        with self._turns:
+        with self._lock:
             now = self._clock()
             lane = self._lane(api, now)
             if lane is None:
@@ -176,28 +174,28 @@ class Pacer:
             first_free = max(now, lane.next_start, lane.earliest())
             if deadline is not None and first_free + len(lane.line) / lane.rate > deadline:
                 return False
-            ticket = lane.tickets
-            lane.tickets += 1
-            lane.line.append(ticket)
+            turn = threading.Condition(self._lock)
+            lane.line.append(turn)
             try:
-                return self._take_turn(lane, ticket, deadline)
+                return self._take_turn(lane, turn, deadline)
             finally:
-                if ticket in lane.line:  # it left without going (deadline) or an exception (KeyboardInterrupt)
-                    lane.line.remove(ticket)
-                self._turns.notify_all()
+                if turn in lane.line:  # it left without going (deadline) or an exception (KeyboardInterrupt)
+                    lane.line.remove(turn)
+                if lane.line:
+                    lane.line[0].notify()
 
-    def _take_turn(self, lane: _Lane, ticket: int, deadline: float | None) -> bool:
-        """Wait (holding ``self._turns``) until ``ticket`` is first in line and its time has come; False when that
+    def _take_turn(self, lane: _Lane, turn: threading.Condition, deadline: float | None) -> bool:
+        """Wait (holding the pacer's lock) until ``turn`` is first in line and its time has come; False when that
         time would be past ``deadline``."""
         slept_until = first_at = -math.inf
         while True:
             # A sleep ends at its time or later, whatever the clock (a simulation's may stand still meanwhile).
             now = max(self._clock(), slept_until)
-            if lane.line[0] != ticket:
+            if lane.line[0] is not turn:
                 if deadline is not None and now >= deadline:
                     return False
-                # Woken when a call goes or leaves; the timeout only bounds the wait by the deadline.
-                self._turns.wait(timeout=None if deadline is None else deadline - now)
+                # Woken when it becomes first in line; the timeout only bounds the wait by the deadline.
+                turn.wait(timeout=None if deadline is None else deadline - now)
                 continue
             if first_at == -math.inf:
                 first_at = now
@@ -219,11 +217,11 @@ class Pacer:
                 return False
             # First in line sleeps with the lock released (``sleep`` is the clock's: tests move a fake clock), then
             # looks again: a throttle meanwhile may have moved its time.
-            self._turns.release()
+            self._lock.release()
             try:
                 self._sleep(due - now)
             finally:
-                self._turns.acquire()
+                self._lock.acquire()
             slept_until = due
 
     def accepted(self, api: str) -> None:
