@@ -1,11 +1,32 @@
-"""One poller of the event source mapping: gather a batch from the queue, invoke the function with it, settle it.
+"""One poller of the event source mapping: an execution environment kept busy, as Lambda's pollers keep it.
 
 Lambda's SQS event source mapping runs several pollers, each invoking the function one batch at a time
-(https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html). A poller long-polls ReceiveMessage, at most 10
-messages a call, with every system and message attribute; a batch size above 10 is gathered over several calls
-within the batching window. It invokes the handler in its own thread, with Lambda's event and a context counting
-down from the function timeout, and hands the answer to ``local.settlement``. A handler that runs past its timeout
-is not stopped (it shares the process): its answer is thrown away, and its batch fails.
+(https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html). The pollers are not the function's execution
+environments: they receive batches ahead, invoke an environment as soon as it is free, and delete the acknowledged
+messages after the invocation returned, while the environment runs its next batch. So here, per environment:
+
+- **Gathering** (``local.gathering``) runs in a thread of its own, at most one batch ahead of the invocation: the
+  next batch is gathered while the current one is invoked, and no further, because a batch held ahead is in flight
+  with its visibility timeout running. It gathers ahead only when the queue's visibility timeout is at least twice
+  the function timeout: a batch gathered ahead waits for at most one invocation and then runs for at most another,
+  so its messages stay hidden until it is settled (a deployment's is six function timeouts plus the window, as
+  Lambda advises). Below that it gathers after each invocation, as the runner always used to.
+- **Invoking** happens in the poller's thread, with Lambda's event and a context counting down from the function
+  timeout. A handler that runs past its timeout is not stopped (it shares the process): its answer is thrown away,
+  and its batch fails.
+- **Settling** (``local.settlement.Settler``): the acknowledged messages are deleted in a thread of its own, so
+  the next invocation does not wait for the deletes.
+
+On a FIFO queue gathering ahead keeps every group's order: SQS serves no message of a group while an earlier one is
+in flight (received and neither deleted nor visible again), so a batch gathered ahead holds only other groups, and
+a group's next messages come only after the batch before them is settled. Batches are invoked in the order they
+were gathered.
+
+Once ``stop`` is set or the deadline passes no invocation starts. A batch gathered but not invoked is returned to
+the queue at once (ChangeMessageVisibilityBatch to 0) rather than left in flight until its visibility timeout: a
+stopped run leaves no message hidden (the spill reads the queue right after pausing the mapping), and the next run
+gets it at once. Lambda's documentation does not say what a poller does with such a batch; a receive that is never
+invoked counts towards ``maxReceiveCount`` there too (a throttled invocation's does), and here.
 """
 
 from __future__ import annotations
@@ -13,96 +34,36 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from local.gathering import RECEIVE_MAX, Batch, Gatherer, PollSettings, QueueInfo, describe_queue
 from local.lambda_runtime import Handler, LambdaContext, log_stream_name
 from local.run_summary import RunCounters
-from local.settlement import ResponseVerdict, delete_acknowledged, fifo_order_violations, judge_response
-from local.sqs_event import SqsEvent, SqsRecord, build_event
+from local.settlement import Invocation, ResponseVerdict, Settler, judge_response, return_to_queue
+from local.sqs_event import SqsEvent, build_event
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-__all__ = ["RECEIVE_MAX", "PollSettings", "Poller", "QueueInfo", "describe_queue"]
+__all__ = ["RECEIVE_MAX", "PollSettings", "Poller", "QueueInfo", "describe_queue", "gathers_ahead"]
 
 logger = logging.getLogger(__name__)
 
-# ReceiveMessage returns at most 10 messages per call
-# (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html).
-RECEIVE_MAX = 10
-# Lambda invokes early once the batch nears the 6 MB synchronous-invocation payload quota. The poller stops
-# gathering a little below it, since the next ReceiveMessage could return up to 10 more messages.
-_PAYLOAD_SOFT_LIMIT_BYTES = 5 * 1024 * 1024
-# After a failed SQS call, wait before polling again instead of hammering a server that is down.
-_POLL_ERROR_BACKOFF_S = 0.5
-# Between short polls (an empty queue within a batching window, or wait_time_s=0) the poller pauses this
-# long, so it does not spin against the server.
-_SHORT_POLL_PAUSE_S = 0.05
 
-
-@dataclass(frozen=True, slots=True)
-class QueueInfo:
-    """The polled queue, as GetQueueAttributes describes it."""
-
-    url: str
-    arn: str
-    region: str
-    account_id: str
-    fifo: bool
-    visibility_timeout_s: int
-
-
-def describe_queue(client: SQSClient, queue_url: str) -> QueueInfo:
-    """Ask SQS for the queue's ARN (hence region and account), visibility timeout and type."""
-    attributes = client.get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["QueueArn", "VisibilityTimeout", "FifoQueue"]
-    )["Attributes"]
-    arn = attributes["QueueArn"]
-    # arn:aws:sqs:<region>:<account>:<name>
-    _arn, _partition, _service, region, account_id, _name = arn.split(":", 5)
-    return QueueInfo(
-        url=queue_url,
-        arn=arn,
-        region=region,
-        account_id=account_id,
-        fifo=attributes.get("FifoQueue") == "true",
-        visibility_timeout_s=int(attributes["VisibilityTimeout"]),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class PollSettings:
-    """The event source mapping's and the function's settings a poller works with (``EventSourceRunner``'s)."""
-
-    batch_size: int
-    batching_window_s: float
-    wait_time_s: int
-    function_timeout_s: float
-    function_name: str
-    memory_limit_in_mb: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Invocation:
-    """One invocation's batch, and what the function's answer came to (None: the whole batch failed)."""
-
-    messages: list[MessageTypeDef]
-    records: list[SqsRecord]
-    request_id: str
-    verdict: ResponseVerdict | None
+def gathers_ahead(settings: PollSettings, queue: QueueInfo) -> bool:
+    """Whether a poller gathers its next batch during an invocation (see the module's docstring)."""
+    return queue.visibility_timeout_s >= 2 * settings.function_timeout_s
 
 
 class Poller:
-    """Polls the queue and invokes the handler, one batch at a time, until ``stop`` is set or the deadline passes.
+    """Invokes one execution environment's handler, one batch at a time, until ``stop`` is set or the deadline.
 
     Parameters
     ----------
     client
-        The SQS client (shared by the pollers: its pool needs a connection per poller).
+        The SQS client (shared by the pollers: its pool needs two connections per poller, to gather and delete).
     queue
         The queue polled.
     handler
@@ -112,7 +73,8 @@ class Poller:
     counters
         The run's counts, shared with the other pollers and the watcher.
     stop
-        Set to stop polling; a batch in progress is still invoked and settled.
+        Set to stop: an invocation in progress finishes and is settled; a batch gathered but not invoked is
+        returned to the queue.
     """
 
     def __init__(
@@ -131,87 +93,74 @@ class Poller:
         self._settings = settings
         self._counters = counters
         self._stop = stop
+        self._gatherer = Gatherer(client=client, queue=queue, settings=settings, counters=counters, stop=stop)
+        self._gather_ahead = gathers_ahead(settings, queue)
         # One per poller, as one per execution environment.
         self._log_stream_name = log_stream_name()
 
     def run(self, deadline: float) -> None:
-        """Poll until stopped or ``deadline`` (``time.monotonic()``); each batch is released when settled."""
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            self._handle(self._gather(deadline))
-
-    def _handle(self, messages: list[MessageTypeDef]) -> None:
-        """Invoke the function with a gathered batch (if any) and settle it; the batch is then released."""
-        if not messages:
-            return
+        """Invoke until stopped or ``deadline`` (``time.monotonic()``); return once every batch is settled."""
+        name = threading.current_thread().name
+        settler = Settler(
+            client=self._client,
+            queue_url=self._queue.url,
+            fifo=self._queue.fifo,
+            counters=self._counters,
+            name=f"{name}-settler",
+        )
+        # One thread gathers: one batch at a time, never more than one ahead of the invocation.
+        gathering = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-gatherer")
+        pending: Future[Batch] | None = None
         try:
-            self._settle(self._invoke(messages))
+            pending = gathering.submit(self._gatherer.next_batch, deadline)
+            gathered_ahead = False  # whether the batch ``pending`` gathers was started during an invocation
+            while True:
+                batch = pending.result()
+                pending = None
+                if not batch.messages:
+                    return  # stopped, or the deadline passed
+                if self._stop.is_set() or time.monotonic() >= deadline:
+                    self._return(batch, "the run stopped")
+                    return
+                if gathered_ahead and self._visibility_may_end_during_invocation(batch):
+                    self._return(batch, "its visibility timeout could end during its invocation")
+                else:
+                    if self._gather_ahead:
+                        pending = gathering.submit(self._gatherer.next_batch, deadline)
+                    settler.submit(self._invoke(batch.messages))
+                gathered_ahead = pending is not None
+                if pending is None:
+                    pending = gathering.submit(self._gatherer.next_batch, deadline)
+        except BaseException:
+            # A bug in the runner: the gather under way must not go on until the deadline.
+            self._stop.set()
+            raise
+        finally:
+            if pending is not None:
+                leftover = pending.result()
+                if leftover.messages:
+                    self._return(leftover, "the run stopped")
+            gathering.shutdown()
+            settler.close()
+
+    def _visibility_may_end_during_invocation(self, batch: Batch) -> bool:
+        """Whether a batch gathered ahead waited so long (behind an invocation that overran the function timeout)
+        that its first messages could become visible again, and be received twice, before its invocation ends."""
+        waited_s = time.monotonic() - batch.first_received_at
+        return waited_s + self._settings.function_timeout_s > self._queue.visibility_timeout_s
+
+    def _return(self, batch: Batch, why: str) -> None:
+        """Return a batch that will not be invoked to the queue; it is then released."""
+        try:
+            outcome = return_to_queue(self._client, self._queue.url, batch.messages)
+            logger.info("returned %d gathered message(s) to the queue: %s", outcome.returned, why)
+            self._counters.add(messages_returned=outcome.returned, poll_errors=outcome.errors)
         finally:
             self._counters.released()
 
-    # --- gathering a batch -----------------------------------------------------------------------------------
-
-    def _gather(self, deadline: float) -> list[MessageTypeDef]:
-        """Receive up to batch_size messages: one call, or several within the batching window."""
-        settings = self._settings
-        messages: list[MessageTypeDef] = []
-        payload_bytes = 0
-        window_end: float | None = None
-        while True:
-            wait_s = self._wait_s(deadline, window_end)
-            if wait_s is None:
-                break
-            received = self._receive(min(RECEIVE_MAX, settings.batch_size - len(messages)), wait_s)
-            if received:
-                self._counters.received(first_of_batch=window_end is None)
-                if window_end is None:
-                    window_end = time.monotonic() + settings.batching_window_s
-                messages.extend(received)
-                payload_bytes += sum(len(message.get("Body", "").encode()) for message in received)
-            elif window_end is None:
-                if wait_s == 0:
-                    # A short poll (wait_time_s=0, or under a second left): pause rather than spin.
-                    self._stop.wait(_SHORT_POLL_PAUSE_S)
-                return messages  # nothing arrived: let the loop re-check stop and deadline
-            elif wait_s == 0:
-                time.sleep(_SHORT_POLL_PAUSE_S)
-            if (
-                len(messages) >= settings.batch_size
-                or settings.batching_window_s <= 0
-                or payload_bytes >= _PAYLOAD_SOFT_LIMIT_BYTES
-                or self._stop.is_set()
-            ):
-                break
-        return messages
-
-    def _wait_s(self, deadline: float, window_end: float | None) -> int | None:
-        """The next receive's WaitTimeSeconds (whole seconds); None once the batching window has closed."""
-        if window_end is None:
-            # Waiting for a first message: long poll, but not past the deadline.
-            return min(self._settings.wait_time_s, max(0, int(deadline - time.monotonic())))
-        window_left = window_end - time.monotonic()
-        if window_left <= 0:
-            return None
-        return min(self._settings.wait_time_s, int(window_left))
-
-    def _receive(self, count: int, wait_s: int) -> list[MessageTypeDef]:
-        try:
-            response = self._client.receive_message(
-                QueueUrl=self._queue.url,
-                MaxNumberOfMessages=count,
-                WaitTimeSeconds=wait_s,
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
-        except (BotoCoreError, ClientError) as error:
-            logger.warning("ReceiveMessage failed: %s", type(error).__name__)
-            self._counters.add(poll_errors=1)
-            self._stop.wait(_POLL_ERROR_BACKOFF_S)
-            return []
-        return response.get("Messages", [])
-
     # --- invoking ----------------------------------------------------------------------------------------------
 
-    def _invoke(self, messages: list[MessageTypeDef]) -> _Invocation:
+    def _invoke(self, messages: list[MessageTypeDef]) -> Invocation:
         queue, settings = self._queue, self._settings
         event = build_event(messages, queue_arn=queue.arn, region=queue.region)
         records = list(event["Records"])  # the handler may mutate the event; keep our own view
@@ -235,7 +184,7 @@ class Poller:
             logger.warning("invocation %s timed out after %.1f s", context.aws_request_id, elapsed)
             self._counters.add(timeouts=1)
             verdict = None
-        return _Invocation(messages=messages, records=records, request_id=context.aws_request_id, verdict=verdict)
+        return Invocation(messages=messages, records=records, request_id=context.aws_request_id, verdict=verdict)
 
     def _call_handler(self, event: SqsEvent, context: LambdaContext, message_ids: list[str]) -> ResponseVerdict | None:
         """Invoke; None means the whole batch failed (exception or invalid response)."""
@@ -254,36 +203,3 @@ class Poller:
             self._counters.add(invalid_responses=1)
             return None
         return verdict
-
-    # --- settling ----------------------------------------------------------------------------------------------
-
-    def _settle(self, invocation: _Invocation) -> None:
-        """Delete what the function acknowledged; leave the rest to the visibility timeout and the redrive policy."""
-        request_id, records = invocation.request_id, invocation.records
-        if invocation.verdict is None:
-            self._counters.add(batches_failed=1)
-            logger.info("invocation %s: whole batch of %d failed", request_id, len(records))
-            return
-        failed_ids = invocation.verdict.failed_ids
-        if self._queue.fifo:
-            violations = fifo_order_violations(records, failed_ids)
-            if violations:
-                logger.warning(
-                    "invocation %s acknowledged %d FIFO message(s) after a failure in their group: %s",
-                    request_id,
-                    len(violations),
-                    ", ".join(violations),
-                )
-                self._counters.add(fifo_order_violations=len(violations))
-        acknowledged = [message for message in invocation.messages if message["MessageId"] not in failed_ids]
-        outcome = delete_acknowledged(self._client, self._queue.url, acknowledged)
-        self._counters.add(
-            messages_reported_failed=len(failed_ids), messages_deleted=outcome.deleted, delete_errors=outcome.errors
-        )
-        logger.info(
-            "invocation %s: %d records, %d reported failed, %d deleted",
-            request_id,
-            len(records),
-            len(failed_ids),
-            outcome.deleted,
-        )

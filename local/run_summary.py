@@ -38,8 +38,12 @@ class RunSummary:
         FIFO messages acknowledged after an earlier message of their group failed in the same batch.
     delete_errors
         Messages whose deletion SQS refused (they will be redelivered).
+    messages_returned
+        Messages of a batch gathered ahead but never invoked (the run stopped, or the invocation before it ran so
+        long that their visibility timeout could end during their own), made visible again at once; not counted
+        in ``messages_received``.
     poll_errors
-        SQS calls of the pollers that failed (network, server).
+        SQS calls of the pollers that failed (network, server), and messages SQS refused to make visible again.
     peak_concurrency
         The most invocations in progress at once.
     stopped_reason
@@ -58,6 +62,7 @@ class RunSummary:
     timeouts: int
     fifo_order_violations: int
     delete_errors: int
+    messages_returned: int
     poll_errors: int
     peak_concurrency: int
     stopped_reason: StopReason
@@ -80,9 +85,11 @@ class _Counts:
     timeouts: int = 0
     fifo_order_violations: int = 0
     delete_errors: int = 0
+    messages_returned: int = 0
     poll_errors: int = 0
     peak_concurrency: int = 0
-    # Pollers holding received messages (gathering, invoking or deleting): part of "drained".
+    # Batches held, from their first receive until settled or returned (being gathered, gathered ahead, invoked,
+    # or awaiting their deletes; a poller holds several at once): part of "drained".
     holding: int = 0
     # ReceiveMessage calls that returned messages: activity since the last drain check means "not drained yet".
     receives_with_messages: int = 0
@@ -101,6 +108,7 @@ _ADDABLE = frozenset(
         "messages_reported_failed",
         "messages_deleted",
         "delete_errors",
+        "messages_returned",
         "poll_errors",
     }
 )
@@ -123,14 +131,14 @@ class RunCounters:
                 setattr(self._counts, name, getattr(self._counts, name) + increment)
 
     def received(self, *, first_of_batch: bool) -> None:
-        """A ReceiveMessage returned messages; the first of a batch means a poller now holds some."""
+        """A ReceiveMessage returned messages; the first of a batch means one more batch is held."""
         with self._lock:
             self._counts.receives_with_messages += 1
             if first_of_batch:
                 self._counts.holding += 1
 
     def released(self) -> None:
-        """A poller is done with its batch (invoked and settled, or failed)."""
+        """A batch is no longer held: settled after its invocation, or returned to the queue."""
         with self._lock:
             self._counts.holding -= 1
 
@@ -148,7 +156,7 @@ class RunCounters:
             self._counts.running -= 1
 
     def activity(self) -> tuple[int, int]:
-        """Pollers holding messages, and receives that returned messages so far: what "drained" looks at."""
+        """Batches held, and receives that returned messages so far: what "drained" looks at."""
         with self._lock:
             return self._counts.holding, self._counts.receives_with_messages
 
@@ -167,6 +175,7 @@ class RunCounters:
             timeouts=counts.timeouts,
             fifo_order_violations=counts.fifo_order_violations,
             delete_errors=counts.delete_errors,
+            messages_returned=counts.messages_returned,
             poll_errors=counts.poll_errors,
             peak_concurrency=counts.peak_concurrency,
             stopped_reason=reason,

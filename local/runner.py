@@ -22,6 +22,11 @@ https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html:
 - **Concurrency**: ``max_concurrency`` pollers, each running one invocation at a time. Given one handler per
   poller (each its own cold start, ``load_handler``), every poller is an execution environment of its own, with
   its own module state (the ingest handler's pacer), as on Lambda; given one handler, the pollers share it.
+- **Keeping environments busy** (``local.poller``): as Lambda's pollers, which are apart from the execution
+  environments, each poller gathers its next batch while the current one is invoked (one batch ahead, on a queue
+  whose visibility timeout is at least two function timeouts) and deletes in a thread of its own, so an
+  environment starts its next invocation as soon as the last one returned. When the run stops, a batch gathered
+  but not invoked is returned to the queue at once.
 
 What it does not reproduce: the poller fleet's scaling and back-off, a per-invocation process (the handler
 runs in this process, in the poller's thread, and a timed-out handler is not killed: it finishes, and its
@@ -47,8 +52,9 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
+from local.gathering import RECEIVE_MAX, PollSettings, QueueInfo, describe_queue
 from local.lambda_runtime import Handler, load_handler
-from local.poller import RECEIVE_MAX, Poller, PollSettings, QueueInfo, describe_queue
+from local.poller import Poller
 from local.run_summary import RunCounters, RunSummary, StopReason
 from local.sqs_server import make_sqs_client
 
@@ -112,9 +118,10 @@ class EventSourceRunner:
     wait_time_s
         Long-poll WaitTimeSeconds (0..20). Lambda uses 20; a short one keeps the runner's stop responsive.
     max_seconds
-        The deadline: stop polling after this long (invocations in progress finish).
+        The deadline: stop polling after this long (invocations in progress finish and are settled; a batch
+        gathered but not invoked is returned to the queue).
     stop_when_drained
-        Stop once the queue has no visible, in-flight or delayed message and no poller holds one.
+        Stop once the queue has no visible, in-flight or delayed message and no poller holds a batch.
     drain_check_interval_s
         How often the drained condition is checked.
     function_name
@@ -171,7 +178,8 @@ class EventSourceRunner:
         self._fatal: BaseException | None = None
 
     def stop(self) -> None:
-        """Ask a running ``run`` to stop polling (thread-safe); in-progress invocations finish."""
+        """Ask a running ``run`` to stop polling (thread-safe); in-progress invocations finish and are settled, and a
+        batch gathered but not invoked is returned to the queue."""
         self._stop.set()
 
     def run(self) -> RunSummary:
@@ -267,7 +275,7 @@ class EventSourceRunner:
 
 
 class _DrainCheck:
-    """Whether the queue is drained: no visible, in-flight or delayed message, and no poller holding one."""
+    """Whether the queue is drained: no visible, in-flight or delayed message, and no batch held by a poller."""
 
     def __init__(self, client: SQSClient, queue: QueueInfo, counters: RunCounters) -> None:
         self._client = client
@@ -280,7 +288,7 @@ class _DrainCheck:
         busy = holding > 0 or receives != self._receives_at_last_check
         self._receives_at_last_check = receives
         if busy:
-            # A poller holds messages, or received some since the last check: not drained, and no need to ask
+            # A batch is held, or messages were received since the last check: not drained, and no need to ask
             # SQS. While a backlog drains this skips nearly every GetQueueAttributes (on moto each one is a scan
             # of the whole queue, run on the same GIL as the handler); at the end it delays the stop by at most
             # one check interval, and never makes it early.
@@ -290,8 +298,9 @@ class _DrainCheck:
             AttributeNames=_DRAIN_CHECK_ATTRIBUTES,
         )["Attributes"]
         holding, _receives = self._counters.activity()
-        # A poller holds messages from ReceiveMessage until their DeleteMessageBatch; SQS counts them as not
-        # visible over the same span, so the two views agree except for the instants in between.
+        # A batch is held from its first ReceiveMessage until its DeleteMessageBatch (or its return to the queue),
+        # gathered ahead or not; SQS counts its messages as not visible over the same span, so the two views agree
+        # except for the instants in between.
         return holding == 0 and all(int(attributes.get(name, "0")) == 0 for name in _QUEUE_DEPTH_ATTRIBUTES)
 
 
@@ -368,8 +377,9 @@ def run_event_source(
 
 
 def _default_client(endpoint_url: str | None, max_concurrency: int) -> SQSClient:
-    # One pooled connection per poller plus one for the drain checks, or long polls wait for each other.
-    pool = max(10, max_concurrency + 1)
+    # Two pooled connections per poller (its gathering and its deletes run at once) plus one for the drain checks,
+    # or long polls wait for each other.
+    pool = max(10, 2 * max_concurrency + 1)
     if endpoint_url is not None:
         return make_sqs_client(endpoint_url, max_pool_connections=pool)
     client: SQSClient = boto3.client("sqs", config=Config(max_pool_connections=pool))
