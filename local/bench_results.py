@@ -25,6 +25,7 @@ __all__ = [
     "ScenarioResult",
     "account_run",
     "calls_in_flight",
+    "fifo_limit_records_per_second",
     "format_table",
     "limit_records_per_second",
 ]
@@ -57,6 +58,9 @@ class Scenario:
     busy:
         Execution environments that drain the queue (None: the maximum concurrency). Each still paces to its share
         of the maximum concurrency: fewer busy than that is the fleet with idle environments.
+    fifo:
+        Publish to a FIFO ingest queue, each message in its record's group, and drain it within Lambda's FIFO
+        limits (batches of at most 10, no window); otherwise a standard queue.
     """
 
     name: str
@@ -68,6 +72,7 @@ class Scenario:
     direct: bool = False
     swallow_errors: bool = False
     busy: int | None = None
+    fifo: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,10 @@ class RunResult:
         The SDK retry settings the handler's client used.
     cpu_ms_per_record:
         CPU time of the handler's process per record (set by the CPU measurement only).
+    fifo_queue:
+        Whether the ingest queue drained was a FIFO queue, as SQS describes it (its ``FifoQueue`` attribute).
+    largest_batch:
+        The most records one invocation received (0 when not counted).
     summary:
         The runner's own summary (None when invoked directly).
     """
@@ -132,6 +141,8 @@ class RunResult:
     busiest_quota: float = 0.0
     limit_per_second: float = 0.0
     cpu_ms_per_record: float | None = None
+    fifo_queue: bool = False
+    largest_batch: int = 0
     summary: RunSummary | None = None
 
     @property
@@ -194,6 +205,21 @@ def limit_records_per_second(stream: Sequence[Published]) -> float:
         (count / (KIND_SPECS[kind].quota_per_second * RECORDS_PER_CALL) for kind, count in counts.items()),
         default=0.0,
     )
+    return len(stream) / seconds if seconds else 0.0
+
+
+def fifo_limit_records_per_second(stream: Sequence[Published], batch_size: int) -> float:
+    """Records per second at the quotas when the stream arrives in batches of ``batch_size`` in its order (as a
+    FIFO queue of one-message groups hands it out) and each batch's records of a kind go in as few calls as they
+    fill, none held for a later batch: a FIFO queue's ceiling, below the limit of full calls."""
+    calls: dict[str, int] = {}
+    for start in range(0, len(stream), batch_size):
+        per_kind: dict[str, int] = {}
+        for message in stream[start : start + batch_size]:
+            per_kind[message.kind] = per_kind.get(message.kind, 0) + 1
+        for kind, count in per_kind.items():
+            calls[kind] = calls.get(kind, 0) - (-count // RECORDS_PER_CALL)
+    seconds = max((count / KIND_SPECS[kind].quota_per_second for kind, count in calls.items()), default=0.0)
     return len(stream) / seconds if seconds else 0.0
 
 
@@ -277,6 +303,7 @@ def account_run(
     calls = [call for call in pipeline.emulator.state.calls() if call["api"] in apis]
     ok = [call for call in calls if call["error"] is None]
     sustained = sustained_rate(calls)
+    fifo_queue = queued and _is_fifo(pipeline)
     return RunResult(
         contender=contender,
         messages=len(sent),
@@ -297,8 +324,15 @@ def account_run(
         sustained_throttled_fraction=round(sustained.throttled_fraction, 4),
         busiest_quota=sustained.quota,
         limit_per_second=round(limit_per_second, 3),
+        fifo_queue=fifo_queue,
         summary=summary,
     )
+
+
+def _is_fifo(pipeline: LocalPipeline) -> bool:
+    attributes = pipeline.sqs.get_queue_attributes(QueueUrl=pipeline.queues.url, AttributeNames=["FifoQueue"])
+    # A standard queue has no FifoQueue attribute (moto then answers without Attributes at all).
+    return attributes.get("Attributes", {}).get("FifoQueue") == "true"
 
 
 # --- The report --------------------------------------------------------------------------------------------

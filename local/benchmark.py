@@ -23,6 +23,9 @@ Scenarios (``--scenarios``):
   emulator answering at once or after 30 ms, the handler invoked directly (one environment, no SQS) and through
   the runner: events per second, calls in flight, and the ratio latency-30 / latency-0 (the pipeline hides the
   service's latency when it is near 1).
+- ``quota-mix-fifo``: the mixed backlog on a FIFO queue, each message in its record's group (changes to one record
+  stay in order), drained within Lambda's FIFO limits (batches of at most 10, no window, so nothing is deferred):
+  what a FIFO queue costs in throughput, against the limit of full calls and the FIFO ceiling of batches of 10.
 - ``faults``: the mixed backlog with throttling and 5xx answers injected: nothing lost, throughput kept.
 - ``cpu``: the handler's CPU time per record, items and events, invoked directly against an emulator in a process
   of its own (so this process's CPU is the handler's, its pool threads included).
@@ -60,13 +63,14 @@ from local.bench_results import (
     Scenario,
     ScenarioResult,
     account_run,
+    fifo_limit_records_per_second,
     format_table,
     limit_records_per_second,
 )
-from local.bench_streams import mixed_stream, session_events
+from local.bench_streams import mixed_stream, publish_fifo, session_events
 from local.demo import Published, publish
 from local.emulator import EmulatorConfig
-from local.environment import HANDLER, LocalPipeline
+from local.environment import HANDLER, LocalPipeline, deployment_event_source
 from local.lambda_runtime import Handler, load_handler
 from local.runner import run_event_source
 
@@ -115,7 +119,7 @@ class Settings:
     function_timeout_s: float = 60.0
     max_receive_count: int = 5
     baseline_seconds: float = 10.0
-    max_seconds: float = 120.0
+    max_seconds: float = 300.0
     throttle_rate: float = 0.05
     server_error_rate: float = 0.05
     bulk_changes: int = 100_000
@@ -151,6 +155,12 @@ SCENARIOS: dict[str, Scenario] = {
             busy=1,
         ),
         Scenario("quota-mix", "a clean backlog of items, actions and users, shuffled", stream="mix"),
+        Scenario(
+            "quota-mix-fifo",
+            "the same backlog on a FIFO queue, one message group per record",
+            stream="mix",
+            fifo=True,
+        ),
         Scenario("latency-0-direct", "session events, one environment invoked directly", stream="events", direct=True),
         Scenario(
             "latency-30-direct",
@@ -184,12 +194,14 @@ def stream_for(scenario: Scenario, settings: Settings) -> list[Published]:
 
 
 class _InvocationClock:
-    """Wraps handlers to note when the last invocation ended: the drain time without the runner's stop check."""
+    """Wraps handlers to note when the last invocation ended (the drain time without the runner's stop check) and
+    the largest batch an invocation received."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.last_end: float | None = None
         self.invocations = 0
+        self.largest_batch = 0
 
     def wrap(self, handler: Handler) -> Handler:
         def timed(event: Any, context: Any) -> object:
@@ -200,6 +212,7 @@ class _InvocationClock:
                 with self._lock:
                     self.invocations += 1
                     self.last_end = now if self.last_end is None else max(self.last_end, now)
+                    self.largest_batch = max(self.largest_batch, len(event["Records"]))
 
         return timed
 
@@ -221,11 +234,24 @@ def _quiet(settings: Settings) -> contextlib.AbstractContextManager[Any]:
     return contextlib.nullcontext() if settings.verbose else contextlib.redirect_stdout(io.StringIO())
 
 
+def event_source(contender: str, scenario: Scenario, settings: Settings) -> tuple[int, float]:
+    """The batch size and batching window a contender drains with: the baseline's batches of ten and no window;
+    ours at the settings (cdk.json's), within Lambda's FIFO limits on a FIFO queue (as the stack's FIFO settings,
+    ``deployment_event_source(fifo=True)``: at most 10, no window)."""
+    if contender == BASELINE:
+        return BASELINE_BATCH_SIZE, 0.0
+    if scenario.fifo:
+        fifo = deployment_event_source(fifo=True)
+        return min(settings.batch_size, fifo.batch_size), fifo.batching_window_s
+    return settings.batch_size, settings.batching_window_s
+
+
 def _handlers(contender: str, pipeline: LocalPipeline, scenario: Scenario, settings: Settings) -> list[Handler]:
     """One handler per execution environment: ours cold-started once per poller, the stateless baseline shared."""
     if contender == BASELINE:
         return [_baseline(pipeline.emulator.endpoint_url, pipeline, scenario)]
-    environment = pipeline.handler_environment(max_concurrency=settings.concurrency, batch_size=settings.batch_size)
+    batch_size, _window = event_source(contender, scenario, settings)
+    environment = pipeline.handler_environment(max_concurrency=settings.concurrency, batch_size=batch_size)
     return [load_handler(HANDLER, environment) for _ in range(busy_environments(scenario, settings))]
 
 
@@ -265,12 +291,13 @@ def run_contender(contender: str, scenario: Scenario, settings: Settings, stream
             emulator_config=config,
             visibility_timeout_s=settings.visibility_timeout_s,
             max_receive_count=settings.max_receive_count,
+            fifo=scenario.fifo,
         ) as pipeline,
         _quiet(settings),
     ):
         handlers = _handlers(contender, pipeline, scenario, settings)
         policy = _policy(contender, handlers[0])
-        batch_size = BASELINE_BATCH_SIZE if contender == BASELINE else settings.batch_size
+        batch_size, batching_window_s = event_source(contender, scenario, settings)
         if scenario.direct:
             limited = list(stream) if contender == OURS else _baseline_share(stream, settings, scenario)
             run = invoke_directly(handlers[0], limited, batch_size=batch_size)
@@ -284,7 +311,7 @@ def run_contender(contender: str, scenario: Scenario, settings: Settings, stream
                 limit_per_second=limit,
                 queued=False,
             )
-        sent = publish(pipeline, stream)
+        sent = publish_fifo(pipeline, stream) if scenario.fifo else publish(pipeline, stream)
         clock = _InvocationClock()
         started = time.monotonic()
         summary = run_event_source(
@@ -292,14 +319,14 @@ def run_contender(contender: str, scenario: Scenario, settings: Settings, stream
             handler=[clock.wrap(handler) for handler in handlers],
             sqs_client=pipeline.sqs,
             batch_size=batch_size,
-            batching_window_s=0.0 if contender == BASELINE else settings.batching_window_s,
+            batching_window_s=batching_window_s,
             max_concurrency=busy_environments(scenario, settings) if contender == OURS else settings.concurrency,
             function_timeout_s=settings.function_timeout_s,
             wait_time_s=1,
             max_seconds=settings.baseline_seconds if contender == BASELINE else settings.max_seconds,
         )
         wall_time_s = (clock.last_end or started) - started
-        return account_run(
+        result = account_run(
             pipeline,
             contender=contender,
             sent=sent,
@@ -309,6 +336,7 @@ def run_contender(contender: str, scenario: Scenario, settings: Settings, stream
             limit_per_second=limit,
             summary=summary,
         )
+        return replace(result, largest_batch=clock.largest_batch)
 
 
 def _baseline_share(stream: Sequence[Published], settings: Settings, scenario: Scenario) -> list[Published]:
@@ -363,7 +391,20 @@ def run_scenario(scenario: Scenario, settings: Settings) -> ScenarioResult:
         )
     baseline = run_contender(BASELINE, scenario, settings, stream)
     ours = run_contender(OURS, scenario, settings, stream)
-    return ScenarioResult(scenario=scenario, baseline=baseline, ours=ours)
+    notes = _fifo_notes(scenario, settings, stream)
+    return ScenarioResult(scenario=scenario, baseline=baseline, ours=ours, notes=notes)
+
+
+def _fifo_notes(scenario: Scenario, settings: Settings, stream: Sequence[Published]) -> dict[str, Any]:
+    """A FIFO scenario's event source (the header gives the standard queue's) and its ceiling beside the limit."""
+    if not scenario.fifo:
+        return {}
+    batch_size, window = event_source(OURS, scenario, settings)
+    ceiling = fifo_limit_records_per_second(stream, batch_size)
+    return {
+        "queue": f"FIFO; ours: batch size {batch_size}, window {window:g} s, concurrency {settings.concurrency}",
+        f"FIFO ceiling (records/s, batches of {batch_size} in order)": round(ceiling, 1),
+    }
 
 
 def latency_ratios(results: Sequence[ScenarioResult]) -> dict[str, float]:
@@ -445,7 +486,7 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help=f"the baseline's drain stops after this (default {defaults.baseline_seconds:g})",
     )
-    add("--max-seconds", type=float, default=defaults.max_seconds, help="per drain of ours (default 120)")
+    add("--max-seconds", type=float, default=defaults.max_seconds, help="per drain of ours (default %(default)g)")
     add("--throttle-rate", type=float, default=defaults.throttle_rate, help="faults scenario: throttled Put calls")
     add("--server-error-rate", type=float, default=defaults.server_error_rate, help="faults scenario: 5xx Put calls")
     add("--bulk-changes", type=int, help=f"item changes of the bulk scenario (default {defaults.bulk_changes:,})")

@@ -23,10 +23,14 @@ from local.bench_results import (
     Scenario,
     ScenarioResult,
     calls_in_flight,
+    fifo_limit_records_per_second,
     limit_records_per_second,
     sustained_rate,
 )
-from local.bench_streams import mixed_stream, session_events
+from local.bench_streams import mixed_stream, publish_fifo, session_events
+from local.demo import ACCEPT, Published
+from local.emulator import EmulatorConfig
+from local.environment import LocalPipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("restored_environment")]
 
@@ -56,6 +60,8 @@ def test_benchmark_quota_mix_accounts_for_every_message_of_both_contenders() -> 
     assert baseline.records_per_call == 1.0
     assert 1.0 < ours.records_per_call <= 10.0
     assert ours.ok_calls < baseline.ok_calls
+    # on the standard queue of a deployment that sets no queueType
+    assert (ours.fifo_queue, baseline.fifo_queue) == (False, False)
     # the limit is the mix's: items drain at 100 records/s, actions and users beside them
     assert ours.limit_per_second == pytest.approx(90 / (60 / 100))
     for run in (baseline, ours):
@@ -66,7 +72,79 @@ def test_benchmark_quota_mix_accounts_for_every_message_of_both_contenders() -> 
         assert run.wall_time_s > 0
 
 
-def test_benchmark_latency_direct_invokes_one_environment_and_overlaps_calls() -> None:
+def test_benchmark_quota_mix_fifo_drains_a_fifo_queue_in_batches_of_ten_and_accounts_for_every_message() -> None:
+    # GIVEN the mixed backlog of quota-mix, on a FIFO ingest queue, at the cdk.json defaults (batches of 250 with a
+    # window of 1 s, which a FIFO queue does not take)
+    scenario = benchmark.SCENARIOS["quota-mix-fifo"]
+    assert benchmark.stream_for(scenario, TINY) == benchmark.stream_for(benchmark.SCENARIOS["quota-mix"], TINY)
+    assert TINY.batch_size > 10
+    assert TINY.batching_window_s > 0
+
+    # WHEN the baseline and our handler each drain it from a fresh local pipeline
+    result = benchmark.run_scenario(scenario, TINY)
+
+    # THEN both drained a queue SQS describes as FIFO, in invocations of at most 10 records, and every message is
+    # accounted for
+    baseline, ours = result.baseline, result.ours
+    messages = TINY.items + TINY.actions + TINY.users
+    assert (baseline.fifo_queue, ours.fifo_queue) == (True, True)
+    assert baseline.messages == ours.messages == messages
+    assert accounted(baseline) == accounted(ours) == messages
+    assert (ours.written, ours.lost, ours.dead_lettered, ours.still_queued) == (messages, 0, 0, 0)
+    assert baseline.lost == 0
+    for run in (baseline, ours):
+        assert run.summary is not None
+        assert run.summary.fifo_order_violations == 0
+        assert 1 <= run.largest_batch <= 10
+        assert run.invocations == run.summary.invocations >= 1
+    # AND ours puts what a batch of 10 holds of one kind in one call, at most 10 records; the baseline one each
+    assert 1.0 < ours.records_per_call <= 10.0
+    assert baseline.records_per_call == 1.0
+    # AND the table says which event source ours ran with, beside the limit of full calls and the FIFO ceiling
+    assert ours.limit_per_second == pytest.approx(90 / (60 / 100))
+    queue = f"FIFO; ours: batch size 10, window 0 s, concurrency {TINY.concurrency}"
+    assert result.notes["queue"] == queue
+    lines = benchmark.format_table(result).splitlines()
+    assert lines[0].startswith("scenario quota-mix-fifo:")
+    assert f"  queue: {queue}" in lines
+    assert "  FIFO ceiling (records/s, batches of 10 in order): 100.0" in lines
+
+
+def published(kinds: str) -> list[Published]:
+    """One message per letter of ``kinds`` (i: item, a: action), each id once."""
+    names = {"i": "item", "a": "action"}
+    return [Published(names[kind], "{}", ACCEPT, f"{kind}-{index}") for index, kind in enumerate(kinds)]
+
+
+def test_benchmark_fifo_ceiling_counts_a_call_per_kind_in_each_batch() -> None:
+    # GIVEN 20 items and 10 actions arriving as a batch of 10 items, then two of 5 items and 5 actions
+    stream = published("i" * 10 + "iiiiiaaaaa" * 2)
+
+    # THEN with full calls, items take 2 PutItems calls (0.2 s at 10 calls/s): 30 records in 0.2 s; in batches of
+    # 10, every batch makes a PutItems call of its own (3 calls, 0.3 s) and the actions 2: 30 records in 0.3 s
+    assert limit_records_per_second(stream) == pytest.approx(150)
+    assert fifo_limit_records_per_second(stream, 10) == pytest.approx(100)
+    # AND a stream of one kind fills its calls in batches of 10 as well as it can at all
+    assert fifo_limit_records_per_second(published("i" * 100), 10) == limit_records_per_second(published("i" * 100))
+
+
+def test_benchmark_publish_fifo_sends_each_record_in_a_group_of_its_own() -> None:
+    # GIVEN a FIFO ingest queue and a shuffled backlog of items, actions and users
+    stream = mixed_stream(items=12, actions=4, users=4, seed=3)
+    with LocalPipeline(kinds=("item",), emulator_config=EmulatorConfig(create_delay=0.0), fifo=True) as pipeline:
+        # WHEN it is published for the FIFO scenario
+        sent = publish_fifo(pipeline, stream)
+
+        # THEN SQS holds every message once, each in the group of its record (as the project's publisher names it)
+        received: list[tuple[str, str]] = []
+        while batch := pipeline.sqs.receive_message(
+            QueueUrl=pipeline.queues.url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+        ).get("Messages", []):
+            received += [(message["Body"], message["Attributes"]["MessageGroupId"]) for message in batch]
+
+    assert sorted(message.body for message in sent.values()) == sorted(message.body for message in stream)
+    assert sorted(received) == sorted((message.body, f"{message.kind}#{message.record_id}") for message in stream)
+
     # GIVEN session events and an emulator that takes 30 ms per call
     # WHEN one environment of ours is invoked directly with them, and the baseline too
     result = benchmark.run_scenario(benchmark.SCENARIOS["latency-30-direct"], TINY)
