@@ -328,3 +328,21 @@ def test_benchmark_bulk_changes_collapse_to_one_record_per_item() -> None:
     item_ids = [json.loads(body)["itemId"] for body in bodies]
     assert len(bodies) == 100
     assert len(set(item_ids)) == 80
+
+
+def test_benchmark_cpu_table_leaves_out_the_rows_of_the_call_log_it_does_not_count() -> None:
+    # GIVEN a CPU measurement: the emulator answered from another process, so no call was counted
+    result = ScenarioResult(
+        scenario=Scenario("cpu-items", "items", direct=True),
+        baseline=make_run(BASELINE, put_calls=0, ok_calls=0, records_accepted=0, cpu_ms_per_record=0.8),
+        ours=make_run(OURS, put_calls=0, ok_calls=0, records_accepted=0, cpu_ms_per_record=0.2),
+    )
+
+    # WHEN the table is formatted
+    table = benchmark.format_table(result)
+
+    # THEN it shows the CPU and the rate, and no row made of calls it did not count
+    assert table_row(table, "CPU ms per record") == ["0.800", "0.200", "0.25"]
+    assert table_row(table, "records/s")[:2] == ["100.0", "100.0"]
+    for label in ("records per accepted call", "Put calls", "sustained calls/s", "throttled", "calls in flight"):
+        assert not [line for line in table.splitlines() if line.startswith(label)]
