@@ -3,26 +3,16 @@
 Distinct ids make the accounting exact: a message was written exactly when its id is in the emulator. Every
 record is already in the form Personalize accepts (camelCase keys, categorical lists joined with ``|``, epoch-second
 timestamps), so nothing our handler normalises can trip the baseline.
-
-``publish_fifo`` sends a stream to a FIFO queue, each message in its record's group.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from local.demo import ACCEPT, PUBLISH_BATCH, Published
-from tools.publisher import group_id
+from local.demo import ACCEPT, Published
 
-if TYPE_CHECKING:
-    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
-
-    from local.environment import LocalPipeline
-
-__all__ = ["EXPIRES_AT", "item_change", "mixed_stream", "publish_fifo", "session_events"]
+__all__ = ["EXPIRES_AT", "item_change", "mixed_stream", "session_events"]
 
 # Upstream timestamps, fixed so a seed gives the same stream on any day.
 EXPIRES_AT = 1_830_000_000
@@ -98,29 +88,3 @@ def session_events(*, events: int, sessions: int, seed: int) -> list[Published]:
         }
         stream.append(Published("event", json.dumps(change), ACCEPT, event_id))
     return stream
-
-
-def publish_fifo(pipeline: LocalPipeline, stream: Sequence[Published]) -> dict[str, Published]:
-    """SendMessageBatch in tens to the pipeline's FIFO queue, in order; returns SQS message id → message.
-
-    Each message goes in its record's group as the project's publisher groups it (``item#sku-00001``: changes to
-    one record stay in order, different records are consumed side by side); its deduplication id is its place in
-    the stream. Nothing is retried: SQS failing an entry would send it after later entries, so it raises instead.
-    """
-    sent: dict[str, Published] = {}
-    for start in range(0, len(stream), PUBLISH_BATCH):
-        batch = {str(start + offset): message for offset, message in enumerate(stream[start : start + PUBLISH_BATCH])}
-        entries: list[SendMessageBatchRequestEntryTypeDef] = [
-            {
-                "Id": key,
-                "MessageBody": message.body,
-                "MessageGroupId": group_id(json.loads(message.body)),
-                "MessageDeduplicationId": key,
-            }
-            for key, message in batch.items()
-        ]
-        response = pipeline.sqs.send_message_batch(QueueUrl=pipeline.queues.url, Entries=entries)
-        if response.get("Failed"):
-            raise RuntimeError(f"SQS refused {len(response['Failed'])} FIFO messages: {response['Failed'][0]}")
-        sent.update({ok["MessageId"]: batch[ok["Id"]] for ok in response["Successful"]})
-    return sent

@@ -67,7 +67,7 @@ from local.bench_results import (
     format_table,
     limit_records_per_second,
 )
-from local.bench_streams import mixed_stream, publish_fifo, session_events
+from local.bench_streams import mixed_stream, session_events
 from local.demo import Published, publish
 from local.emulator import EmulatorConfig
 from local.environment import HANDLER, LocalPipeline, deployment_event_source
@@ -311,7 +311,7 @@ def run_contender(contender: str, scenario: Scenario, settings: Settings, stream
                 limit_per_second=limit,
                 queued=False,
             )
-        sent = publish_fifo(pipeline, stream) if scenario.fifo else publish(pipeline, stream)
+        sent = publish(pipeline, stream)
         clock = _InvocationClock()
         started = time.monotonic()
         summary = run_event_source(

@@ -36,6 +36,7 @@ from local.demo_catalogue import Catalogue, account_catalogue, render, write_cat
 from local.emulator import EmulatorConfig
 from local.environment import LocalPipeline
 from local.report import QueueSampler, TimelineRecorder, build_timeline, dead_letters_from_messages, write_report
+from tools.publisher import group_id
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
@@ -276,22 +277,35 @@ def for_kinds(stream: Sequence[Published], kinds: Sequence[str]) -> list[Publish
 
 
 def publish(pipeline: LocalPipeline, stream: Sequence[Published]) -> dict[str, Published]:
-    """SendMessageBatch in tens, retrying entries SQS reports as failed; returns SQS message id → message."""
+    """SendMessageBatch in tens, in order; returns SQS message id → message.
+
+    On a standard queue, entries SQS reports as failed are sent again (up to five times). On a FIFO queue each
+    message goes in its record's group as the project's publisher groups it (``tools.publisher.group_id``:
+    ``item#sku-00001``), deduplicated by its place in the stream, and a failed entry is not sent again: it would
+    go after later entries of its group, so it raises instead.
+    """
+    fifo = pipeline.queues.url.endswith(".fifo")
     sent: dict[str, Published] = {}
     for start in range(0, len(stream), PUBLISH_BATCH):
-        pending = {str(i): message for i, message in enumerate(stream[start : start + PUBLISH_BATCH])}
-        for _ in range(5):
-            entries: list[SendMessageBatchRequestEntryTypeDef] = [
-                {"Id": key, "MessageBody": message.body} for key, message in pending.items()
-            ]
+        pending = {str(start + i): message for i, message in enumerate(stream[start : start + PUBLISH_BATCH])}
+        for _ in range(1 if fifo else 5):
+            entries = [_entry(key, message, fifo=fifo) for key, message in pending.items()]
             response = pipeline.sqs.send_message_batch(QueueUrl=pipeline.queues.url, Entries=entries)
             for ok in response.get("Successful", []):
                 sent[ok["MessageId"]] = pending.pop(ok["Id"])
             if not pending:
                 break
         if pending:
-            raise RuntimeError(f"SQS refused {len(pending)} messages five times")
+            raise RuntimeError(f"SQS refused {len(pending)} messages")
     return sent
+
+
+def _entry(key: str, message: Published, *, fifo: bool) -> SendMessageBatchRequestEntryTypeDef:
+    entry: SendMessageBatchRequestEntryTypeDef = {"Id": key, "MessageBody": message.body}
+    if fifo:
+        entry["MessageGroupId"] = group_id(json.loads(message.body))
+        entry["MessageDeduplicationId"] = key
+    return entry
 
 
 def account(pipeline: LocalPipeline, sent: dict[str, Published]) -> tuple[dict[str, Counter[str]], list[str]]:

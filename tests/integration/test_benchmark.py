@@ -27,8 +27,8 @@ from local.bench_results import (
     limit_records_per_second,
     sustained_rate,
 )
-from local.bench_streams import mixed_stream, publish_fifo, session_events
-from local.demo import ACCEPT, Published
+from local.bench_streams import mixed_stream, session_events
+from local.demo import ACCEPT, Published, publish
 from local.emulator import EmulatorConfig
 from local.environment import LocalPipeline
 
@@ -128,12 +128,12 @@ def test_benchmark_fifo_ceiling_counts_a_call_per_kind_in_each_batch() -> None:
     assert fifo_limit_records_per_second(published("i" * 100), 10) == limit_records_per_second(published("i" * 100))
 
 
-def test_benchmark_publish_fifo_sends_each_record_in_a_group_of_its_own() -> None:
+def test_benchmark_publish_to_a_fifo_queue_sends_each_record_in_a_group_of_its_own() -> None:
     # GIVEN a FIFO ingest queue and a shuffled backlog of items, actions and users
     stream = mixed_stream(items=12, actions=4, users=4, seed=3)
     with LocalPipeline(kinds=("item",), emulator_config=EmulatorConfig(create_delay=0.0), fifo=True) as pipeline:
         # WHEN it is published for the FIFO scenario
-        sent = publish_fifo(pipeline, stream)
+        sent = publish(pipeline, stream)
 
         # THEN SQS holds every message once, each in the group of its record (as the project's publisher names it)
         received: list[tuple[str, str]] = []
@@ -145,6 +145,8 @@ def test_benchmark_publish_fifo_sends_each_record_in_a_group_of_its_own() -> Non
     assert sorted(message.body for message in sent.values()) == sorted(message.body for message in stream)
     assert sorted(received) == sorted((message.body, f"{message.kind}#{message.record_id}") for message in stream)
 
+
+def test_benchmark_latency_direct_invokes_one_environment_and_overlaps_calls() -> None:
     # GIVEN session events and an emulator that takes 30 ms per call
     # WHEN one environment of ours is invoked directly with them, and the baseline too
     result = benchmark.run_scenario(benchmark.SCENARIOS["latency-30-direct"], TINY)
