@@ -243,6 +243,17 @@ class TimedSqs:
         return self.client.send_message_batch(**kwargs)
 
 
+class RecordingSqs:
+    """An SQS client whose SendMessageBatch accepts every entry and keeps it in ``entries``."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.entries.extend(Entries)
+        return {"Successful": [{"Id": entry["Id"]} for entry in Entries], "Failed": []}
+
+
 class LambdaContextStub:
     """The attributes of the Lambda context the handler and Powertools read."""
 

@@ -8,11 +8,11 @@ moved (it may be a publisher's own correlation id).
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from contract import ORIGIN_MESSAGE_ID_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE
+from tests.support.fakes import RecordingSqs
 from tools.dlq.messages import DeadLetterMessage
 from tools.publisher import CHANGED_AT, Publisher
 
@@ -66,15 +66,6 @@ def test_source_message_id_is_read_only_from_what_the_pipeline_set(
 def test_as_ingest_message_derives_the_event_id_of_the_original_only() -> None:
     assert letter(**{SOURCE_MESSAGE_ID_ATTRIBUTE: "corr-1"}).as_ingest_message().origin_id == "dlq-1"
     assert letter(**{ORIGIN_MESSAGE_ID_ATTRIBUTE: "m-7"}).as_ingest_message().origin_id == "m-7"
-
-
-class RecordingSqs:
-    def __init__(self) -> None:
-        self.entries: list[dict[str, Any]] = []
-
-    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
-        self.entries.extend(Entries)
-        return {"Successful": [{"Id": entry["Id"]} for entry in Entries], "Failed": []}
 
 
 def test_the_publisher_stamps_upserts_with_a_strictly_increasing_changed_at() -> None:

@@ -15,7 +15,7 @@ from ingest.decode import Message, decode
 from ingest.errors import Disposition, RejectedRecord, classify, tracking_id_refused
 from ingest.newest import age
 from service_rules import MAX_EVENT_BYTES, event_size, model_pattern_matches, service_length, string_value_problem
-from tests.support.fakes import client_error
+from tests.support.fakes import RecordingSqs, client_error
 
 ASTRAL = "\N{GRINNING FACE}"
 EVENT_ATTRIBUTION_SOURCE = "^[\\x20-\\x7E]*[\\x21-\\x7E]+[\\x20-\\x7E]*$"
@@ -144,15 +144,6 @@ def test_tracking_id_refused_reads_the_tracking_id_not_words(message_text: str, 
 
 
 # --- the dead-letter writer cannot raise for one letter ------------------------------------------------------------
-
-
-class RecordingSqs:
-    def __init__(self) -> None:
-        self.entries: list[dict[str, Any]] = []
-
-    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
-        self.entries.extend(Entries)
-        return {"Successful": [{"Id": entry["Id"]} for entry in Entries], "Failed": []}
 
 
 def test_a_reason_quoting_a_lone_surrogate_is_written_with_the_character_replaced() -> None:
