@@ -136,18 +136,6 @@ class IngestionStack(Stack):
         self.imports = ImportBucket(self, "Imports")
         self.spill = self._spill(config, datasets)
         self._outputs(dataset_group_arn, datasets)
-        CfnOutput(
-            self,
-            "ImportBucketName",
-            value=self.imports.bucket.bucket_name,
-            description="The backfill command uploads dataset import data here",
-        )
-        CfnOutput(
-            self,
-            "ImportRoleArn",
-            value=self.imports.role.role_arn,
-            description="The role Personalize dataset import jobs read the import bucket with",
-        )
 
     def _spill(self, config: PipelineConfig, datasets: Sequence[DatasetTarget]) -> SpillWorkflow:
         """The automatic spill of a deep backlog through import jobs (docs/bulk.md, "The spill"). Standard queues
@@ -215,7 +203,8 @@ class IngestionStack(Stack):
         ]
 
     def _outputs(self, dataset_group_arn: str, datasets: Sequence[DatasetTarget]) -> None:
-        """What an operator or a publisher needs from the deployment: ARNs, the queue, the function, the alarms."""
+        """What an operator or a publisher needs from the deployment: ARNs, the queue, the function, the alarms, the
+        import bucket."""
         CfnOutput(self, "DatasetGroupArn", value=dataset_group_arn, description="The Personalize dataset group")
         for target in datasets:
             CfnOutput(
@@ -254,6 +243,18 @@ class IngestionStack(Stack):
             "DashboardName",
             value=self.monitoring.dashboard.dashboard_name,
             description="The CloudWatch dashboard of the pipeline",
+        )
+        CfnOutput(
+            self,
+            "ImportBucketName",
+            value=self.imports.bucket.bucket_name,
+            description="The backfill command uploads dataset import data here",
+        )
+        CfnOutput(
+            self,
+            "ImportRoleArn",
+            value=self.imports.role.role_arn,
+            description="The role Personalize dataset import jobs read the import bucket with",
         )
 
 
