@@ -48,8 +48,10 @@ def test_runner_batch_size_ten_caps_every_invocation(sqs_client: SQSClient, make
 def test_runner_batch_size_above_ten_gathers_within_batching_window(
     sqs_client: SQSClient, make_queue_pair: MakeQueuePair
 ) -> None:
-    # GIVEN 25 messages, a batch size of 25 and a 1 s batching window (ReceiveMessage returns at most 10)
-    queue = make_queue_pair()
+    # GIVEN 25 messages, a batch size of 25 and a 1 s batching window (ReceiveMessage returns at most 10), on a
+    # queue whose visibility timeout outlasts the window (with the fixture's 1 s, a loaded machine let the first
+    # messages of the batch come back before the window closed, and they were gathered twice)
+    queue = make_queue_pair(visibility_timeout_s=10)
     sent = send(sqs_client, queue, [f"m{n}" for n in range(25)])
     handler = RecordingHandler()
 
