@@ -3,6 +3,8 @@
 ``invoke_directly`` hands a handler the stream as Lambda SQS events, batch after batch, in one thread: what one
 execution environment does on a backlog, minus the polling. ``measure_cpu`` does the same against an emulator in
 a process of its own, so the CPU time of this process is the handler's alone (its pool threads included).
+``metered_put_calls`` counts the Put* calls a run makes and the CPU their threads spend inside them, so that CPU
+splits into what the SDK and the HTTP stack cost per call and what the handler's own work costs per record.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from botocore.client import BaseClient
 
 import contract
 from local.environment import DUMMY_CREDENTIALS, REGION, personalize_client, provision
@@ -29,7 +34,7 @@ if TYPE_CHECKING:
 
     from local.demo import Published
 
-__all__ = ["DirectRun", "direct_environment", "invoke_directly", "separate_emulator"]
+__all__ = ["DirectRun", "PutCalls", "direct_environment", "invoke_directly", "metered_put_calls", "separate_emulator"]
 
 ROOT = Path(__file__).resolve().parents[1]
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:123456789012:bench-direct"
@@ -46,6 +51,57 @@ class DirectRun:
     wall_time_s: float
     cpu_time_s: float
     invocations: int
+    put_calls: int = 0
+    put_cpu_time_s: float = 0.0
+
+
+@dataclass(slots=True)
+class PutCalls:
+    """The Put* calls made through botocore while ``metered_put_calls`` was on, and the thread CPU spent inside them
+    (validation, serialization, signing, HTTP, parsing, and the GIL handoffs of their socket waits)."""
+
+    calls: int = 0
+    cpu_time_s: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, cpu_time_s: float) -> None:
+        """One more call, which took ``cpu_time_s`` of its thread's CPU (calls end on several threads at once)."""
+        with self._lock:
+            self.calls += 1
+            self.cpu_time_s += cpu_time_s
+
+
+# The one method every botocore client call passes through, whichever client makes it (botocore's stubs leave it out).
+BOTOCORE_CALL_PATH = "_make_api_call"
+
+
+@contextmanager
+def metered_put_calls() -> Iterator[PutCalls]:
+    """Meter every Put* call any botocore client of this process makes until the block ends.
+
+    botocore's ``BaseClient._make_api_call`` (``BOTOCORE_CALL_PATH``) is where a client method call starts and ends,
+    whatever client made it (the handler builds its clients privately, at its cold start); it is wrapped for the
+    block and restored after.
+    Thread CPU is the calling thread's own, so calls running concurrently on a pool are each counted once.
+    """
+    metered = PutCalls()
+    original = getattr(BaseClient, BOTOCORE_CALL_PATH)
+    put_operations = frozenset(contract.APIS)
+
+    def make_api_call(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+        if operation_name not in put_operations:
+            return original(client, operation_name, api_params)
+        started = time.thread_time()
+        try:
+            return original(client, operation_name, api_params)
+        finally:
+            metered.add(time.thread_time() - started)
+
+    setattr(BaseClient, BOTOCORE_CALL_PATH, make_api_call)
+    try:
+        yield metered
+    finally:
+        setattr(BaseClient, BOTOCORE_CALL_PATH, original)
 
 
 def _message(published: Published, sent_at_ms: int) -> MessageTypeDef:
@@ -75,8 +131,26 @@ def invoke_directly(
         [build_record(message, queue_arn=QUEUE_ARN, region=REGION) for message in messages[start : start + batch_size]]
         for start in range(0, len(messages), batch_size)
     ]
-    stream_name = log_stream_name()
     failed: set[str] = set()
+    with metered_put_calls() as put_calls:
+        wall_time_s, cpu_time_s = _invoke_batches(handler, batches, function_timeout_s, failed)
+    return DirectRun(
+        sent=sent,
+        failed=failed,
+        wall_time_s=wall_time_s,
+        cpu_time_s=cpu_time_s,
+        invocations=len(batches),
+        put_calls=put_calls.calls,
+        put_cpu_time_s=put_calls.cpu_time_s,
+    )
+
+
+def _invoke_batches(
+    handler: Handler, batches: Sequence[list[SqsRecord]], function_timeout_s: float, failed: set[str]
+) -> tuple[float, float]:
+    """Invoke ``handler`` with each batch in turn, adding the messages it answers as failed to ``failed``; return
+    the wall and the process CPU time it took."""
+    stream_name = log_stream_name()
     started, cpu_started = time.monotonic(), time.process_time()
     for records in batches:
         context = LambdaContext(
@@ -90,13 +164,7 @@ def invoke_directly(
         response: Any = handler({"Records": records}, context)
         if isinstance(response, dict):
             failed.update(entry["itemIdentifier"] for entry in response.get("batchItemFailures", []))
-    return DirectRun(
-        sent=sent,
-        failed=failed,
-        wall_time_s=time.monotonic() - started,
-        cpu_time_s=time.process_time() - cpu_started,
-        invocations=len(batches),
-    )
+    return time.monotonic() - started, time.process_time() - cpu_started
 
 
 # CPU is measured, not the quotas: the emulator and the handler both allow far more calls than a run makes.

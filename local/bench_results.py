@@ -113,6 +113,9 @@ class RunResult:
         The SDK retry settings the handler's client used.
     cpu_ms_per_record:
         CPU time of the handler's process per record (set by the CPU measurement only).
+    cpu_ms_per_call, sdk_cpu_ms_per_call:
+        The same CPU per Put* call, and the part of it spent inside the calls: botocore, the HTTP stack and the GIL
+        handoffs of their socket waits (``local.bench_direct.metered_put_calls``; the CPU measurement only).
     fifo_queue:
         Whether the ingest queue drained was a FIFO queue, as SQS describes it (its ``FifoQueue`` attribute).
     largest_batch:
@@ -141,6 +144,8 @@ class RunResult:
     busiest_quota: float = 0.0
     limit_per_second: float = 0.0
     cpu_ms_per_record: float | None = None
+    cpu_ms_per_call: float | None = None
+    sdk_cpu_ms_per_call: float | None = None
     fifo_queue: bool = False
     largest_batch: int = 0
     summary: RunSummary | None = None
@@ -156,6 +161,15 @@ class RunResult:
         return self.written / self.wall_time_s if self.wall_time_s else 0.0
 
     @property
+    def own_cpu_ms_per_record(self) -> float | None:
+        """CPU per record outside the Put* calls: the handler's own work (decoding, validating, planning, pacing,
+        settling, the pool's threads), the SDK's aside."""
+        if self.cpu_ms_per_call is None or self.sdk_cpu_ms_per_call is None or not self.messages:
+            return None
+        outside_ms = (self.cpu_ms_per_call - self.sdk_cpu_ms_per_call) * self.put_calls
+        return outside_ms / self.messages
+
+    @property
     def throttled_fraction(self) -> float:
         """Calls refused by the quota, as a fraction of every call made."""
         return self.throttled_calls / self.put_calls if self.put_calls else 0.0
@@ -168,6 +182,8 @@ class RunResult:
         data["records_per_call"] = round(self.records_per_call, 3)
         data["records_per_second"] = round(self.records_per_second, 3)
         data["throttled_fraction"] = round(self.throttled_fraction, 4)
+        own = self.own_cpu_ms_per_record
+        data["own_cpu_ms_per_record"] = round(own, 4) if own is not None else None
         data["fraction_of_limit"] = (
             round(self.records_per_second / self.limit_per_second, 3) if self.limit_per_second else None
         )
@@ -366,7 +382,8 @@ _ROWS = (
         limit=lambda _r: RECORDS_PER_CALL,
         from_calls=True,
     ),
-    _Row("Put calls", lambda r: r.put_calls, from_calls=True),
+    # The CPU measurement counts its calls itself (local.bench_direct.metered_put_calls).
+    _Row("Put calls", lambda r: r.put_calls),
     _Row(
         "sustained calls/s (busiest)",
         lambda r: r.sustained_calls_per_second,
@@ -388,6 +405,9 @@ _ROWS = (
     _Row("invocations", lambda r: r.invocations),
     _Row("wall time (s)", lambda r: r.wall_time_s, "{:.2f}"),
     _Row("CPU ms per record", lambda r: r.cpu_ms_per_record, "{:.3f}"),
+    _Row("CPU ms per Put call", lambda r: r.cpu_ms_per_call, "{:.3f}"),
+    _Row("  of it inside the call (SDK)", lambda r: r.sdk_cpu_ms_per_call, "{:.3f}"),
+    _Row("CPU ms per record, SDK aside", lambda r: r.own_cpu_ms_per_record, "{:.3f}"),
 )
 
 

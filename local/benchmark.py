@@ -348,7 +348,8 @@ def _baseline_share(stream: Sequence[Published], settings: Settings, scenario: S
 
 def measure_cpu(contender: str, scenario: Scenario, settings: Settings, stream: Sequence[Published]) -> RunResult:
     """Invoke one environment directly against an emulator in its own process: this process's CPU is the
-    handler's. The calls are not counted here (the emulator is elsewhere): only time and CPU."""
+    handler's. The emulator's call log is elsewhere: the Put* calls are counted, and their own CPU metered, where
+    botocore makes them (``metered_put_calls``)."""
     with _restored_environment(), separate_emulator() as endpoint, _quiet(settings):
         environment, datasets, tracking_ids = direct_environment(endpoint, _KINDS[scenario.stream])
         if contender == BASELINE:
@@ -358,6 +359,7 @@ def measure_cpu(contender: str, scenario: Scenario, settings: Settings, stream: 
         batch_size = BASELINE_BATCH_SIZE if contender == BASELINE else settings.batch_size
         run = invoke_directly(handler, stream, batch_size=batch_size)
     written = len(run.sent) - len(run.failed)
+    calls = max(1, run.put_calls)
     return RunResult(
         contender=contender,
         messages=len(run.sent),
@@ -365,7 +367,7 @@ def measure_cpu(contender: str, scenario: Scenario, settings: Settings, stream: 
         dead_lettered=0,
         still_queued=0,
         lost=0,
-        put_calls=0,
+        put_calls=run.put_calls,
         ok_calls=0,
         records_accepted=0,
         throttled_calls=0,
@@ -374,6 +376,8 @@ def measure_cpu(contender: str, scenario: Scenario, settings: Settings, stream: 
         wall_time_s=round(run.wall_time_s, 3),
         retry_policy=_policy(contender, handler),
         cpu_ms_per_record=round(1000 * run.cpu_time_s / max(1, len(run.sent)), 4),
+        cpu_ms_per_call=round(1000 * run.cpu_time_s / calls, 4),
+        sdk_cpu_ms_per_call=round(1000 * run.put_cpu_time_s / calls, 4),
     )
 
 

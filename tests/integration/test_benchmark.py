@@ -294,6 +294,13 @@ def test_benchmark_cli_quick_writes_tables_and_json(tmp_path: Path, capsys: pyte
         run = faults[contender]
         assert run["written"] + run["dead_lettered"] + run["lost"] + run["still_queued"] == run["messages"]
         assert cpu[contender]["cpu_ms_per_record"] > 0
+        # Every message was written by a metered Put* call, and its CPU splits into inside and outside the calls
+        assert 0 < cpu[contender]["put_calls"] <= cpu[contender]["messages"]
+        assert 0 < cpu[contender]["sdk_cpu_ms_per_call"] < cpu[contender]["cpu_ms_per_call"]
+        assert cpu[contender]["own_cpu_ms_per_record"] > 0
+    # The baseline sends one record a call; ours fills them (the quick items are 10 of one kind)
+    assert cpu[BASELINE]["put_calls"] == cpu[BASELINE]["messages"]
+    assert cpu[OURS]["put_calls"] < cpu[BASELINE]["put_calls"]
     assert faults[OURS]["lost"] == 0
     assert faults[OURS]["injected_faults"] > 0
     assert faults[BASELINE]["records_per_call"] == 1.0
@@ -332,19 +339,44 @@ def test_benchmark_bulk_changes_collapse_to_one_record_per_item() -> None:
     assert len(set(item_ids)) == 80
 
 
-def test_benchmark_cpu_table_leaves_out_the_rows_of_the_call_log_it_does_not_count() -> None:
-    # GIVEN a CPU measurement: the emulator answered from another process, so no call was counted
+def test_benchmark_cpu_table_splits_the_cpu_between_the_calls_and_the_handler_and_leaves_out_the_call_log() -> None:
+    # GIVEN a CPU measurement of 100 records: the emulator answered from another process, so its call log counted
+    # nothing, but botocore's calls were metered (baseline 100 calls at 0.8 ms, 0.6 of it inside the call; ours 10
+    # calls at 2.0 ms, 1.5 of it inside)
     result = ScenarioResult(
         scenario=Scenario("cpu-items", "items", direct=True),
-        baseline=make_run(BASELINE, put_calls=0, ok_calls=0, records_accepted=0, cpu_ms_per_record=0.8),
-        ours=make_run(OURS, put_calls=0, ok_calls=0, records_accepted=0, cpu_ms_per_record=0.2),
+        baseline=make_run(
+            BASELINE,
+            put_calls=100,
+            ok_calls=0,
+            records_accepted=0,
+            cpu_ms_per_record=0.8,
+            cpu_ms_per_call=0.8,
+            sdk_cpu_ms_per_call=0.6,
+        ),
+        ours=make_run(
+            OURS,
+            put_calls=10,
+            ok_calls=0,
+            records_accepted=0,
+            cpu_ms_per_record=0.2,
+            cpu_ms_per_call=2.0,
+            sdk_cpu_ms_per_call=1.5,
+        ),
     )
 
     # WHEN the table is formatted
     table = benchmark.format_table(result)
 
-    # THEN it shows the CPU and the rate, and no row made of calls it did not count
-    assert table_row(table, "CPU ms per record") == ["0.800", "0.200", "0.25"]
+    # THEN it shows the CPU per record, per call, inside the calls, and per record outside them (ours: 0.5 ms x 10
+    # calls over 100 records; the baseline: 0.2 ms x 100 calls over 100 records)
+    assert table_row(table, "CPU ms per record")[:3] == ["0.800", "0.200", "0.25"]
+    assert table_row(table, "Put calls")[:2] == ["100", "10"]
+    assert table_row(table, "CPU ms per Put call")[:2] == ["0.800", "2.000"]
+    assert table_row(table, "  of it inside the call (SDK)")[:2] == ["0.600", "1.500"]
+    assert table_row(table, "CPU ms per record, SDK aside")[:2] == ["0.200", "0.050"]
+    assert result.ours.to_dict()["own_cpu_ms_per_record"] == 0.05
     assert table_row(table, "records/s")[:2] == ["100.0", "100.0"]
-    for label in ("records per accepted call", "Put calls", "sustained calls/s", "throttled", "calls in flight"):
+    # AND no row made of the call log it did not read
+    for label in ("records per accepted call", "sustained calls/s", "throttled", "calls in flight"):
         assert not [line for line in table.splitlines() if line.startswith(label)]
