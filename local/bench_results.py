@@ -41,7 +41,7 @@ class Scenario:
     Attributes
     ----------
     name:
-        ``quota-items``, ``quota-mix``, ``latency-0``... (``local.benchmark.SCENARIOS``).
+        ``quota-items``, ``quota-mix``, ``latency-0``... (``local.bench_scenarios.SCENARIOS``).
     description:
         What the stream is, for the table's heading.
     stream:

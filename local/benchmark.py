@@ -12,7 +12,7 @@ kind's Put* API with that one record; no batching, no pacing, no concurrency, th
 size 10. It is meant to work: the streams are already in the form Personalize accepts. It is slow by design, so
 its drain stops after ``--baseline-seconds`` and its rate is what it wrote by then.
 
-Scenarios (``--scenarios``):
+Scenarios (``--scenarios``; ``local.bench_scenarios`` defines them and the settings they share):
 
 - ``quota-items``, ``quota-mix``: a clean backlog of item changes, then of items, actions and users; only the
   quotas limit the drain. Records per call, records per second, the fraction of the limit, over-quota throttles,
@@ -28,7 +28,8 @@ Scenarios (``--scenarios``):
   what a FIFO queue costs in throughput, against the limit of full calls and the FIFO ceiling of batches of 10.
 - ``faults``: the mixed backlog with throttling and 5xx answers injected: nothing lost, throughput kept.
 - ``cpu``: the handler's CPU time per record, items and events, invoked directly against an emulator in a process
-  of its own (so this process's CPU is the handler's, its pool threads included).
+  of its own (so this process's CPU is the handler's, its pool threads included); per Put call too, and split
+  between the calls' own CPU inside botocore and the handler's work outside them (``local.bench_direct``).
 - ``bulk``: the bulk path instead of Put: item changes through ``backfill``'s bulk stage (decode, validate,
   collapse, CSV, upload to moto's S3), records per second against the Put path's ceiling of 100/s, the import job's
   own time apart (``local.bench_bulk``; no baseline).
@@ -49,8 +50,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 from local.baseline import BaselineHandler
@@ -67,7 +67,16 @@ from local.bench_results import (
     format_table,
     limit_records_per_second,
 )
-from local.bench_streams import mixed_stream, session_events
+from local.bench_scenarios import (
+    BASELINE_BATCH_SIZE,
+    BULK,
+    KINDS,
+    QUICK,
+    SCENARIOS,
+    Settings,
+    defaults_from_cdk_json,
+    stream_for,
+)
 from local.demo import Published, publish
 from local.emulator import EmulatorConfig
 from local.environment import HANDLER, LocalPipeline, deployment_event_source
@@ -75,120 +84,9 @@ from local.lambda_runtime import Handler, load_handler
 from local.runner import run_event_source
 
 logger = logging.getLogger(__name__)
-
-__all__ = ["BASELINE", "BULK", "OURS", "SCENARIOS", "Settings", "format_table", "main", "run_scenario", "stream_for"]
-
-CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
 OURS_POLICY = "its own: no SDK retries, backoff in the handler"
-# The baseline as the public attempts run it: batches of ten, no window.
-BASELINE_BATCH_SIZE = 10
 
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything the scenarios share (``main``'s flags set them; the event source's defaults come from cdk.json).
-
-    Attributes
-    ----------
-    items, actions, users:
-        The backlog of the quota and faults scenarios.
-    events, sessions:
-        The latency scenarios' events and the browsing sessions they belong to.
-    concurrency, batch_size, batching_window_s, function_timeout_s, max_receive_count:
-        The event source and function settings our handler runs with.
-    baseline_seconds:
-        The longest the baseline drains; it is slow by design.
-    max_seconds:
-        The longest one drain of ours may take; what is left is reported as still queued.
-    throttle_rate, server_error_rate:
-        The faults scenario's injected faults.
-    bulk_changes:
-        The bulk scenario's item changes.
-    seed, verbose:
-        Stream and fault seed; let the handlers' own output through.
-    """
-
-    items: int = 6000
-    actions: int = 1500
-    users: int = 1500
-    events: int = 2000
-    sessions: int = 400
-    concurrency: int = 2
-    batch_size: int = 10
-    batching_window_s: float = 0.0
-    function_timeout_s: float = 60.0
-    max_receive_count: int = 5
-    baseline_seconds: float = 10.0
-    max_seconds: float = 300.0
-    throttle_rate: float = 0.05
-    server_error_rate: float = 0.05
-    bulk_changes: int = 100_000
-    seed: int = 7
-    verbose: bool = False
-
-    @property
-    def visibility_timeout_s(self) -> int:
-        """Six function timeouts plus the batching window, as the stack derives it."""
-        return int(6 * self.function_timeout_s + self.batching_window_s + 0.999)
-
-
-def defaults_from_cdk_json(path: Path = CDK_JSON) -> Settings:
-    """The event source and function settings of cdk.json's context, as a deployment would use them."""
-    context = json.loads(path.read_text(encoding="utf-8"))["context"]
-    return Settings(
-        concurrency=int(context["maxConcurrency"]),
-        batch_size=int(context["batchSize"]),
-        batching_window_s=float(context["maxBatchingWindowSeconds"]),
-        function_timeout_s=float(context["functionTimeoutSeconds"]),
-        max_receive_count=int(context["maxReceiveCount"]),
-    )
-
-
-SCENARIOS: dict[str, Scenario] = {
-    scenario.name: scenario
-    for scenario in (
-        Scenario("quota-items", "a clean backlog of item changes", stream="items"),
-        Scenario(
-            "quota-items-alone",
-            "item changes, one environment busy of the maximum concurrency",
-            stream="items",
-            busy=1,
-        ),
-        Scenario("quota-mix", "a clean backlog of items, actions and users, shuffled", stream="mix"),
-        Scenario(
-            "quota-mix-fifo",
-            "the same backlog on a FIFO queue, one message group per record",
-            stream="mix",
-            fifo=True,
-        ),
-        Scenario("latency-0-direct", "session events, one environment invoked directly", stream="events", direct=True),
-        Scenario(
-            "latency-30-direct",
-            "session events, one environment invoked directly",
-            stream="events",
-            latency_s=0.03,
-            direct=True,
-        ),
-        Scenario("latency-0", "session events through the runner", stream="events"),
-        Scenario("latency-30", "session events through the runner", stream="events", latency_s=0.03),
-        Scenario("faults", "the mixed backlog with faults injected", stream="mix", swallow_errors=True),
-        Scenario("cpu-items", "CPU per record, items, invoked directly", stream="items", direct=True),
-        Scenario("cpu-events", "CPU per record, events, invoked directly", stream="events", direct=True),
-    )
-}
-# Not a Scenario: the bulk path has no baseline and no handler (local.bench_bulk).
-BULK = "bulk"
-_KINDS = {"items": ("item",), "mix": ("item", "action", "user"), "events": ("event",)}
-
-
-def stream_for(scenario: Scenario, settings: Settings) -> list[Published]:
-    """The scenario's stream."""
-    if scenario.stream == "items":
-        return mixed_stream(items=settings.items, seed=settings.seed)
-    if scenario.stream == "mix":
-        return mixed_stream(items=settings.items, actions=settings.actions, users=settings.users, seed=settings.seed)
-    return session_events(events=settings.events, sessions=settings.sessions, seed=settings.seed)
-
+__all__ = ["BASELINE", "OURS", "busy_environments", "format_table", "main", "run_scenario"]
 
 # --- One run -----------------------------------------------------------------------------------------------
 
@@ -287,7 +185,7 @@ def run_contender(contender: str, scenario: Scenario, settings: Settings, stream
     with (
         _restored_environment(),
         LocalPipeline(
-            kinds=_KINDS[scenario.stream],
+            kinds=KINDS[scenario.stream],
             emulator_config=config,
             visibility_timeout_s=settings.visibility_timeout_s,
             max_receive_count=settings.max_receive_count,
@@ -351,7 +249,7 @@ def measure_cpu(contender: str, scenario: Scenario, settings: Settings, stream: 
     handler's. The emulator's call log is elsewhere: the Put* calls are counted, and their own CPU metered, where
     botocore makes them (``metered_put_calls``)."""
     with _restored_environment(), separate_emulator() as endpoint, _quiet(settings):
-        environment, datasets, tracking_ids = direct_environment(endpoint, _KINDS[scenario.stream])
+        environment, datasets, tracking_ids = direct_environment(endpoint, KINDS[scenario.stream])
         if contender == BASELINE:
             handler = _baseline(endpoint, None, scenario, datasets=datasets, tracking_ids=tracking_ids)
         else:
@@ -425,17 +323,6 @@ def latency_ratios(results: Sequence[ScenarioResult]) -> dict[str, float]:
 
 
 # --- The command line --------------------------------------------------------------------------------------
-
-# --quick: tiny streams, for the tests (structure and accounting, not figures).
-QUICK: dict[str, Any] = {
-    "items": 60,
-    "actions": 15,
-    "users": 15,
-    "events": 120,
-    "sessions": 24,
-    "baseline_seconds": 3.0,
-    "bulk_changes": 500,
-}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from local import benchmark
+from local import bench_scenarios, benchmark
 from local.bench_bulk import bulk_changes
 from local.bench_results import (
     BASELINE,
@@ -35,7 +35,7 @@ from local.environment import LocalPipeline
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("restored_environment")]
 
 # The cdk.json defaults, on a few dozen messages.
-TINY = replace(benchmark.defaults_from_cdk_json(), **benchmark.QUICK)
+TINY = replace(bench_scenarios.defaults_from_cdk_json(), **bench_scenarios.QUICK)
 
 
 def accounted(run: RunResult) -> int:
@@ -45,7 +45,7 @@ def accounted(run: RunResult) -> int:
 def test_benchmark_quota_mix_accounts_for_every_message_of_both_contenders() -> None:
     # GIVEN a tiny backlog of items, actions and users, and Personalize's real quotas
     # WHEN the baseline and our handler each drain it from a fresh local pipeline
-    result = benchmark.run_scenario(benchmark.SCENARIOS["quota-mix"], TINY)
+    result = benchmark.run_scenario(bench_scenarios.SCENARIOS["quota-mix"], TINY)
 
     # THEN both saw the same messages, and every one is accounted for
     baseline, ours = result.baseline, result.ours
@@ -75,8 +75,10 @@ def test_benchmark_quota_mix_accounts_for_every_message_of_both_contenders() -> 
 def test_benchmark_quota_mix_fifo_drains_a_fifo_queue_in_batches_of_ten_and_accounts_for_every_message() -> None:
     # GIVEN the mixed backlog of quota-mix, on a FIFO ingest queue, at the cdk.json defaults (batches of 250 with a
     # window of 1 s, which a FIFO queue does not take)
-    scenario = benchmark.SCENARIOS["quota-mix-fifo"]
-    assert benchmark.stream_for(scenario, TINY) == benchmark.stream_for(benchmark.SCENARIOS["quota-mix"], TINY)
+    scenario = bench_scenarios.SCENARIOS["quota-mix-fifo"]
+    assert bench_scenarios.stream_for(scenario, TINY) == bench_scenarios.stream_for(
+        bench_scenarios.SCENARIOS["quota-mix"], TINY
+    )
     assert TINY.batch_size > 10
     assert TINY.batching_window_s > 0
 
@@ -149,7 +151,7 @@ def test_benchmark_publish_to_a_fifo_queue_sends_each_record_in_a_group_of_its_o
 def test_benchmark_latency_direct_invokes_one_environment_and_overlaps_calls() -> None:
     # GIVEN session events and an emulator that takes 30 ms per call
     # WHEN one environment of ours is invoked directly with them, and the baseline too
-    result = benchmark.run_scenario(benchmark.SCENARIOS["latency-30-direct"], TINY)
+    result = benchmark.run_scenario(bench_scenarios.SCENARIOS["latency-30-direct"], TINY)
 
     # THEN ours wrote every event, several calls at once, and the baseline one call at a time
     ours, baseline = result.ours, result.baseline
@@ -182,11 +184,11 @@ def make_run(contender: str, **counts: Any) -> RunResult:
 
 def test_benchmark_alone_drains_with_one_environment_paced_to_its_share_of_the_fleet() -> None:
     # GIVEN the scenario of one busy environment among the maximum concurrency (two at the defaults)
-    scenario = benchmark.SCENARIOS["quota-items-alone"]
+    scenario = bench_scenarios.SCENARIOS["quota-items-alone"]
 
     # THEN one environment drains, while the handlers' share still counts the whole fleet
     assert benchmark.busy_environments(scenario, TINY) == 1
-    assert benchmark.busy_environments(benchmark.SCENARIOS["quota-items"], TINY) == TINY.concurrency == 2
+    assert benchmark.busy_environments(bench_scenarios.SCENARIOS["quota-items"], TINY) == TINY.concurrency == 2
 
     # WHEN both contenders drain a tiny backlog that way, every message is accounted for
     result = benchmark.run_scenario(scenario, TINY)
