@@ -90,9 +90,10 @@ def plan_fifo_round(records: Iterable[ValidRecord], *, targets: dict[str, str], 
     """FIFO: the calls of the next round, for the records not sent yet.
 
     One message group may need several calls: the publisher groups an event and an action interaction of one
-    session together (tools/publisher.py), a session's events change call when their userId does, and a publisher
-    may put an item and a user in one group. Sending every call of the batch at once would send a record before an
-    earlier record of its group has failed (issue 5: a failure fails every later record of its group, unsent).
+    session together (tools/publisher/fifo_ids.py), a session's events change call when their userId does, and a
+    publisher may put an item and a user in one group. Sending every call of the batch at once would send a record
+    before an earlier record of its group has failed (issue 5: a failure fails every later record of its group,
+    unsent).
     So a round takes, of each group, only its leading run: its records up to the first one that needs another
     call (another API, or other sessionId/userId for PutEvents). The caller sends the calls in order, skipping
     what a failure holds back, and plans the next round from what is left.

@@ -1,50 +1,29 @@
-"""The publisher for upstream teams: contract checks, SendMessageBatch packing, retries, FIFO ids, the CLI.
+"""The publisher's sending: SendMessageBatch packing, validation before sending, retries, FIFO ids on the wire.
 
 SQS is moto, in-process (``mock_aws``); failures SQS reports per entry are injected by a client wrapper that
-forwards the other entries to moto, so the queue holds exactly what a real queue would. One test runs the CLI
-as a subprocess against moto's server, the way a publisher's shell would.
+forwards the other entries to moto, so the queue holds exactly what a real queue would.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from local.sqs_server import SqsServer, make_sqs_client
 from tests.support.fakes import client_error
 from tests.support.sqs_events import action, event, item, user
-from tools import publisher
+from tests.tools.publisher_support import create_fifo_queue, create_standard_queue, drain, mocked_sqs
 from tools.publisher import (
     CHANGED_AT,
     MAX_BATCH_BYTES,
     Problem,
     Publisher,
     canonical_body,
-    contract_violation,
-    group_id,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-REGION = "us-east-1"
-_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-}
 
 
 def action_interaction(session_id: str, action_id: str = "a-7") -> dict[str, Any]:
@@ -110,39 +89,17 @@ class Sleeps(list[float]):
 
 @pytest.fixture
 def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in _AWS_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_SQS", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield boto3.client("sqs", region_name=REGION)
+    yield from mocked_sqs(monkeypatch)
 
 
 @pytest.fixture
 def queue_url(sqs: Any) -> str:
-    # The limit every queue accepts, so moto refuses a message over it the way such a queue would.
-    return str(
-        sqs.create_queue(QueueName="ingest", Attributes={"MaximumMessageSize": str(MAX_BATCH_BYTES)})["QueueUrl"]
-    )
+    return create_standard_queue(sqs)
 
 
 @pytest.fixture
 def fifo_queue_url(sqs: Any) -> str:
-    return str(sqs.create_queue(QueueName="ingest.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"])
-
-
-def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
-    """Every message in the queue, with its system attributes; deleted as read."""
-    messages: list[dict[str, Any]] = []
-    while True:
-        batch = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageSystemAttributeNames=["All"]
-        ).get("Messages", [])
-        if not batch:
-            return messages
-        messages += batch
-        for message in batch:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return create_fifo_queue(sqs)
 
 
 def make_publisher(url: str, client: Any, **kwargs: Any) -> Publisher:
@@ -256,29 +213,6 @@ def test_publish_invalid_changes_reported_with_reason_and_not_sent(sqs: Any, que
     }
     assert {unsent.problem for unsent in report.unsent} == {Problem.INVALID}
     assert sorted(json.loads(message["Body"])["type"] for message in drain(sqs, queue_url)) == ["item", "user"]
-
-
-def test_contract_violation_names_field_not_value() -> None:
-    secret = "alice@example.com" * 20
-
-    reason = contract_violation({"type": "user", "userId": secret})
-
-    assert reason == "userId: must have at most 256 characters"
-    assert contract_violation({"type": "event", "sessionId": "s-1", "eventType": "click"}) == (
-        "message: 'sentAt' is a required property"
-    )
-    assert contract_violation({**event("s-1", "u-1", "sku-1"), "impression": []}) == (
-        "impression: must hold at least 1 entry"
-    )
-    assert contract_violation(item("sku-1")) is None
-
-
-def test_contract_violation_placeholder_id_names_the_rule_not_the_value() -> None:
-    # aws-sdk-js#3371: sessionId "null" is accepted by PutEvents and the event silently dropped.
-    reason = contract_violation({**event("s-1", "u-1", "sku-1"), "sessionId": " NuLL "})
-
-    assert reason == 'sessionId: must be an id (1..256 characters, not blank, "null" or "undefined")'
-    assert "NuLL" not in (reason or "")
 
 
 def test_publish_lone_surrogate_reported_invalid_and_not_sent(sqs: Any, queue_url: str) -> None:
@@ -435,25 +369,6 @@ def test_publish_standard_queue_sets_no_fifo_ids(sqs: Any, queue_url: str) -> No
     assert all("MessageGroupId" not in e and "MessageDeduplicationId" not in e for e in spy.calls[0])
 
 
-@pytest.mark.parametrize(
-    ("change", "prefix"),
-    [
-        (item("sku with spaces"), "item#sha256:"),
-        (user("ü-1"), "user#sha256:"),
-        (action("a" * 124), "action#sha256:"),
-        (event("s" * 129, "u-1", "sku-1"), "sha256:"),
-    ],
-    ids=["space", "non-ascii", "too-long-with-prefix", "long-session"],
-)
-def test_group_id_unusable_id_hashed_into_valid_stable_group(change: dict[str, Any], prefix: str) -> None:
-    value = group_id(change)
-
-    assert value.startswith(prefix)
-    assert len(value) <= 128
-    assert all(0x21 <= ord(character) <= 0x7E for character in value)
-    assert group_id(json.loads(json.dumps(change))) == value
-
-
 def test_publish_fifo_failed_upsert_superseded_by_later_accepted_change_not_resent(
     sqs: Any, fifo_queue_url: str
 ) -> None:
@@ -468,119 +383,3 @@ def test_publish_fifo_failed_upsert_superseded_by_later_accepted_change_not_rese
     assert [(u.index, u.problem) for u in report.unsent] == [(2, Problem.RETRIES_EXHAUSTED)]
     assert [entry["Id"] for entry in spy.calls[1]] == ["2"]
     assert [json.loads(m["Body"])["properties"]["genres"] for m in drain(sqs, fifo_queue_url)] == ["v2"]
-
-
-# --- command line -----------------------------------------------------------------------------------------------
-
-
-def write_lines(path: Path, lines: list[Any]) -> Path:
-    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
-    return path
-
-
-def test_cli_file_all_valid_sends_everything_and_exits_zero(
-    sqs: Any, queue_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    changes = write_lines(tmp_path / "changes.jsonl", [item(f"sku-{n}") for n in range(12)] + [""])
-
-    status = publisher.main(["--queue-url", queue_url, str(changes)])
-
-    assert status == 0
-    assert "12 of 12 change(s) sent, 0 not sent (2 call(s), 0 retried)" in capsys.readouterr().err
-    assert len(drain(sqs, queue_url)) == 12
-
-
-def test_cli_stdin_reports_unsent_lines_writes_them_and_exits_nonzero(
-    sqs: Any, queue_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    lines = [json.dumps(item("sku-1")), "{not json", "", json.dumps({"type": "item"}), json.dumps(user("u-1"))]
-    stdin = b"".join(line.encode() + b"\n" for line in lines) + b'{"type": "user", "userId": "\xff"}\n'
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-    unsent_path = tmp_path / "unsent.jsonl"
-
-    status = publisher.main(["--queue-url", queue_url, "--unsent", str(unsent_path), "-"])
-
-    err = capsys.readouterr().err
-    assert status == 1
-    assert "2 of 5 change(s) sent, 3 not sent" in err
-    assert "line 2: Invalid: not JSON: Expecting property name enclosed in double quotes" in err
-    assert "line 4: Invalid: message: 'itemId' is a required property" in err
-    assert "line 6: Invalid: not UTF-8" in err
-    assert unsent_path.read_text().splitlines() == [
-        "{not json",
-        '{"type": "item"}',
-        '{"type": "user", "userId": "\ufffd"}',
-    ]
-    assert len(drain(sqs, queue_url)) == 2
-
-
-def test_cli_missing_file_exits_two(sqs: Any, queue_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert publisher.main(["--queue-url", queue_url, "/nonexistent/changes.jsonl"]) == 2
-    assert "cannot read /nonexistent/changes.jsonl" in capsys.readouterr().err
-
-
-def test_cli_as_module_against_sqs_server_publishes_to_fifo_queue(tmp_path: Path) -> None:
-    changes = write_lines(tmp_path / "changes.jsonl", [item("sku-1"), event("s-1", "u-1", "sku-1"), {"type": "x"}])
-    with SqsServer(port=0) as server:
-        env = {**os.environ, **_AWS_ENV, "AWS_ENDPOINT_URL_SQS": server.endpoint_url}
-        sqs = make_sqs_client(server.endpoint_url, region_name=REGION)
-        url = sqs.create_queue(QueueName="cli-ingest.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-
-        result = subprocess.run(
-            [sys.executable, "-m", "tools.publisher", "--queue-url", url, str(changes)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-        assert result.returncode == 1, result.stderr
-        assert "2 of 3 change(s) sent, 1 not sent" in result.stderr
-        assert "line 3: Invalid: type: must be one of" in result.stderr
-        groups = {m["Attributes"]["MessageGroupId"] for m in drain(sqs, url)}
-        assert groups == {"item#sku-1", "s-1"}
-
-
-def test_cli_publish_command_reads_stdin_from_any_directory_against_sqs_server(tmp_path: Path) -> None:
-    # GIVEN the `publish` command `make install` put in the virtualenv (pyproject.toml, [project.scripts]),
-    # started from a directory that is not the checkout and without PYTHONPATH: it must find its package and the
-    # contract schema by itself
-    command = Path(sys.prefix) / "bin" / "publish"
-    assert command.is_file(), f"{command} is missing: run `make install` (pip install -e .)"
-    lines = [json.dumps(item("sku-1")), json.dumps(user("u-1")), json.dumps({"type": "item", "itemId": "null"})]
-    with SqsServer(port=0) as server:
-        env = {name: value for name, value in os.environ.items() if name not in {"PYTHONPATH", "AWS_ENDPOINT_URL"}}
-        env.update({**_AWS_ENV, "AWS_ENDPOINT_URL_SQS": server.endpoint_url})
-        sqs = make_sqs_client(server.endpoint_url, region_name=REGION)
-        url = sqs.create_queue(QueueName="cli-command")["QueueUrl"]
-
-        # WHEN it reads JSON lines from stdin
-        result = subprocess.run(
-            [str(command), "--queue-url", url],
-            input="\n".join(lines) + "\n",
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-        # THEN the valid changes are in the queue, the invalid one is reported by the contract, and it exits 1
-        assert result.returncode == 1, result.stderr
-        assert "2 of 3 change(s) sent, 1 not sent" in result.stderr
-        assert 'line 3: Invalid: itemId: must be an id (1..256 characters, not blank, "null" or "undefined")' in (
-            result.stderr
-        )
-        assert sorted(json.loads(m["Body"])["type"] for m in drain(sqs, url)) == ["item", "user"]
-
-
-def test_cli_publish_command_usage_names_the_command() -> None:
-    result = subprocess.run(
-        [str(Path(sys.prefix) / "bin" / "publish"), "--help"], capture_output=True, text=True, timeout=60, check=False
-    )
-
-    assert result.returncode == 0
-    assert result.stdout.startswith("usage: publish ")
