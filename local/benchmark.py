@@ -257,7 +257,6 @@ def measure_cpu(contender: str, scenario: Scenario, settings: Settings, stream: 
         batch_size = BASELINE_BATCH_SIZE if contender == BASELINE else settings.batch_size
         run = invoke_directly(handler, stream, batch_size=batch_size)
     written = len(run.sent) - len(run.failed)
-    calls = max(1, run.put_calls)
     return RunResult(
         contender=contender,
         messages=len(run.sent),
@@ -274,8 +273,9 @@ def measure_cpu(contender: str, scenario: Scenario, settings: Settings, stream: 
         wall_time_s=round(run.wall_time_s, 3),
         retry_policy=_policy(contender, handler),
         cpu_ms_per_record=round(1000 * run.cpu_time_s / max(1, len(run.sent)), 4),
-        cpu_ms_per_call=round(1000 * run.cpu_time_s / calls, 4),
-        sdk_cpu_ms_per_call=round(1000 * run.put_cpu_time_s / calls, 4),
+        # No call metered (a handler that did not go through botocore): no per-call figure rather than a made-up one.
+        cpu_ms_per_call=round(1000 * run.cpu_time_s / run.put_calls, 4) if run.put_calls else None,
+        sdk_cpu_ms_per_call=round(1000 * run.put_cpu_time_s / run.put_calls, 4) if run.put_calls else None,
     )
 
 
