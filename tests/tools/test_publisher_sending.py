@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.fakes import client_error
-from tests.support.sqs_events import action, event, item, user
+from tests.support.sqs_events import action, action_interaction, event, item, user
 from tests.tools.publisher_support import create_fifo_queue, create_standard_queue, drain, mocked_sqs
 from tools.publisher import (
     CHANGED_AT,
@@ -24,17 +24,6 @@ from tools.publisher import (
     Publisher,
     canonical_body,
 )
-
-
-def action_interaction(session_id: str, action_id: str = "a-7") -> dict[str, Any]:
-    return {
-        "type": "actionInteraction",
-        "actionId": action_id,
-        "sessionId": session_id,
-        "userId": "u-1",
-        "eventType": "Taken",
-        "timestamp": 1763805600,
-    }
 
 
 class Spy:
@@ -168,7 +157,13 @@ def test_publish_changed_at_strictly_increases_over_upserts_and_is_absent_from_o
     # since on a standard queue it is what says which change to a record is the newest (docs/contracts.md §1).
     ticks = iter([1_763_805_600.0, 1_763_805_600.0, 1_763_805_599.0, 1_763_805_601.0, 1_763_805_601.0])
     spy = Spy(sqs)
-    changes = [item("sku-1"), action("a-7"), event("s-1", "u-1", "sku-1"), user("u-1"), action_interaction("s-2")]
+    changes = [
+        item("sku-1"),
+        action("a-7"),
+        event("s-1", "u-1", "sku-1"),
+        user("u-1"),
+        action_interaction("a-7", "s-2"),
+    ]
     changes += [item("sku-1", price=2), user("u-1")]
 
     report = make_publisher(queue_url, spy, clock=lambda: next(ticks)).publish(changes)
@@ -305,7 +300,13 @@ def test_publish_missing_queue_reports_every_change_after_one_call(sqs: Any, que
 def test_publish_fifo_sets_group_per_record_or_session_and_deduplication_per_kind(
     sqs: Any, fifo_queue_url: str
 ) -> None:
-    changes = [item("sku-1"), action("a-7"), user("u-1"), event("s-1", "u-1", "sku-1"), action_interaction("s-2")]
+    changes = [
+        item("sku-1"),
+        action("a-7"),
+        user("u-1"),
+        event("s-1", "u-1", "sku-1"),
+        action_interaction("a-7", "s-2"),
+    ]
 
     report = make_publisher(fifo_queue_url, sqs).publish(changes)
 
